@@ -1,0 +1,1 @@
+//! agg (in progress).

@@ -1,0 +1,1 @@
+//! expr (in progress).
