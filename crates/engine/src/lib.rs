@@ -2,3 +2,13 @@
 //!
 //! Pure and synchronous: no IO, no clock (every time is an argument in ms since the epoch), no
 //! async. The store drives it from a single writer; tests drive it directly.
+
+pub mod engine;
+pub mod pipeline;
+pub mod push;
+pub mod registry;
+pub mod table;
+
+pub use engine::{Engine, EngineConfig, EngineStats, ReadTime, RegisterOutcome};
+pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
+pub use push::ValidatedPush;

@@ -8,7 +8,7 @@ pub enum DiffEntry {
     OpRemoval { table: String, agg: String },
     AggRemoval { table: String, agg: String },
     WindowChange { agg: String, from: String, to: String },
-    KeyColsChange { table: String, from: String, to: String },
+    KeyColsChange { table: String, from: Vec<String>, to: Vec<String> },
     NewDescriptor { descriptor_kind: String, name: String },
     NewAgg { table: String, agg: String, source: String },
     NewField { event: String, field: String, ty: String },
@@ -36,7 +36,8 @@ impl DiffEntry {
         )
     }
 
-    /// `(name, value)` members of the wire object after `kind`, in wire order.
+    /// `(name, value)` string members of the wire object after `kind`, in wire order.
+    /// `key_cols_change` lists are not strings: use the `Serialize` impl for the wire.
     pub fn wire_fields(&self) -> Vec<(&'static str, &str)> {
         match self {
             DiffEntry::Rename { from, to } => vec![("from", from), ("to", to)],
@@ -49,9 +50,7 @@ impl DiffEntry {
             DiffEntry::WindowChange { agg, from, to } => {
                 vec![("agg", agg), ("from", from), ("to", to)]
             }
-            DiffEntry::KeyColsChange { table, from, to } => {
-                vec![("table", table), ("from", from), ("to", to)]
-            }
+            DiffEntry::KeyColsChange { table, .. } => vec![("table", table)],
             DiffEntry::NewDescriptor {
                 descriptor_kind,
                 name,
@@ -73,4 +72,31 @@ pub struct Diff {
     pub additive: Vec<DiffEntry>,
     pub destructive: Vec<DiffEntry>,
     pub already_present: Vec<String>,
+}
+
+impl serde::Serialize for DiffEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("kind", self.kind())?;
+        for (name, value) in self.wire_fields() {
+            map.serialize_entry(name, value)?;
+        }
+        if let DiffEntry::KeyColsChange { from, to, .. } = self {
+            map.serialize_entry("from", from)?;
+            map.serialize_entry("to", to)?;
+        }
+        map.end()
+    }
+}
+
+impl serde::Serialize for Diff {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("additive", &self.additive)?;
+        map.serialize_entry("destructive", &self.destructive)?;
+        map.serialize_entry("already_present", &self.already_present)?;
+        map.end()
+    }
 }

@@ -1,0 +1,226 @@
+//! Processing-time windows (beava-compat §6.1): 64 lazily allocated sub-buckets, merged at read.
+//!
+//! `bucket_ms = ceil(window_ms / 64)`; an event at `t` lands in the bucket with epoch
+//! `floor(t / bucket_ms) * bucket_ms`; at query time `q` a bucket is active iff
+//! `0 <= q - epoch < window_ms`.
+//!
+//! Storage is a boxed slice of `(epoch, state)` sorted oldest first, holding only buckets that
+//! received an update: a typical entity has one or two. Queries never run earlier than the last
+//! applied event (`q >= t`), so a bucket with `t - epoch >= window_ms` can never be active again;
+//! it is freed as soon as a newer bucket is opened. That keeps every state within
+//! `ceil(window_ms / bucket_ms) <= 64` buckets, so beava's "evict the oldest of 65" rule is never
+//! needed here (asserted in debug builds).
+
+pub use crate::duration::parse_duration_ms;
+
+use model::limits::WINDOW_BUCKETS;
+use model::TimestampMs;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Buckets freed by all windowed states of this process (expired, freed when a newer bucket
+/// opens). Exported as `beava_bucket_reclaim_total`. Note: beava counts only its over-64
+/// evictions, which weir never needs because it frees expired buckets first.
+static BUCKET_RECLAIMS: AtomicU64 = AtomicU64::new(0);
+
+/// Total buckets reclaimed since process start (monotonic; for `/metrics`).
+pub fn bucket_reclaims_total() -> u64 {
+    BUCKET_RECLAIMS.load(Ordering::Relaxed)
+}
+
+/// Window geometry, fixed at compile time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSpec {
+    pub window_ms: i64,
+    pub bucket_ms: i64,
+}
+
+impl WindowSpec {
+    /// `window_ms` comes from [`parse_duration_ms`], so it is in `1..=i64::MAX`.
+    pub fn new(window_ms: u64) -> WindowSpec {
+        let window_ms = i64::try_from(window_ms).unwrap_or(i64::MAX).max(1);
+        let buckets = WINDOW_BUCKETS as i64;
+        let bucket_ms = window_ms / buckets + i64::from(window_ms % buckets != 0);
+        WindowSpec {
+            window_ms,
+            bucket_ms,
+        }
+    }
+
+    pub fn epoch(&self, t: TimestampMs) -> TimestampMs {
+        t.div_euclid(self.bucket_ms) * self.bucket_ms
+    }
+
+    /// §6.1 activity rule.
+    pub fn is_active(&self, epoch: TimestampMs, query_ms: TimestampMs) -> bool {
+        let age = query_ms.saturating_sub(epoch);
+        (0..self.window_ms).contains(&age)
+    }
+}
+
+/// Sub-bucket states of one windowed aggregation, oldest first.
+#[derive(Clone, Debug)]
+pub struct Buckets<T> {
+    slots: Box<[(TimestampMs, T)]>,
+}
+
+impl<T> Default for Buckets<T> {
+    fn default() -> Self {
+        Buckets {
+            slots: Box::new([]),
+        }
+    }
+}
+
+impl<T> Buckets<T> {
+    /// The bucket for an event at `now_ms`, opened with `open` if the entity has none yet.
+    /// Opening a bucket frees the buckets that can no longer be active. `None` when the event is
+    /// older than the window of the newest event seen (only if the clock stepped backwards): no
+    /// query can see it, so it is dropped.
+    pub fn bucket_mut(
+        &mut self,
+        spec: &WindowSpec,
+        now_ms: TimestampMs,
+        open: impl FnOnce() -> T,
+    ) -> Option<&mut T> {
+        let epoch = spec.epoch(now_ms);
+        // Hot path: the newest bucket is the current one.
+        let n_slots = self.slots.len();
+        if n_slots > 0 && self.slots[n_slots - 1].0 == epoch {
+            return Some(&mut self.slots[n_slots - 1].1);
+        }
+        self.open_bucket(spec, now_ms, epoch, open)
+    }
+
+    #[cold]
+    fn open_bucket(
+        &mut self,
+        spec: &WindowSpec,
+        now_ms: TimestampMs,
+        epoch: TimestampMs,
+        open: impl FnOnce() -> T,
+    ) -> Option<&mut T> {
+        // Queries run at `q >= newest`, so anything `window_ms` older than it is dead.
+        let newest = self.slots.last().map_or(now_ms, |s| s.0.max(now_ms));
+        let alive = |e: TimestampMs| newest.saturating_sub(e) < spec.window_ms;
+        if !alive(epoch) {
+            return None;
+        }
+        let mut slots = std::mem::take(&mut self.slots).into_vec();
+        let n_before = slots.len();
+        slots.retain(|(e, _)| alive(*e));
+        let n_reclaimed = n_before - slots.len();
+        if n_reclaimed > 0 {
+            BUCKET_RECLAIMS.fetch_add(n_reclaimed as u64, Ordering::Relaxed);
+        }
+        let idx = match slots.binary_search_by_key(&epoch, |s| s.0) {
+            Ok(idx) => idx,
+            Err(idx) => {
+                slots.insert(idx, (epoch, open()));
+                idx
+            }
+        };
+        // Live epochs are multiples of `bucket_ms` within `(newest - window_ms, newest]`, and
+        // `64 * bucket_ms >= window_ms`, so beava's "evict the oldest of 65" can never trigger.
+        debug_assert!(slots.len() <= WINDOW_BUCKETS);
+        self.slots = slots.into_boxed_slice();
+        Some(&mut self.slots[idx].1)
+    }
+
+    /// Bucket states active at `query_ms`, oldest first.
+    pub fn active<'a>(
+        &'a self,
+        spec: &'a WindowSpec,
+        query_ms: TimestampMs,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        self.slots
+            .iter()
+            .filter(move |(epoch, _)| spec.is_active(*epoch, query_ms))
+            .map(|(_, state)| state)
+    }
+
+    /// All allocated buckets (active or not), oldest first.
+    pub fn slots(&self) -> &[(TimestampMs, T)] {
+        &self.slots
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Heap bytes of the slot array itself (per-bucket heap is added by the caller).
+    pub fn slots_heap_bytes(&self) -> usize {
+        std::mem::size_of_val::<[(TimestampMs, T)]>(&self.slots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_geometry_follows_ceil_rule() {
+        assert_eq!(WindowSpec::new(1_000).bucket_ms, 16);
+        assert_eq!(WindowSpec::new(64).bucket_ms, 1);
+        assert_eq!(WindowSpec::new(1).bucket_ms, 1);
+        assert_eq!(WindowSpec::new(300_000).bucket_ms, 4_688);
+        let w = WindowSpec::new(3_600_000);
+        assert_eq!(w.bucket_ms, 56_250);
+        assert_eq!(w.epoch(56_249), 0);
+        assert_eq!(w.epoch(56_250), 56_250);
+        assert_eq!(w.epoch(-1), -56_250);
+    }
+
+    #[test]
+    fn activity_is_half_open() {
+        let w = WindowSpec::new(1_000);
+        assert!(w.is_active(1_000, 1_000));
+        assert!(w.is_active(1_000, 1_999));
+        assert!(!w.is_active(1_000, 2_000));
+        assert!(!w.is_active(1_000, 999));
+    }
+
+    #[test]
+    fn same_bucket_reuses_the_slot() {
+        let w = WindowSpec::new(1_000);
+        let mut b: Buckets<u64> = Buckets::default();
+        *b.bucket_mut(&w, 1_600, || 0).unwrap() += 1;
+        *b.bucket_mut(&w, 1_615, || 0).unwrap() += 1;
+        assert_eq!(b.slots(), &[(1_600, 2)]);
+    }
+
+    #[test]
+    fn opening_a_bucket_frees_expired_ones() {
+        let w = WindowSpec::new(1_000);
+        let mut b: Buckets<u64> = Buckets::default();
+        *b.bucket_mut(&w, 0, || 0).unwrap() += 1;
+        *b.bucket_mut(&w, 500, || 0).unwrap() += 1;
+        let before = bucket_reclaims_total();
+        *b.bucket_mut(&w, 1_000, || 0).unwrap() += 1;
+        assert!(bucket_reclaims_total() > before);
+        assert_eq!(b.slots(), &[(496, 1), (992, 1)]);
+        assert_eq!(b.active(&w, 1_000).copied().collect::<Vec<_>>(), vec![1, 1]);
+        assert_eq!(b.active(&w, 1_496).copied().collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn late_events_are_inserted_in_order_or_dropped_when_dead() {
+        let w = WindowSpec::new(64);
+        let mut b: Buckets<u64> = Buckets::default();
+        for t in (0..64).rev() {
+            *b.bucket_mut(&w, 1_000 + t, || 0).unwrap() += 1;
+        }
+        assert_eq!(b.len(), 64);
+        assert!(b.slots().windows(2).all(|p| p[0].0 < p[1].0));
+        // 64 ms before the newest event: no query can see it.
+        assert!(b.bucket_mut(&w, 999, || 0).is_none());
+        assert_eq!(b.len(), 64);
+        // Opening a new bucket frees exactly the one that fell out of the window.
+        *b.bucket_mut(&w, 1_064, || 0).unwrap() += 1;
+        assert_eq!(b.len(), 64);
+        assert_eq!(b.slots()[0].0, 1_001);
+    }
+}

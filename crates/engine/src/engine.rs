@@ -1,0 +1,305 @@
+//! The engine facade: the one type the store drives (register, validate, apply, read, reset).
+
+use crate::push::ValidatedPush;
+use crate::registry::{RegisterDecision, Registry};
+use crate::table::{entity_key, EntityState, TableState};
+use model::{Diff, PushError, QueryError, RegisterError, TimestampMs, Value};
+
+/// Engine options (beava env equivalents noted).
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// §7.3 lifetime-op governance (`BEAVA_MEMORY_GOV_ENFORCE`, default on).
+    pub memory_governance: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            memory_governance: true,
+        }
+    }
+}
+
+/// The query time of a read (beava §1.5): `/get` reads at `max(watermark, now)`; `/batch_get`
+/// reads at the last-push watermark only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadTime {
+    Now(TimestampMs),
+    Watermark,
+}
+
+/// What a successful `/register` returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegisterOutcome {
+    /// `dry_run: true`: the diff, nothing changed (`would_apply: false`).
+    DryRun { diff: Diff },
+    Applied {
+        registry_version: u64,
+        registered_descriptors: Vec<String>,
+        added: Vec<String>,
+        already_present: Vec<String>,
+    },
+}
+
+/// Counters for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EngineStats {
+    pub registry_version: u64,
+    pub node_count: usize,
+    pub entity_count_resident: u64,
+    pub cold_entity_evictions_total: u64,
+    pub bucket_reclaim_total: u64,
+    pub entropy_categories_capped_total: u64,
+    pub events_applied_total: u64,
+}
+
+/// Registry plus all table state.
+pub struct Engine {
+    config: EngineConfig,
+    registry: Registry,
+    /// One state per compiled table, same index as `registry.compiled().tables`.
+    tables: Vec<TableState>,
+    /// Latest processing time applied (beava's "last-push watermark").
+    watermark_ms: TimestampMs,
+    /// Reused row buffer for pipelines.
+    scratch: Vec<Value>,
+    /// Names of `tables`, same order (to carry state over a registry change).
+    table_names: Vec<compact_str::CompactString>,
+    stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            config,
+            registry: Registry::default(),
+            tables: Vec::new(),
+            watermark_ms: 0,
+            scratch: Vec::new(),
+            table_names: Vec::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn registry_version(&self) -> u64 {
+        self.registry.version()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn watermark_ms(&self) -> TimestampMs {
+        self.watermark_ms
+    }
+
+    /// Applies a `/register` body (the raw JSON value, so beava's pre-checks on raw JSON can run).
+    pub fn register(&mut self, body: &serde_json::Value) -> Result<RegisterOutcome, RegisterError> {
+        let decision = self.registry.register(body, self.config.memory_governance)?;
+        Ok(match decision {
+            RegisterDecision::DryRun(diff) => RegisterOutcome::DryRun { diff },
+            RegisterDecision::NoOp {
+                registered,
+                already_present,
+            } => RegisterOutcome::Applied {
+                registry_version: self.registry.version(),
+                registered_descriptors: registered,
+                added: Vec::new(),
+                already_present,
+            },
+            RegisterDecision::Applied {
+                registered,
+                added,
+                already_present,
+                transition,
+            } => {
+                self.carry_over_state(&transition.kept_tables);
+                RegisterOutcome::Applied {
+                    registry_version: self.registry.version(),
+                    registered_descriptors: registered,
+                    added,
+                    already_present,
+                }
+            }
+        })
+    }
+
+    /// Rebuilds the per-table state vector for the new compiled registry, moving the state of
+    /// unchanged tables and starting the others empty.
+    fn carry_over_state(&mut self, kept: &[compact_str::CompactString]) {
+        let mut old: rustc_hash::FxHashMap<compact_str::CompactString, TableState> =
+            std::mem::take(&mut self.old_table_names())
+                .into_iter()
+                .zip(std::mem::take(&mut self.tables))
+                .collect();
+        self.tables = self
+            .registry
+            .compiled()
+            .tables
+            .iter()
+            .map(|t| {
+                if kept.contains(&t.name) {
+                    old.remove(&t.name).unwrap_or_default()
+                } else {
+                    TableState::default()
+                }
+            })
+            .collect();
+        self.table_names = self
+            .registry
+            .compiled()
+            .tables
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+    }
+
+    fn old_table_names(&mut self) -> Vec<compact_str::CompactString> {
+        std::mem::take(&mut self.table_names)
+    }
+
+    /// Validates a push against the event schema; nothing is changed. `fields` is the decoded
+    /// `data`/`body` member (must be a `Value::Map`).
+    pub fn validate_push(&self, event: &str, fields: &Value) -> Result<ValidatedPush, PushError> {
+        crate::push::validate(&self.registry, event, fields)
+    }
+
+    /// Folds a validated push into every table fed by its event, at processing time `now_ms`.
+    /// A push validated against an older registry whose event is gone is skipped (returns false).
+    pub fn apply(&mut self, push: &ValidatedPush, now_ms: TimestampMs) -> bool {
+        self.watermark_ms = self.watermark_ms.max(now_ms);
+        let compiled = self.registry.compiled();
+        let Some(&event_id) = compiled.event_by_name.get(&push.event) else {
+            return false;
+        };
+        let event = &compiled.events[event_id];
+        if push.fields.len() != event.schema.columns.len() {
+            return false;
+        }
+        self.stats.events_applied_total += 1;
+        for &table_id in &event.tables {
+            let table = &compiled.tables[table_id];
+            let row: &[Value] = if table.pipeline.is_identity() {
+                &push.fields
+            } else {
+                if !table.pipeline.run(&push.fields, &mut self.scratch) {
+                    continue;
+                }
+                &self.scratch
+            };
+            let Some(key) = entity_key(row, &table.key_slots) else {
+                continue;
+            };
+            let state = &mut self.tables[table_id];
+            let entity = state.entities.entry(key).or_insert_with(|| EntityState {
+                last_event_ms: now_ms,
+                features: table.features.iter().map(|f| f.spec.new_state()).collect(),
+            });
+            if let Some(cold_ms) = event.cold_after_ms {
+                let idle_ms = now_ms.saturating_sub(entity.last_event_ms);
+                if idle_ms > i64::try_from(cold_ms).unwrap_or(i64::MAX) {
+                    for (slot, feature) in entity.features.iter_mut().zip(&table.features) {
+                        *slot = feature.spec.new_state();
+                    }
+                    self.stats.cold_entity_evictions_total += 1;
+                }
+            }
+            entity.last_event_ms = entity.last_event_ms.max(now_ms);
+            for (slot, feature) in entity.features.iter_mut().zip(&table.features) {
+                let passes = feature.predicate.as_ref().is_none_or(|p| p.is_true(row));
+                feature.spec.apply(slot, row, passes, now_ms);
+            }
+        }
+        true
+    }
+
+    /// Reads one row: `{feature: value}`; unknown entity ⇒ empty map.
+    pub fn get(
+        &self,
+        table: &str,
+        key: &str,
+        features: Option<&[String]>,
+        at: ReadTime,
+    ) -> Result<Value, QueryError> {
+        let compiled = self.registry.compiled();
+        let Some(&table_id) = compiled.table_by_name.get(table) else {
+            return Err(QueryError::UnknownTable {
+                table: table.to_string(),
+            });
+        };
+        let def = &compiled.tables[table_id];
+        let segments = if def.key_slots.is_empty() && key.is_empty() {
+            0
+        } else {
+            key.split('|').count()
+        };
+        if segments != def.key_slots.len() {
+            return Err(QueryError::KeyParseFailure {
+                table: table.to_string(),
+                expected: def.key_slots.len(),
+                got: segments,
+            });
+        }
+        let selected: Vec<usize> = match features {
+            None => (0..def.features.len()).collect(),
+            Some(names) => {
+                let mut selected = Vec::with_capacity(names.len());
+                let mut missing = Vec::new();
+                for name in names {
+                    match def.feature_index(name) {
+                        Some(i) => selected.push(i),
+                        None => missing.push(name.clone()),
+                    }
+                }
+                if !missing.is_empty() {
+                    return Err(QueryError::FeatureNotFound {
+                        table: table.to_string(),
+                        missing,
+                    });
+                }
+                selected
+            }
+        };
+        let Some(entity) = self.tables[table_id].entities.get(key) else {
+            return Ok(Value::Map(Vec::new()));
+        };
+        let query_ms = match at {
+            ReadTime::Now(now_ms) => self.watermark_ms.max(now_ms),
+            ReadTime::Watermark => self.watermark_ms,
+        };
+        Ok(Value::Map(
+            selected
+                .into_iter()
+                .map(|i| {
+                    let feature = &def.features[i];
+                    (
+                        feature.name.clone(),
+                        feature.spec.read(&entity.features[i], query_ms),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// Test-mode reset: clears registry and state, bumps the registry version.
+    pub fn reset(&mut self) {
+        self.registry.reset();
+        self.tables.clear();
+        self.table_names.clear();
+        self.watermark_ms = 0;
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            registry_version: self.registry.version(),
+            node_count: self.registry.node_count(),
+            entity_count_resident: self.tables.iter().map(|t| t.len() as u64).sum(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Approximate bytes of feature state across all tables (for bytes-per-entity figures).
+    pub fn state_memory_bytes(&self) -> usize {
+        self.tables.iter().map(TableState::memory_bytes).sum()
+    }
+}

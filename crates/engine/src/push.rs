@@ -1,0 +1,127 @@
+//! Push validation: a pushed event is checked against its schema before anything is logged, so
+//! nothing that could not be replayed ever enters the WAL (durability.md §2.6).
+//!
+//! Checks, in order: control characters anywhere (event name, field names, strings at any
+//! depth) ⇒ `control_character_in_string`; unknown event ⇒ `event_not_found`; body not an
+//! object ⇒ `invalid_event`; unknown fields ⇒ `unknown_field_event_time_v0` / `unknown_field_v0`;
+//! missing/null required fields, type mismatches and non-finite numbers ⇒ `invalid_event`.
+
+use crate::registry::Registry;
+use compact_str::CompactString;
+use model::{FieldType, PushError, Value};
+
+/// An event that passed validation: its fields in schema slot order (absent optional ⇒ Null).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedPush {
+    pub event: CompactString,
+    pub fields: Vec<Value>,
+}
+
+pub fn validate(registry: &Registry, event: &str, body: &Value) -> Result<ValidatedPush, PushError> {
+    if has_control(event) {
+        return Err(control_error("event name"));
+    }
+    check_strings(body)?;
+    let compiled = registry.compiled();
+    let Some(&event_id) = compiled.event_by_name.get(event) else {
+        return Err(PushError::new(
+            "event_not_found",
+            format!("event '{event}' is not registered"),
+        ));
+    };
+    let schema = &compiled.events[event_id].schema;
+    let Value::Map(members) = body else {
+        return Err(PushError::new(
+            "invalid_event",
+            format!("event body must be an object, got {}", body.type_name()),
+        ));
+    };
+    let mut fields = vec![Value::Null; schema.columns.len()];
+    for (name, value) in members {
+        let Some(slot) = schema.slot_of(name) else {
+            if name == "event_time" || name == "event_time_ms" {
+                return Err(PushError::new(
+                    "unknown_field_event_time_v0",
+                    format!("field '{name}' is not supported: weir uses processing time"),
+                ));
+            }
+            return Err(PushError::new(
+                "unknown_field_v0",
+                format!("field '{name}' is not in the schema of event '{event}'"),
+            ));
+        };
+        fields[slot] = value.clone();
+    }
+    for (column, value) in schema.columns.iter().zip(&mut fields) {
+        if value.is_null() {
+            if column.optional {
+                continue;
+            }
+            return Err(PushError::new(
+                "invalid_event",
+                format!("required field '{}' is missing or null", column.name),
+            ));
+        }
+        let ty = column.ty.unwrap_or(FieldType::Json);
+        let ok = match ty {
+            FieldType::Str => matches!(value, Value::Str(_)),
+            FieldType::Bool => matches!(value, Value::Bool(_)),
+            FieldType::I64 | FieldType::F64 => match value {
+                Value::I64(_) => true,
+                Value::F64(v) => v.is_finite(),
+                _ => false,
+            },
+            FieldType::Bytes | FieldType::Datetime | FieldType::Json => !has_non_finite(value),
+        };
+        if !ok {
+            return Err(PushError::new(
+                "invalid_event",
+                format!(
+                    "field '{}' expects {}, got {}{}",
+                    column.name,
+                    ty.wire_name(),
+                    value.type_name(),
+                    if has_non_finite(value) { " (NaN or infinity)" } else { "" }
+                ),
+            ));
+        }
+    }
+    Ok(ValidatedPush {
+        event: compiled.events[event_id].name.clone(),
+        fields,
+    })
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+fn control_error(what: &str) -> PushError {
+    PushError::new(
+        "control_character_in_string",
+        format!("{what} contains a control character"),
+    )
+}
+
+fn check_strings(value: &Value) -> Result<(), PushError> {
+    match value {
+        Value::Str(s) if has_control(s) => Err(control_error("a string value")),
+        Value::List(items) => items.iter().try_for_each(check_strings),
+        Value::Map(members) => members.iter().try_for_each(|(k, v)| {
+            if has_control(k) {
+                return Err(control_error("a field name"));
+            }
+            check_strings(v)
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn has_non_finite(value: &Value) -> bool {
+    match value {
+        Value::F64(v) => !v.is_finite(),
+        Value::List(items) => items.iter().any(has_non_finite),
+        Value::Map(members) => members.iter().any(|(_, v)| has_non_finite(v)),
+        _ => false,
+    }
+}

@@ -1,0 +1,583 @@
+//! Validation and compilation of registered nodes (beava-compat §4.1–§4.4, rules 1–11) into the
+//! slot-addressed form the hot path runs: event schemas, pipelines, key slots and features.
+
+use super::spec::{DerivationSpec, EventSpec, NodeSpec, OpSpec, OutputKind};
+use crate::pipeline::{Pipeline, Step};
+use compact_str::CompactString;
+use model::limits::NAME_CHARS_MAX;
+use model::{Column, FieldType, RegisterError, RowSchema, Value};
+use rustc_hash::FxHashMap;
+use serde_json::Value as Json;
+
+pub type EventId = usize;
+pub type TableId = usize;
+
+#[derive(Clone, Debug)]
+pub struct EventDef {
+    pub name: CompactString,
+    /// Pushed fields in slot order; `optional` columns may be absent (read as null).
+    pub schema: RowSchema,
+    pub cold_after_ms: Option<u64>,
+    /// Tables fed by this event (directly or through event derivations).
+    pub tables: Vec<TableId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FeatureDef {
+    pub name: CompactString,
+    pub spec: agg::AggSpec,
+    /// The compiled `where` predicate, if any.
+    pub predicate: Option<expr::Compiled>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    pub name: CompactString,
+    pub event: EventId,
+    pub pipeline: Pipeline,
+    /// Group-key slots in the pipeline's output row; empty for a global table.
+    pub key_slots: Vec<usize>,
+    pub features: Vec<FeatureDef>,
+}
+
+impl TableDef {
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == name)
+    }
+}
+
+/// The compiled registry: everything the hot path needs, resolved to indexes.
+#[derive(Clone, Debug, Default)]
+pub struct CompiledRegistry {
+    pub events: Vec<EventDef>,
+    pub tables: Vec<TableDef>,
+    pub event_by_name: FxHashMap<CompactString, EventId>,
+    pub table_by_name: FxHashMap<CompactString, TableId>,
+}
+
+/// What a compiled node is, for upstream resolution.
+#[derive(Clone, Debug)]
+enum Compiled {
+    Event(EventId),
+    /// An event derivation: its root event, the steps from the root and the output schema.
+    DerivedEvent {
+        root: EventId,
+        steps: Vec<Step>,
+        schema: RowSchema,
+    },
+    Table,
+}
+
+struct Compiler<'a> {
+    nodes: &'a [NodeSpec],
+    by_name: FxHashMap<&'a str, usize>,
+    done: Vec<Option<Compiled>>,
+    visiting: Vec<bool>,
+    out: CompiledRegistry,
+    feature_owner: FxHashMap<CompactString, CompactString>,
+}
+
+/// Validates and compiles `nodes` (a full registry, payload order). Errors carry payload paths.
+pub fn compile(nodes: &[NodeSpec]) -> Result<CompiledRegistry, RegisterError> {
+    let mut by_name = FxHashMap::default();
+    for (i, node) in nodes.iter().enumerate() {
+        check_name(node.name(), &format!("nodes[{i}].name"))?;
+        if let Some(first) = by_name.insert(node.name(), i) {
+            return Err(RegisterError::new(
+                "invalid_registration",
+                format!("nodes[{i}].name"),
+                format!(
+                    "duplicate descriptor name '{}'; first seen at nodes[{first}]",
+                    node.name()
+                ),
+            ));
+        }
+    }
+    let mut compiler = Compiler {
+        nodes,
+        by_name,
+        done: vec![None; nodes.len()],
+        visiting: vec![false; nodes.len()],
+        out: CompiledRegistry::default(),
+        feature_owner: FxHashMap::default(),
+    };
+    for i in 0..nodes.len() {
+        compiler.compile_node(i)?;
+    }
+    Ok(compiler.out)
+}
+
+fn check_name(name: &str, path: &str) -> Result<(), RegisterError> {
+    let mut chars = name.chars();
+    let valid_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let valid = valid_start && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(RegisterError::new(
+            "invalid_registration",
+            path,
+            format!(
+                "descriptor name '{name}' must match [A-Za-z_][A-Za-z0-9_]* (no hyphens or leading digits)"
+            ),
+        ));
+    }
+    if name.chars().count() > NAME_CHARS_MAX {
+        return Err(RegisterError::new(
+            "invalid_registration",
+            path,
+            format!("descriptor name is longer than {NAME_CHARS_MAX} characters"),
+        ));
+    }
+    if name.starts_with("_beava_") {
+        return Err(RegisterError::new(
+            "invalid_registration",
+            path,
+            format!("descriptor name '{name}' uses the reserved prefix '_beava_'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a wire field type (`"str"`, `"i64"`, ...). Unknown types fail like beava's strict
+/// deserialize: `invalid_registration` at `<body>`.
+pub fn field_type(value: &Json) -> Result<FieldType, RegisterError> {
+    value.as_str().and_then(FieldType::parse).ok_or_else(|| {
+        RegisterError::new(
+            "invalid_registration",
+            "<body>",
+            format!(
+                "unknown variant {value}, expected one of `str`, `f64`, `i64`, `bool`, `bytes`, `datetime`, `json`"
+            ),
+        )
+    })
+}
+
+impl<'a> Compiler<'a> {
+    fn compile_node(&mut self, i: usize) -> Result<(), RegisterError> {
+        if self.done[i].is_some() {
+            return Ok(());
+        }
+        if self.visiting[i] {
+            return Err(RegisterError::new(
+                "invalid_registration",
+                format!("nodes[{i}].upstreams"),
+                format!("cycle detected through '{}'", self.nodes[i].name()),
+            ));
+        }
+        self.visiting[i] = true;
+        let compiled = match &self.nodes[i] {
+            NodeSpec::Event(spec) => self.compile_event(i, spec)?,
+            NodeSpec::Derivation(spec) => self.compile_derivation(i, spec)?,
+        };
+        self.visiting[i] = false;
+        self.done[i] = Some(compiled);
+        Ok(())
+    }
+
+    fn compile_event(&mut self, i: usize, spec: &EventSpec) -> Result<Compiled, RegisterError> {
+        if spec.schema.fields.is_empty() {
+            return Err(RegisterError::new(
+                "invalid_registration",
+                format!("nodes[{i}].schema.fields"),
+                "event schema must have at least one field",
+            ));
+        }
+        let mut columns = Vec::with_capacity(spec.schema.fields.len());
+        for (name, ty) in &spec.schema.fields {
+            columns.push(Column {
+                name: CompactString::from(name.as_str()),
+                ty: Some(field_type(ty)?),
+                optional: spec.schema.optional_fields.iter().any(|f| f == name),
+            });
+        }
+        if let Some(key) = &spec.dedupe_key {
+            if !spec.schema.fields.contains_key(key) {
+                return Err(RegisterError::new(
+                    "invalid_registration",
+                    format!("nodes[{i}].dedupe_key"),
+                    format!("dedupe_key '{key}' is not a field of the event schema"),
+                ));
+            }
+        }
+        if spec.dedupe_window_ms == Some(0) {
+            return Err(RegisterError::new(
+                "invalid_registration",
+                format!("nodes[{i}].dedupe_window_ms"),
+                "dedupe_window_ms must be > 0",
+            ));
+        }
+        if spec.cold_after_ms == Some(0) {
+            return Err(RegisterError::new(
+                "invalid_registration",
+                format!("nodes[{i}].cold_after_ms"),
+                "cold_after_ms must be > 0",
+            ));
+        }
+        let id = self.out.events.len();
+        self.out.events.push(EventDef {
+            name: CompactString::from(spec.name.as_str()),
+            schema: RowSchema { columns },
+            cold_after_ms: spec.cold_after_ms,
+            tables: Vec::new(),
+        });
+        self.out
+            .event_by_name
+            .insert(CompactString::from(spec.name.as_str()), id);
+        Ok(Compiled::Event(id))
+    }
+
+    fn compile_derivation(
+        &mut self,
+        i: usize,
+        spec: &DerivationSpec,
+    ) -> Result<Compiled, RegisterError> {
+        let Some(first) = spec.upstreams.first() else {
+            return Err(RegisterError::new(
+                "invalid_registration",
+                format!("nodes[{i}].upstreams"),
+                "derivation must have at least one upstream",
+            ));
+        };
+        for (u, upstream) in spec.upstreams.iter().enumerate() {
+            let Some(&idx) = self.by_name.get(upstream.as_str()) else {
+                return Err(RegisterError::new(
+                    "invalid_registration",
+                    format!("nodes[{i}].upstreams[{u}]"),
+                    format!(
+                        "upstream '{upstream}' is not declared in this payload or in the registry"
+                    ),
+                ));
+            };
+            self.compile_node(idx)?;
+        }
+        let upstream_idx = self.by_name[first.as_str()];
+        let (root, mut steps, mut schema) = match &self.done[upstream_idx] {
+            Some(Compiled::Event(id)) => (*id, Vec::new(), self.out.events[*id].schema.clone()),
+            Some(Compiled::DerivedEvent {
+                root,
+                steps,
+                schema,
+            }) => (*root, steps.clone(), schema.clone()),
+            Some(Compiled::Table) => {
+                return Err(RegisterError::new(
+                    "aggregation_on_table_not_supported",
+                    format!("nodes[{i}].upstreams[0]"),
+                    format!("upstream '{first}' is a table; derivations must read events"),
+                ))
+            }
+            None => unreachable!("upstream compiled above"),
+        };
+
+        let group_at = spec
+            .ops
+            .iter()
+            .position(|op| matches!(op, OpSpec::GroupBy { .. }));
+        let prefix_end = group_at.unwrap_or(spec.ops.len());
+        for (j, op) in spec.ops[..prefix_end].iter().enumerate() {
+            compile_prefix_op(op, &format!("nodes[{i}].ops[{j}]"), &mut schema, &mut steps)?;
+        }
+
+        match spec.output_kind {
+            OutputKind::Event => {
+                if spec.ops.is_empty() && spec.schema.as_ref().is_none_or(|s| s.fields.is_empty())
+                {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        format!("nodes[{i}].schema.fields"),
+                        "derivation schema must have at least one field",
+                    ));
+                }
+                Ok(Compiled::DerivedEvent {
+                    root,
+                    steps,
+                    schema,
+                })
+            }
+            OutputKind::Table => {
+                if spec.table_primary_key.is_none() {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        format!("nodes[{i}].table_primary_key"),
+                        "derivation with output_kind='table' must specify table_primary_key",
+                    ));
+                }
+                let Some(j) = group_at else {
+                    let (path, reason) = if spec.ops.is_empty() {
+                        (
+                            format!("nodes[{i}].schema.fields"),
+                            "derivation schema must have at least one field",
+                        )
+                    } else {
+                        (
+                            format!("nodes[{i}].ops"),
+                            "a table derivation needs a group_by op",
+                        )
+                    };
+                    return Err(RegisterError::new("invalid_registration", path, reason));
+                };
+                let OpSpec::GroupBy { keys, agg } = &spec.ops[j] else {
+                    unreachable!("group_at points at a group_by")
+                };
+                self.compile_table(i, j, spec, root, steps, schema, keys, agg)?;
+                Ok(Compiled::Table)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn compile_table(
+        &mut self,
+        i: usize,
+        j: usize,
+        spec: &DerivationSpec,
+        root: EventId,
+        steps: Vec<Step>,
+        schema: RowSchema,
+        keys: &[String],
+        aggs: &serde_json::Map<String, Json>,
+    ) -> Result<(), RegisterError> {
+        let mut key_slots = Vec::with_capacity(keys.len());
+        for (k, key) in keys.iter().enumerate() {
+            let path = format!("nodes[{i}].ops[{j}].group_by[{k}]");
+            let Some((slot, column)) = schema.column(key) else {
+                return Err(RegisterError::new(
+                    "aggregation_unknown_field",
+                    path,
+                    format!("group_by key '{key}' does not exist in upstream schema"),
+                ));
+            };
+            if column.ty == Some(FieldType::F64) {
+                return Err(RegisterError::new(
+                    "aggregation_unknown_field",
+                    path,
+                    format!(
+                        "group_by key '{key}' cannot be float-typed; cast to str/int/bool first"
+                    ),
+                ));
+            }
+            key_slots.push(slot);
+        }
+        let mut features = Vec::with_capacity(aggs.len());
+        for (feature, def) in aggs {
+            let path = format!("nodes[{i}].ops[{j}].agg.{feature}");
+            if keys.iter().any(|k| k == feature) {
+                return Err(RegisterError::new(
+                    "aggregation_group_key_collides_with_feature",
+                    path,
+                    format!("feature name '{feature}' collides with a group_by key"),
+                ));
+            }
+            let Some((op, params)) = super::spec::agg_op_and_params(def) else {
+                return Err(RegisterError::new(
+                    "invalid_registration",
+                    path,
+                    "aggregation must be an object {\"op\": str, \"params\": {...}}",
+                ));
+            };
+            let ctx = agg::CompileContext {
+                feature,
+                path: &path,
+                schema: &schema,
+            };
+            let agg_spec = agg::compile(op, params, &ctx)?;
+            let predicate = match params.get("where") {
+                None | Some(Json::Null) => None,
+                Some(Json::String(src)) => Some(expr::compile(src, &schema).map_err(|e| {
+                    RegisterError::new(
+                        "aggregation_invalid_where",
+                        format!("{path}.params.where"),
+                        format!("where predicate {}", e.message),
+                    )
+                })?),
+                Some(other) => {
+                    return Err(RegisterError::new(
+                        "aggregation_invalid_where",
+                        format!("{path}.params.where"),
+                        format!("where must be an expression string, got {other}"),
+                    ))
+                }
+            };
+            let name = CompactString::from(feature.as_str());
+            if let Some(owner) = self.feature_owner.get(&name) {
+                return Err(RegisterError::new(
+                    "aggregation_feature_name_collision_across_aggregations",
+                    format!("nodes.{}.features.{feature}", spec.name),
+                    format!(
+                        "feature name '{feature}' is already defined by aggregation '{owner}'; feature names must be globally unique across aggregations"
+                    ),
+                ));
+            }
+            self.feature_owner
+                .insert(name.clone(), CompactString::from(spec.name.as_str()));
+            features.push(FeatureDef {
+                name,
+                spec: agg_spec,
+                predicate,
+            });
+        }
+        let table_id = self.out.tables.len();
+        self.out.events[root].tables.push(table_id);
+        self.out
+            .table_by_name
+            .insert(CompactString::from(spec.name.as_str()), table_id);
+        self.out.tables.push(TableDef {
+            name: CompactString::from(spec.name.as_str()),
+            event: root,
+            pipeline: Pipeline {
+                steps,
+                width: schema.columns.len(),
+            },
+            key_slots,
+            features,
+        });
+        Ok(())
+    }
+}
+
+/// Name under which a dropped column stays in the slot layout; it can never be referenced.
+const HIDDEN: &str = "\u{0}hidden";
+
+fn expr_error(path: String, message: String) -> RegisterError {
+    RegisterError::new("invalid_expression", path, message)
+}
+
+fn compile_prefix_op(
+    op: &OpSpec,
+    path: &str,
+    schema: &mut RowSchema,
+    steps: &mut Vec<Step>,
+) -> Result<(), RegisterError> {
+    match op {
+        OpSpec::Filter { expr: src } => {
+            let predicate =
+                expr::compile(src, schema).map_err(|e| expr_error(format!("{path}.expr"), e.message))?;
+            steps.push(Step::Filter(predicate));
+        }
+        OpSpec::WithColumns { exprs } | OpSpec::Map { exprs } => {
+            // Evaluated in alphabetical name order, each seeing the earlier additions (beava).
+            let mut names: Vec<&String> = exprs.keys().collect();
+            names.sort();
+            for name in names {
+                let field_path = format!("{path}.exprs.{name}");
+                let Some(src) = exprs[name].as_str() else {
+                    return Err(expr_error(field_path, "expression must be a string".into()));
+                };
+                let compiled =
+                    expr::compile(src, schema).map_err(|e| expr_error(field_path.clone(), e.message))?;
+                let ty = compiled.output_type();
+                let slot = match schema.slot_of(name) {
+                    Some(slot) => {
+                        schema.columns[slot].ty = ty;
+                        schema.columns[slot].optional = true;
+                        slot
+                    }
+                    None => {
+                        schema.columns.push(Column {
+                            name: CompactString::from(name.as_str()),
+                            ty,
+                            optional: true,
+                        });
+                        schema.columns.len() - 1
+                    }
+                };
+                steps.push(Step::Assign {
+                    slot,
+                    expr: compiled,
+                });
+            }
+        }
+        OpSpec::Select { fields } => {
+            for column in &mut schema.columns {
+                if !fields.iter().any(|f| *f == column.name) {
+                    column.name = CompactString::from(HIDDEN);
+                }
+            }
+        }
+        OpSpec::Drop { fields } => {
+            for field in fields {
+                if let Some(slot) = schema.slot_of(field) {
+                    schema.columns[slot].name = CompactString::from(HIDDEN);
+                }
+            }
+        }
+        OpSpec::Rename { mapping } => {
+            // Atomic: resolve every source first, then rename.
+            let mut renames = Vec::new();
+            for (from, to) in mapping {
+                let Some(to) = to.as_str() else {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        format!("{path}.mapping.{from}"),
+                        "rename target must be a string",
+                    ));
+                };
+                if let Some(slot) = schema.slot_of(from) {
+                    renames.push((slot, to));
+                }
+            }
+            for (slot, to) in &renames {
+                if let Some(other) = schema.slot_of(to) {
+                    if !renames.iter().any(|(s, _)| *s == other) {
+                        schema.columns[other].name = CompactString::from(HIDDEN);
+                    }
+                }
+                schema.columns[*slot].name = CompactString::from(*to);
+            }
+        }
+        OpSpec::Cast { type_map } => {
+            for (field, target) in type_map {
+                let field_path = format!("{path}.type_map.{field}");
+                let Some(target) = target.as_str().and_then(expr::CastTarget::parse) else {
+                    return Err(expr_error(
+                        field_path,
+                        format!("cast target {target} must be one of str, int, float, bool"),
+                    ));
+                };
+                let Some(slot) = schema.slot_of(field) else {
+                    return Err(expr_error(
+                        field_path,
+                        format!("field '{field}' not found in upstream schema"),
+                    ));
+                };
+                schema.columns[slot].ty = Some(target.output_type());
+                steps.push(Step::Cast { slot, target });
+            }
+        }
+        OpSpec::Fillna { defaults } => {
+            for (field, default) in defaults {
+                let Some(slot) = schema.slot_of(field) else {
+                    return Err(expr_error(
+                        format!("{path}.defaults.{field}"),
+                        format!("field '{field}' not found in upstream schema"),
+                    ));
+                };
+                steps.push(Step::FillNull {
+                    slot,
+                    value: json_to_value(default),
+                });
+            }
+        }
+        OpSpec::GroupBy { .. } => unreachable!("prefix ops stop at group_by"),
+    }
+    Ok(())
+}
+
+/// Converts a register-time JSON literal (e.g. a `fillna` default) to a `Value`.
+pub fn json_to_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::I64(i),
+            None => Value::F64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Value::str(s),
+        Json::Array(items) => Value::List(items.iter().map(json_to_value).collect()),
+        Json::Object(map) => Value::Map(
+            map.iter()
+                .map(|(k, v)| (CompactString::from(k.as_str()), json_to_value(v)))
+                .collect(),
+        ),
+    }
+}
