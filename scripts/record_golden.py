@@ -518,6 +518,48 @@ def edge_time():
         r.save()
 
 
+@scenario
+def chain_ops():
+    """Prefix ops (filter, with_columns, cast, fillna, rename, select, drop) before group_by."""
+    E = event_node("Ev", {"k": "str", "x": "i64", "f": "f64", "s": "str"}, optional=["s"])
+    nodes = [
+        E,
+        table_node("Filtered", "Ev", ["k"], {"fc": agg("count"), "fsum": agg("sum", field="x")},
+                   prefix_ops=[{"op": "filter", "expr": "(x > 2)"}]),
+        table_node("Derived", "Ev", ["k"], {"dsum": agg("sum", field="y"), "dlast": agg("last", field="z"),
+                                            "dmax": agg("max", field="xs"), "dcnt": agg("count", where="(y > 10)")},
+                   prefix_ops=[{"op": "with_columns", "exprs": {"z": "(y + 1)", "y": "(x * 10)"}},
+                               {"op": "cast", "type_map": {"x": "str"}},
+                               {"op": "rename", "mapping": {"x": "xs"}}]),
+        table_node("Filled", "Ev", ["k"], {"slast": agg("last", field="s"), "snu": agg("n_unique", field="s")},
+                   prefix_ops=[{"op": "fillna", "defaults": {"s": "none"}}]),
+        table_node("ByCast", "Ev", ["kk"], {"kc": agg("count")},
+                   prefix_ops=[{"op": "with_columns", "exprs": {"kk": "cast(x, str)"}}]),
+        table_node("Selected", "Ev", ["k"], {"sel_f": agg("sum", field="f")},
+                   prefix_ops=[{"op": "select", "fields": ["k", "f"]}]),
+        table_node("Dropped", "Ev", ["k"], {"drop_f": agg("sum", field="f")},
+                   prefix_ops=[{"op": "drop", "fields": ["s"]}]),
+        table_node("Div", "Ev", ["k"], {"div_last": agg("last", field="q"), "div_sum": agg("sum", field="q")},
+                   prefix_ops=[{"op": "with_columns", "exprs": {"q": "(x / 2)"}}]),
+    ]
+    with Recorder("chain_ops",
+                  "prefix chain ops before group_by: filter, with_columns (alphabetical order), cast, "
+                  "rename, fillna, select, drop; group key produced by with_columns") as r:
+        r.register({"nodes": nodes})
+        for x, f, s in [(1, 0.5, "a"), (3, 1.5, None), (5, 2.5, "b"), (0, 0.0, None)]:
+            data = {"k": "a", "x": x, "f": f}
+            if s is not None:
+                data["s"] = s
+            r.push("Ev", data)
+        for t in ["Filtered", "Derived", "Filled", "Selected", "Dropped", "Div"]:
+            r.get(t, "a")
+        r.get("ByCast", "3", note="group key computed by with_columns")
+        r.get("ByCast", "a")
+        r.get("ByCast", "", note="raw row has no kk: what key is the entity stored under?")
+        r.get("ByCast", "null")
+        r.save()
+
+
 # ------------------------------------------------------------------------------------------------
 # 5. Registration semantics
 # ------------------------------------------------------------------------------------------------
@@ -723,6 +765,14 @@ def register_error_cases() -> list[dict]:
         reg_case("force_required_diff", {"nodes": [E]}, setup=[{"nodes": [E, good]}]),
         reg_case("unknown_top_level_key", {"nodes": [E, good], "extra": 1}),
         reg_case("force_not_bool", {"nodes": [E, good], "force": "yes"}),
+        reg_case("dry_run_invalid_payload", {"nodes": [E, T({"c": agg("count", window="5x")})], "dry_run": True}),
+        reg_case("event_missing_schema", {"nodes": [{"kind": "event", "name": "Ev"}]}),
+        reg_case("event_all_field_types", {"nodes": [event_node("Ev", {"a": "str", "b": "i64", "c": "f64", "d": "bool", "e": "bytes", "f": "datetime", "g": "json"})]}),
+        reg_case("event_derivation_filter", {"nodes": [E, {"kind": "derivation", "name": "Big", "output_kind": "event", "upstreams": ["Ev"], "ops": [{"op": "filter", "expr": "(x > 1)"}]}]}),
+        reg_case("global_table", {"nodes": [E, T({"c": agg("count")}, keys=())]}),
+        reg_case("group_key_from_with_columns", {"nodes": [E, T({"c": agg("count")}, keys=("kk",), prefix=[{"op": "with_columns", "exprs": {"kk": "cast(x, str)"}}])]}),
+        reg_case("where_on_with_columns_field", {"nodes": [E, T({"c": agg("count", where="(y > 1)")}, prefix=[{"op": "with_columns", "exprs": {"y": "(x * 2)"}}])]}),
+        reg_case("first_error_wins", {"nodes": [E, T({"a": agg("count", window="5x"), "b": agg("sum", field="nope")})]}),
     ]
     return cases
 
@@ -742,7 +792,8 @@ def register_errors():
             headers = {"Content-Type": case["content_type"]} if case["content_type"] else {}
             if not case["content_type"]:
                 rr = c.build_request("POST", "/register", content=content)
-                del rr.headers["Content-Type"]
+                if "Content-Type" in rr.headers:
+                    del rr.headers["Content-Type"]
                 resp = c.send(rr)
             else:
                 resp = c.post("/register", content=content, headers=headers)
@@ -833,7 +884,7 @@ def push_errors():
         r.raw_push('{"event":"Nope","data":[1]}', "unknown event and bad data")
         r.raw_push('{"event":"Ev","data":{"k":"a","x":1,"flag":true,"j":1},"extra":1}', "extra top-level key")
         r.raw_push('{"event":"Ev","data":{"k":"a","x":1,"k":"b","flag":true,"j":1}}', "duplicate key in data")
-        r.raw_push('{"event":"Ev","data":{"k":"a","x":9223372036854775808,"flag":true,"j":1}}', "i64 overflow")
+        r.raw_push('{"event":"Ev","data":{"k":"ovf","x":9223372036854775808,"flag":true,"j":1}}', "integer > i64::MAX: beava accepts it as a float")
         r.raw_push('{"event":"Ev","data":{"k":"a","x":-9223372036854775808,"flag":true,"j":1}}', "i64 min")
         r.get("T", "a")
         r.save()

@@ -65,7 +65,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, SketchError> {
-        let byte = *self.input.get(self.position).ok_or(SketchError::Truncated)?;
+        let byte = *self
+            .input
+            .get(self.position)
+            .ok_or(SketchError::Truncated)?;
         self.position += 1;
         Ok(byte)
     }
@@ -113,7 +116,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint that must not exceed `max`; used for every length before allocating.
-    pub(crate) fn varint_max(&mut self, max: u64, reason: &'static str) -> Result<u64, SketchError> {
+    pub(crate) fn varint_max(
+        &mut self,
+        max: u64,
+        reason: &'static str,
+    ) -> Result<u64, SketchError> {
         let value = self.varint()?;
         if value > max {
             return Err(SketchError::Invalid(reason));
@@ -138,7 +145,16 @@ mod tests {
 
     #[test]
     fn varint_round_trips_edges() {
-        for value in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, value);
             let mut reader = Reader::new(&out);
@@ -159,9 +175,15 @@ mod tests {
     #[test]
     fn varint_rejects_overlong_and_truncated() {
         let overlong = [0xFF; 11];
-        assert!(matches!(Reader::new(&overlong).varint(), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            Reader::new(&overlong).varint(),
+            Err(SketchError::Invalid(_))
+        ));
         let too_big = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02];
-        assert!(matches!(Reader::new(&too_big).varint(), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            Reader::new(&too_big).varint(),
+            Err(SketchError::Invalid(_))
+        ));
         assert_eq!(Reader::new(&[0x80]).varint(), Err(SketchError::Truncated));
     }
 
@@ -169,6 +191,9 @@ mod tests {
     fn f64_rejects_non_finite() {
         let mut out = Vec::new();
         put_f64(&mut out, f64::NAN);
-        assert!(matches!(Reader::new(&out).f64_finite(), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            Reader::new(&out).f64_finite(),
+            Err(SketchError::Invalid(_))
+        ));
     }
 }

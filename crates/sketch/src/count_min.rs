@@ -22,8 +22,12 @@ const WIDTH_BITS: u32 = COUNT_MIN_WIDTH.trailing_zeros();
 const _: () = assert!(COUNT_MIN_WIDTH.is_power_of_two());
 
 /// Per-row salts so the rows index independently even though they share one value hash.
-const ROW_SALTS: [u64; COUNT_MIN_DEPTH] =
-    [0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0, 0x082E_FA98_EC4E_6C89];
+const ROW_SALTS: [u64; COUNT_MIN_DEPTH] = [
+    0x243F_6A88_85A3_08D3,
+    0x1319_8A2E_0370_7344,
+    0xA409_3822_299F_31D0,
+    0x082E_FA98_EC4E_6C89,
+];
 
 #[derive(Clone, PartialEq)]
 pub(crate) struct CountMin {
@@ -33,7 +37,9 @@ pub(crate) struct CountMin {
 
 impl CountMin {
     pub(crate) fn new() -> Self {
-        CountMin { counters: vec![0; COUNTER_COUNT].into_boxed_slice() }
+        CountMin {
+            counters: vec![0; COUNTER_COUNT].into_boxed_slice(),
+        }
     }
 
     fn slots(hash: u64) -> [usize; COUNT_MIN_DEPTH] {
@@ -48,8 +54,14 @@ impl CountMin {
     /// Adds `weight` occurrences of the item with `hash`; returns its new estimate.
     pub(crate) fn add(&mut self, hash: u64, weight: u64) -> u64 {
         let slots = Self::slots(hash);
-        let current = slots.iter().map(|&slot| self.counters[slot]).min().unwrap_or(0);
-        let target = u64::from(current).saturating_add(weight).min(u64::from(u32::MAX)) as u32;
+        let current = slots
+            .iter()
+            .map(|&slot| self.counters[slot])
+            .min()
+            .unwrap_or(0);
+        let target = u64::from(current)
+            .saturating_add(weight)
+            .min(u64::from(u32::MAX)) as u32;
         for slot in slots {
             let counter = &mut self.counters[slot];
             *counter = (*counter).max(target);
@@ -59,7 +71,11 @@ impl CountMin {
 
     pub(crate) fn estimate(&self, hash: u64) -> u64 {
         let slots = Self::slots(hash);
-        slots.iter().map(|&slot| u64::from(self.counters[slot])).min().unwrap_or(0)
+        slots
+            .iter()
+            .map(|&slot| u64::from(self.counters[slot]))
+            .min()
+            .unwrap_or(0)
     }
 
     pub(crate) fn merge(&mut self, other: &CountMin) {
@@ -86,8 +102,8 @@ impl CountMin {
         }
         let mut sketch = CountMin::new();
         for counter in sketch.counters.iter_mut() {
-            *counter = reader.varint_max(u64::from(u32::MAX), "count-min counter overflows u32")?
-                as u32;
+            *counter =
+                reader.varint_max(u64::from(u32::MAX), "count-min counter overflows u32")? as u32;
         }
         Ok(sketch)
     }
@@ -98,8 +114,14 @@ impl fmt::Debug for CountMin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let first_row = &self.counters[..COUNT_MIN_WIDTH];
         f.debug_struct("CountMin")
-            .field("row0_total", &first_row.iter().map(|&c| u64::from(c)).sum::<u64>())
-            .field("row0_nonzero", &first_row.iter().filter(|&&c| c > 0).count())
+            .field(
+                "row0_total",
+                &first_row.iter().map(|&c| u64::from(c)).sum::<u64>(),
+            )
+            .field(
+                "row0_nonzero",
+                &first_row.iter().filter(|&&c| c > 0).count(),
+            )
             .finish()
     }
 }
@@ -115,10 +137,12 @@ mod tests {
             sketch.add(mix64(item), item + 1);
         }
         for item in 0..100u64 {
-            assert!(sketch.estimate(mix64(item)) >= item + 1);
+            assert!(sketch.estimate(mix64(item)) > item);
         }
         // 100 items over 2048 columns: collisions in all four rows are vanishingly rare.
-        let exact = (0..100u64).filter(|&item| sketch.estimate(mix64(item)) == item + 1).count();
+        let exact = (0..100u64)
+            .filter(|&item| sketch.estimate(mix64(item)) == item + 1)
+            .count();
         assert!(exact >= 99, "exact estimates: {exact}");
     }
 

@@ -39,14 +39,18 @@ impl Default for DistinctCount {
 impl DistinctCount {
     /// An empty counter. Allocation-free.
     pub fn new() -> Self {
-        DistinctCount { repr: DistinctRepr::Exact(Vec::new()) }
+        DistinctCount {
+            repr: DistinctRepr::Exact(Vec::new()),
+        }
     }
 
     /// Adds one value, identified by `hash_bytes` of its canonical encoding.
     pub fn insert_hash(&mut self, hash: u64) {
         match &mut self.repr {
             DistinctRepr::Exact(hashes) => {
-                let Err(insert_idx) = hashes.binary_search(&hash) else { return };
+                let Err(insert_idx) = hashes.binary_search(&hash) else {
+                    return;
+                };
                 if hashes.len() == DISTINCT_EXACT_MAX {
                     let mut sketch = hyperloglog_of(hashes);
                     sketch.insert_hash(hash);
@@ -148,7 +152,9 @@ impl DistinctCount {
                     buffer.copy_from_slice(chunk);
                     let hash = u64::from_le_bytes(buffer);
                     if hashes.last().is_some_and(|&last| last >= hash) {
-                        return Err(SketchError::Invalid("distinct hashes not strictly increasing"));
+                        return Err(SketchError::Invalid(
+                            "distinct hashes not strictly increasing",
+                        ));
                     }
                     hashes.push(hash);
                 }
@@ -275,14 +281,26 @@ mod tests {
     fn decode_rejects_malformed() {
         assert_eq!(DistinctCount::decode(&[]), Err(SketchError::Truncated));
         assert_eq!(DistinctCount::decode(&[9]), Err(SketchError::BadVersion(9)));
-        assert!(matches!(DistinctCount::decode(&[1, 7]), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            DistinctCount::decode(&[1, 7]),
+            Err(SketchError::Invalid(_))
+        ));
         // Claims 1025 hashes: rejected before any allocation.
-        assert!(matches!(DistinctCount::decode(&[1, 0, 0x81, 0x08]), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            DistinctCount::decode(&[1, 0, 0x81, 0x08]),
+            Err(SketchError::Invalid(_))
+        ));
         // Claims 1024 hashes but carries none.
-        assert_eq!(DistinctCount::decode(&[1, 0, 0x80, 0x08]), Err(SketchError::Truncated));
+        assert_eq!(
+            DistinctCount::decode(&[1, 0, 0x80, 0x08]),
+            Err(SketchError::Truncated)
+        );
         let mut unsorted = vec![1, 0, 2];
         unsorted.extend_from_slice(&5u64.to_le_bytes());
         unsorted.extend_from_slice(&5u64.to_le_bytes());
-        assert!(matches!(DistinctCount::decode(&unsorted), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            DistinctCount::decode(&unsorted),
+            Err(SketchError::Invalid(_))
+        ));
     }
 }

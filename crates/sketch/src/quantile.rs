@@ -39,7 +39,9 @@ impl Default for QuantileSketch {
 impl QuantileSketch {
     /// An empty summary. Allocation-free.
     pub fn new() -> Self {
-        QuantileSketch { repr: QuantileRepr::Exact(Vec::new()) }
+        QuantileSketch {
+            repr: QuantileRepr::Exact(Vec::new()),
+        }
     }
 
     /// Adds one value. Callers guarantee it is finite; a non-finite value is ignored so it
@@ -160,7 +162,8 @@ impl QuantileSketch {
         reader.expect_version(VERSION)?;
         let repr = match reader.u8()? {
             TAG_EXACT => {
-                let len = reader.varint_max(QUANTILE_EXACT_MAX as u64, "quantile sample too large")?;
+                let len =
+                    reader.varint_max(QUANTILE_EXACT_MAX as u64, "quantile sample too large")?;
                 let len = len as usize;
                 if reader.remaining().len() < len * 8 {
                     return Err(SketchError::Truncated);
@@ -195,7 +198,11 @@ fn exact_quantile(sorted: &[f64], q: f64) -> Option<f64> {
     let fraction = rank - low_idx as f64;
     let interpolated = low + (high - low) * fraction;
     // `high - low` overflows only for values near ±f64::MAX; the convex form cannot.
-    Some(if interpolated.is_finite() { interpolated } else { low * (1.0 - fraction) + high * fraction })
+    Some(if interpolated.is_finite() {
+        interpolated
+    } else {
+        low * (1.0 - fraction) + high * fraction
+    })
 }
 
 fn sorted_merge(left: &[f64], right: &[f64]) -> Vec<f64> {
@@ -307,19 +314,35 @@ mod tests {
     #[test]
     fn encode_decode_round_trips_both_tiers() {
         let large: Vec<f64> = (0..1000).map(|idx| f64::from(idx) - 300.5).collect();
-        for sketch in [QuantileSketch::new(), sketch_from(&[2.0, -1.0]), sketch_from(&large)] {
+        for sketch in [
+            QuantileSketch::new(),
+            sketch_from(&[2.0, -1.0]),
+            sketch_from(&large),
+        ] {
             assert_eq!(round_trip(&sketch), sketch);
         }
     }
 
     #[test]
     fn decode_rejects_malformed() {
-        assert_eq!(QuantileSketch::decode(&[2]), Err(SketchError::BadVersion(2)));
-        assert_eq!(QuantileSketch::decode(&[1, 0, 2]), Err(SketchError::Truncated));
-        assert!(matches!(QuantileSketch::decode(&[1, 0, 0x81, 0x02]), Err(SketchError::Invalid(_))));
+        assert_eq!(
+            QuantileSketch::decode(&[2]),
+            Err(SketchError::BadVersion(2))
+        );
+        assert_eq!(
+            QuantileSketch::decode(&[1, 0, 2]),
+            Err(SketchError::Truncated)
+        );
+        assert!(matches!(
+            QuantileSketch::decode(&[1, 0, 0x81, 0x02]),
+            Err(SketchError::Invalid(_))
+        ));
         let mut unsorted = vec![1, 0, 2];
         unsorted.extend_from_slice(&2.0f64.to_bits().to_le_bytes());
         unsorted.extend_from_slice(&1.0f64.to_bits().to_le_bytes());
-        assert!(matches!(QuantileSketch::decode(&unsorted), Err(SketchError::Invalid(_))));
+        assert!(matches!(
+            QuantileSketch::decode(&unsorted),
+            Err(SketchError::Invalid(_))
+        ));
     }
 }

@@ -89,7 +89,11 @@ impl UddSketch {
             self.collapse();
             key = collapse_key(key);
         }
-        let store = if positive { &mut self.positive } else { &mut self.negative };
+        let store = if positive {
+            &mut self.positive
+        } else {
+            &mut self.negative
+        };
         store.add(key, 1);
     }
 
@@ -144,7 +148,12 @@ impl UddSketch {
             return Some(value_low);
         }
         let value_high = self.value_at_rank(rank.ceil() as u64);
-        Some((value_low + (value_high - value_low) * fraction).clamp(self.min, self.max))
+        let mut interpolated = value_low + (value_high - value_low) * fraction;
+        if !interpolated.is_finite() {
+            // `high - low` overflows only for values near ±f64::MAX; the convex form cannot.
+            interpolated = value_low * (1.0 - fraction) + value_high * fraction;
+        }
+        Some(interpolated.clamp(self.min, self.max))
     }
 
     fn value_at_rank(&self, rank: u64) -> f64 {
@@ -224,19 +233,47 @@ impl UddSketch {
         if count == 0 || min > max {
             return Err(SketchError::Invalid("uddsketch extremes inconsistent"));
         }
+        let ln_gamma = ln_gamma_initial() * f64::from(1u32 << collapses);
+        // Keys no finite value can reach would make later inserts collapse without end.
+        let (key_low, key_high) = reachable_keys(ln_gamma);
+        for store in [&positive, &negative] {
+            if !store.counts.is_empty()
+                && (store.key_first < key_low || store.key_last() > key_high)
+            {
+                return Err(SketchError::Invalid("uddsketch key unreachable"));
+            }
+        }
         let total = [positive.total(), negative.total(), Some(zero_count)]
             .into_iter()
-            .try_fold(0u64, |sum, part| part.and_then(|part| sum.checked_add(part)));
+            .try_fold(0u64, |sum, part| {
+                part.and_then(|part| sum.checked_add(part))
+            });
         if total != Some(count) {
             return Err(SketchError::Invalid("uddsketch counts do not sum to count"));
         }
-        let ln_gamma = ln_gamma_initial() * f64::from(1u32 << collapses);
-        Ok(UddSketch { collapses, ln_gamma, positive, negative, zero_count, count, min, max })
+        Ok(UddSketch {
+            collapses,
+            ln_gamma,
+            positive,
+            negative,
+            zero_count,
+            count,
+            min,
+            max,
+        })
     }
 }
 
 fn ln_gamma_initial() -> f64 {
     ((1.0 + ALPHA_INITIAL) / (1.0 - ALPHA_INITIAL)).ln()
+}
+
+/// Inclusive key range of finite non-zero magnitudes (5e-324 ..= f64::MAX) at `ln_gamma`,
+/// widened by one key each side for rounding in `ln`.
+fn reachable_keys(ln_gamma: f64) -> (i32, i32) {
+    let smallest = (f64::from_bits(1).ln() / ln_gamma).ceil() as i32;
+    let largest = (f64::MAX.ln() / ln_gamma).ceil() as i32;
+    (smallest - 1, largest + 1)
 }
 
 /// `ceil(key / 2)`: the arithmetic shift floors (toward -∞) and odd keys round up by one.
@@ -281,12 +318,16 @@ impl DenseStore {
             self.counts.push(count);
             return;
         }
+        // Grow to the exact width: doubling slack would let 2048 buckets hold 32 KiB. Ranges
+        // extend at most ~2048 times between collapses, so the extra copies stay cheap.
         if key < self.key_first {
             let grow = (self.key_first - key) as usize;
+            self.counts.reserve_exact(grow);
             self.counts.splice(0..0, std::iter::repeat_n(0, grow));
             self.key_first = key;
         } else if key > self.key_last() {
             let len = (key - self.key_first) as usize + 1;
+            self.counts.reserve_exact(len - self.counts.len());
             self.counts.resize(len, 0);
         }
         let slot = &mut self.counts[(key - self.key_first) as usize];
@@ -326,17 +367,26 @@ impl DenseStore {
 
     fn iter_ascending(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
         let key_first = self.key_first;
-        self.counts.iter().enumerate().map(move |(idx, &count)| (key_first + idx as i32, count))
+        self.counts
+            .iter()
+            .enumerate()
+            .map(move |(idx, &count)| (key_first + idx as i32, count))
     }
 
     fn iter_descending(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
         let key_first = self.key_first;
-        self.counts.iter().enumerate().rev().map(move |(idx, &count)| (key_first + idx as i32, count))
+        self.counts
+            .iter()
+            .enumerate()
+            .rev()
+            .map(move |(idx, &count)| (key_first + idx as i32, count))
     }
 
     /// Sum of counts, or `None` on overflow (only reachable from hostile encodings).
     fn total(&self) -> Option<u64> {
-        self.counts.iter().try_fold(0u64, |sum, &count| sum.checked_add(count))
+        self.counts
+            .iter()
+            .try_fold(0u64, |sum, &count| sum.checked_add(count))
     }
 
     fn heap_bytes(&self) -> usize {
@@ -390,7 +440,11 @@ mod tests {
     #[test]
     fn collapse_key_is_ceiling_half() {
         for key in -9..=9 {
-            assert_eq!(collapse_key(key), (f64::from(key) / 2.0).ceil() as i32, "key {key}");
+            assert_eq!(
+                collapse_key(key),
+                (f64::from(key) / 2.0).ceil() as i32,
+                "key {key}"
+            );
         }
         assert_eq!(collapse_key(i32::MIN), i32::MIN / 2);
         assert_eq!(collapse_key(i32::MAX), i32::MAX / 2 + 1);
@@ -402,7 +456,10 @@ mod tests {
         for value in [1e-300, 1e-5, 0.37, 1.0, 2.5, 1234.5, 1e300, f64::MAX] {
             let estimate = sketch.representative(sketch.key_of(value)).min(f64::MAX);
             let error = (estimate - value).abs() / value;
-            assert!(error <= ALPHA_INITIAL * 1.000_001, "value {value} error {error}");
+            assert!(
+                error <= ALPHA_INITIAL * 1.000_001,
+                "value {value} error {error}"
+            );
         }
     }
 
@@ -423,7 +480,15 @@ mod tests {
     #[test]
     fn extreme_range_collapses_without_huge_allocation() {
         let mut sketch = UddSketch::new();
-        for value in [f64::MAX, -f64::MAX, f64::MIN_POSITIVE, -5e-324, 5e-324, 1.0, 0.0] {
+        for value in [
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE,
+            -5e-324,
+            5e-324,
+            1.0,
+            0.0,
+        ] {
             sketch.insert(value);
             assert!(sketch.positive.width() + sketch.negative.width() <= BUCKET_COUNT_MAX);
         }
@@ -445,6 +510,31 @@ mod tests {
         assert_eq!(sketch.value_at_rank(3), 0.0);
         assert!((sketch.value_at_rank(1) + 1.0).abs() <= 0.01);
         assert!((sketch.value_at_rank(4) - 1.0).abs() <= 0.01);
+    }
+
+    #[test]
+    fn decode_rejects_unreachable_keys() {
+        let mut sketch = UddSketch::new();
+        sketch.insert(3.0);
+        sketch.positive.key_first = reachable_keys(sketch.ln_gamma).1 + 1;
+        let mut out = Vec::new();
+        sketch.encode(&mut out);
+        assert!(UddSketch::decode(&mut Reader::new(&out)).is_err());
+        sketch.positive.key_first -= 1;
+        out.clear();
+        sketch.encode(&mut out);
+        let mut decoded = UddSketch::decode(&mut Reader::new(&out)).expect("reachable key");
+        decoded.insert(-5e-324);
+        decoded.insert(5e-324);
+        assert!(decoded.collapses <= COLLAPSES_MAX);
+    }
+
+    #[test]
+    fn reachable_keys_cover_every_finite_magnitude() {
+        let sketch = UddSketch::new();
+        let (low, high) = reachable_keys(sketch.ln_gamma);
+        assert!(sketch.key_of(f64::from_bits(1)) >= low);
+        assert!(sketch.key_of(f64::MAX) <= high);
     }
 
     #[test]

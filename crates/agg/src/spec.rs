@@ -1,0 +1,483 @@
+//! `AggSpec`: one compiled aggregation, and the dispatch of `apply` / `read` to the operator
+//! families in `ops/`.
+//!
+//! Everything that can be decided at register time is: the op, the field slot, the window
+//! geometry and op params are resolved by `compile`, so `apply` is one match on `(op, state)`
+//! with no allocation for numeric ops.
+
+use crate::ops::count::{read_count, RatioCounts};
+use crate::ops::decay::{Decayed, EwMoments, Ewma};
+use crate::ops::distinct::{distinct_hash, read_n_unique, Categories};
+use crate::ops::moments::{SumCount, Welford};
+use crate::ops::recency::{self, RecentTimes, NEVER};
+use crate::ops::streak::Runs;
+use crate::ops::{extremes, quantile, top_k};
+use crate::scalar::Scalar;
+use crate::state::{AggState, State};
+use crate::window::{Buckets, WindowSpec};
+use compact_str::CompactString;
+use model::{TimestampMs, Value};
+use sketch::{DistinctCount, QuantileSketch, TopK};
+use std::cmp::Ordering;
+
+/// The compiled operator with its params.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Op {
+    Count,
+    Sum,
+    Mean,
+    Var,
+    Std,
+    Min,
+    Max,
+    Ratio,
+    NUnique,
+    Quantile { q: f64 },
+    TopK { k: usize },
+    Entropy,
+    First,
+    Last,
+    FirstSeen,
+    LastSeen,
+    Age,
+    HasSeen,
+    TimeSince,
+    TimeSinceLastN { n: usize },
+    Streak,
+    MaxStreak,
+    NegativeStreak,
+    /// `window_ms: None` is `"forever"`.
+    FirstSeenInWindow { window_ms: Option<i64> },
+    Ewma { rate_per_ms: f64 },
+    EwVar { rate_per_ms: f64 },
+    EwZScore { rate_per_ms: f64 },
+    DecayedSum { rate_per_ms: f64 },
+    DecayedCount { rate_per_ms: f64 },
+}
+
+/// One compiled aggregation (immutable; shared by every entity of the table).
+#[derive(Clone, Debug)]
+pub struct AggSpec {
+    pub(crate) op_name: CompactString,
+    pub(crate) window_raw: Option<CompactString>,
+    pub(crate) field_name: Option<CompactString>,
+    /// Row slot of `field`; `None` when absent or (for unchecked ops) unknown: never updates.
+    pub(crate) slot: Option<usize>,
+    /// `Some` only for ✔ ops with a finite `window`.
+    pub(crate) window: Option<WindowSpec>,
+    pub(crate) op: Op,
+}
+
+static NULL: Value = Value::Null;
+
+impl AggSpec {
+    /// Wire op string as registered (`"ema"` stays `"ema"`).
+    pub fn op_name(&self) -> &str {
+        &self.op_name
+    }
+
+    /// Raw `window` param string, if it was a string (`"forever"` included).
+    pub fn window(&self) -> Option<&str> {
+        self.window_raw.as_deref()
+    }
+
+    /// The `field` param, if it was a string.
+    pub fn field(&self) -> Option<&str> {
+        self.field_name.as_deref()
+    }
+
+    /// Geometry of the 64-bucket window, for windowed (✔) ops with a finite window.
+    pub fn window_spec(&self) -> Option<&WindowSpec> {
+        self.window.as_ref()
+    }
+
+    fn field_value<'r>(&self, row: &'r [Value]) -> &'r Value {
+        match self.slot {
+            Some(slot) => row.get(slot).unwrap_or(&NULL),
+            None => &NULL,
+        }
+    }
+
+    pub fn new_state(&self) -> AggState {
+        AggState(match self.window {
+            Some(_) => self.new_windowed_state(),
+            None => self.new_lifetime_state(),
+        })
+    }
+
+    fn new_windowed_state(&self) -> State {
+        match self.op {
+            Op::Count => State::CountW(Buckets::default()),
+            Op::Ratio => State::RatioW(Buckets::default()),
+            Op::Sum | Op::Mean => State::SumW(Buckets::default()),
+            Op::Var | Op::Std => State::MomentsW(Buckets::default()),
+            Op::Min | Op::Max => State::ValueW(Buckets::default()),
+            Op::NUnique => State::DistinctW(Buckets::default()),
+            Op::Quantile { .. } => State::QuantileW(Buckets::default()),
+            Op::TopK { .. } => State::TopKW(Buckets::default()),
+            Op::Entropy => State::CategoriesW(Buckets::default()),
+            // `compile` only attaches a window to the ops above.
+            _ => self.new_lifetime_state(),
+        }
+    }
+
+    fn new_lifetime_state(&self) -> State {
+        match self.op {
+            Op::Count | Op::Streak | Op::NegativeStreak => State::Counter(0),
+            Op::MaxStreak => State::Runs(Runs::default()),
+            Op::Ratio => State::Ratio(RatioCounts::default()),
+            Op::Sum | Op::Mean => State::Sum(SumCount::default()),
+            Op::Var | Op::Std => State::Moments(None),
+            Op::Min | Op::Max | Op::First | Op::Last => State::Value(None),
+            Op::FirstSeen
+            | Op::LastSeen
+            | Op::Age
+            | Op::HasSeen
+            | Op::TimeSince
+            | Op::FirstSeenInWindow { .. } => State::Time(NEVER),
+            Op::TimeSinceLastN { .. } => State::TimesRecent(None),
+            Op::DecayedSum { .. } | Op::DecayedCount { .. } => State::Decayed(Decayed::default()),
+            Op::Ewma { .. } => State::Ewma(Ewma::default()),
+            Op::EwVar { .. } | Op::EwZScore { .. } => State::EwMoments(None),
+            Op::NUnique => State::Distinct(None),
+            Op::Quantile { .. } => State::Quantile(None),
+            Op::TopK { .. } => State::TopK(None),
+            Op::Entropy => State::Categories(None),
+        }
+    }
+
+    /// Folds one event. `passes_where` is the `where` result (true when there is none).
+    /// `ratio`, `streak`, `max_streak` and `negative_streak` look at every event; every other op
+    /// ignores events that fail `where`.
+    pub fn apply(
+        &self,
+        state: &mut AggState,
+        row: &[Value],
+        passes_where: bool,
+        now_ms: TimestampMs,
+    ) {
+        let state = &mut state.0;
+        match (&self.op, &mut *state) {
+            (Op::Ratio, State::Ratio(r)) => return r.add(passes_where),
+            (Op::Ratio, State::RatioW(b)) => {
+                if let Some(w) = &self.window {
+                    if let Some(r) = b.bucket_mut(w, now_ms, RatioCounts::default) {
+                        r.add(passes_where);
+                    }
+                }
+                return;
+            }
+            (Op::Streak, State::Counter(n)) => {
+                *n = if passes_where { *n + 1 } else { 0 };
+                return;
+            }
+            (Op::NegativeStreak, State::Counter(n)) => {
+                *n = if passes_where { 0 } else { *n + 1 };
+                return;
+            }
+            (Op::MaxStreak, State::Runs(r)) => return r.step(passes_where),
+            _ => {}
+        }
+        if !passes_where {
+            return;
+        }
+        let value = self.field_value(row);
+        match &self.window {
+            Some(w) => self.apply_windowed(w, state, value, now_ms),
+            None => self.apply_lifetime(state, value, now_ms),
+        }
+    }
+
+    fn apply_lifetime(&self, state: &mut State, value: &Value, now_ms: TimestampMs) {
+        match (&self.op, state) {
+            (Op::Count, State::Counter(n)) => *n += 1,
+            (Op::Sum | Op::Mean, State::Sum(s)) => {
+                if let Some(x) = value.as_f64() {
+                    s.add(x);
+                }
+            }
+            (Op::Var | Op::Std, State::Moments(m)) => {
+                if let Some(x) = value.as_f64() {
+                    m.get_or_insert_with(Box::default).add(x);
+                }
+            }
+            (Op::Min, State::Value(slot)) => {
+                if !value.is_null() {
+                    extremes::offer(slot, value, Ordering::Less);
+                }
+            }
+            (Op::Max, State::Value(slot)) => {
+                if !value.is_null() {
+                    extremes::offer(slot, value, Ordering::Greater);
+                }
+            }
+            (Op::First, State::Value(slot)) => {
+                if slot.is_none() {
+                    *slot = Scalar::from_value(value);
+                }
+            }
+            (Op::Last, State::Value(slot)) => {
+                if !value.is_null() {
+                    match slot {
+                        Some(current) => current.assign(value),
+                        None => *slot = Scalar::from_value(value),
+                    }
+                }
+            }
+            (Op::FirstSeen | Op::Age | Op::HasSeen, State::Time(t)) => {
+                if *t == NEVER {
+                    *t = now_ms;
+                }
+            }
+            (Op::LastSeen | Op::TimeSince | Op::FirstSeenInWindow { .. }, State::Time(t)) => {
+                *t = now_ms;
+            }
+            (Op::TimeSinceLastN { n }, State::TimesRecent(r)) => {
+                r.get_or_insert_with(Box::default).push(now_ms, *n);
+            }
+            (Op::DecayedSum { rate_per_ms }, State::Decayed(d)) => {
+                if let Some(x) = value.as_f64() {
+                    d.add(x, now_ms, *rate_per_ms);
+                }
+            }
+            (Op::DecayedCount { rate_per_ms }, State::Decayed(d)) => {
+                d.add(1.0, now_ms, *rate_per_ms);
+            }
+            (Op::Ewma { rate_per_ms }, State::Ewma(e)) => {
+                if let Some(x) = value.as_f64() {
+                    e.add(x, now_ms, *rate_per_ms);
+                }
+            }
+            (
+                Op::EwVar { rate_per_ms } | Op::EwZScore { rate_per_ms },
+                State::EwMoments(m),
+            ) => {
+                if let Some(x) = value.as_f64() {
+                    m.get_or_insert_with(Box::default)
+                        .add(x, now_ms, *rate_per_ms);
+                }
+            }
+            (Op::NUnique, State::Distinct(d)) => {
+                if let Some(h) = distinct_hash(value) {
+                    d.get_or_insert_with(|| Box::new(DistinctCount::new()))
+                        .insert_hash(h);
+                }
+            }
+            (Op::Quantile { .. }, State::Quantile(q)) => {
+                if let Some(x) = value.as_f64() {
+                    q.get_or_insert_with(|| Box::new(QuantileSketch::new()))
+                        .insert(x);
+                }
+            }
+            (Op::TopK { k }, State::TopK(t)) => {
+                if let Some((key, hash)) = top_k::key_of(value) {
+                    t.get_or_insert_with(|| Box::new(TopK::new(*k)))
+                        .insert(&key, hash);
+                }
+            }
+            (Op::Entropy, State::Categories(c)) => {
+                if !value.is_null() {
+                    c.get_or_insert_with(Box::default).add(value);
+                }
+            }
+            (op, state) => mismatch(op, state),
+        }
+    }
+
+    fn apply_windowed(
+        &self,
+        w: &WindowSpec,
+        state: &mut State,
+        value: &Value,
+        now_ms: TimestampMs,
+    ) {
+        match (&self.op, state) {
+            (Op::Count, State::CountW(b)) => {
+                if let Some(n) = b.bucket_mut(w, now_ms, || 0) {
+                    *n += 1;
+                }
+            }
+            (Op::Sum | Op::Mean, State::SumW(b)) => {
+                if let Some(x) = value.as_f64() {
+                    if let Some(s) = b.bucket_mut(w, now_ms, SumCount::default) {
+                        s.add(x);
+                    }
+                }
+            }
+            (Op::Var | Op::Std, State::MomentsW(b)) => {
+                if let Some(x) = value.as_f64() {
+                    if let Some(m) = b.bucket_mut(w, now_ms, Welford::default) {
+                        m.add(x);
+                    }
+                }
+            }
+            (Op::Min | Op::Max, State::ValueW(b)) => {
+                if !value.is_null() {
+                    let direction = if self.op == Op::Min {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    };
+                    if let Some(slot) = b.bucket_mut(w, now_ms, || None) {
+                        extremes::offer(slot, value, direction);
+                    }
+                }
+            }
+            (Op::NUnique, State::DistinctW(b)) => {
+                if let Some(h) = distinct_hash(value) {
+                    if let Some(d) = b.bucket_mut(w, now_ms, DistinctCount::new) {
+                        d.insert_hash(h);
+                    }
+                }
+            }
+            (Op::Quantile { .. }, State::QuantileW(b)) => {
+                if let Some(x) = value.as_f64() {
+                    if let Some(q) = b.bucket_mut(w, now_ms, QuantileSketch::new) {
+                        q.insert(x);
+                    }
+                }
+            }
+            (Op::TopK { k }, State::TopKW(b)) => {
+                if let Some((key, hash)) = top_k::key_of(value) {
+                    if let Some(t) = b.bucket_mut(w, now_ms, || TopK::new(*k)) {
+                        t.insert(&key, hash);
+                    }
+                }
+            }
+            (Op::Entropy, State::CategoriesW(b)) => {
+                if !value.is_null() {
+                    if let Some(c) = b.bucket_mut(w, now_ms, Categories::default) {
+                        c.add(value);
+                    }
+                }
+            }
+            (op, state) => mismatch(op, state),
+        }
+    }
+
+    /// The feature value at query time `query_ms` (§6.1: windows are merged at read time).
+    pub fn read(&self, state: &AggState, query_ms: TimestampMs) -> Value {
+        match &self.window {
+            Some(w) => self.read_windowed(w, &state.0, query_ms),
+            None => self.read_lifetime(&state.0, query_ms),
+        }
+    }
+
+    fn read_lifetime(&self, state: &State, query_ms: TimestampMs) -> Value {
+        match (&self.op, state) {
+            (Op::Count | Op::Streak | Op::NegativeStreak, State::Counter(n)) => read_count(*n),
+            (Op::MaxStreak, State::Runs(r)) => read_count(r.best),
+            (Op::Ratio, State::Ratio(r)) => r.read(),
+            (Op::Sum, State::Sum(s)) => s.read_sum(),
+            (Op::Mean, State::Sum(s)) => s.read_mean(),
+            (Op::Var, State::Moments(m)) => m.as_deref().map_or(Value::Null, Welford::read_var),
+            (Op::Std, State::Moments(m)) => m.as_deref().map_or(Value::Null, Welford::read_std),
+            (Op::Min | Op::Max | Op::First | Op::Last, State::Value(v)) => {
+                v.as_ref().map_or(Value::Null, Scalar::to_value)
+            }
+            (Op::FirstSeen | Op::LastSeen, State::Time(t)) => recency::read_time(*t),
+            (Op::Age | Op::TimeSince, State::Time(t)) => recency::read_since(*t, query_ms),
+            (Op::HasSeen, State::Time(t)) => Value::Bool(*t != NEVER),
+            (Op::FirstSeenInWindow { window_ms }, State::Time(t)) => {
+                recency::read_seen_within(*t, query_ms, *window_ms)
+            }
+            (Op::TimeSinceLastN { n }, State::TimesRecent(r)) => r
+                .as_deref()
+                .map_or(Value::Null, |r| r.read(*n, query_ms)),
+            (Op::DecayedSum { .. } | Op::DecayedCount { .. }, State::Decayed(d)) => d.read(),
+            (Op::Ewma { .. }, State::Ewma(e)) => e.read(),
+            (Op::EwVar { .. }, State::EwMoments(m)) => {
+                m.as_deref().map_or(Value::Null, EwMoments::read_var)
+            }
+            (Op::EwZScore { .. }, State::EwMoments(m)) => {
+                m.as_deref().map_or(Value::Null, EwMoments::read_zscore)
+            }
+            (Op::NUnique, State::Distinct(d)) => {
+                read_n_unique(d.as_deref().map_or(0, DistinctCount::estimate))
+            }
+            (Op::Quantile { q }, State::Quantile(s)) => quantile::read(s.as_deref(), *q),
+            (Op::TopK { k }, State::TopK(t)) => top_k::read(t.as_deref(), *k),
+            (Op::Entropy, State::Categories(c)) => {
+                Value::F64(c.as_deref().map_or(0.0, Categories::entropy))
+            }
+            (op, state) => {
+                mismatch(op, state);
+                Value::Null
+            }
+        }
+    }
+
+    fn read_windowed(&self, w: &WindowSpec, state: &State, query_ms: TimestampMs) -> Value {
+        match (&self.op, state) {
+            (Op::Count, State::CountW(b)) => read_count(b.active(w, query_ms).sum()),
+            (Op::Ratio, State::RatioW(b)) => fold(b.active(w, query_ms), RatioCounts::merge).read(),
+            (Op::Sum, State::SumW(b)) => fold(b.active(w, query_ms), SumCount::merge).read_sum(),
+            (Op::Mean, State::SumW(b)) => fold(b.active(w, query_ms), SumCount::merge).read_mean(),
+            (Op::Var, State::MomentsW(b)) => fold(b.active(w, query_ms), Welford::merge).read_var(),
+            (Op::Std, State::MomentsW(b)) => fold(b.active(w, query_ms), Welford::merge).read_std(),
+            (Op::Min, State::ValueW(b)) => {
+                extremes::merge(b.active(w, query_ms).flatten(), Ordering::Less)
+            }
+            (Op::Max, State::ValueW(b)) => {
+                extremes::merge(b.active(w, query_ms).flatten(), Ordering::Greater)
+            }
+            (Op::NUnique, State::DistinctW(b)) => {
+                let mut active = b.active(w, query_ms);
+                let estimate = match (active.next(), active.next()) {
+                    (None, _) => 0,
+                    (Some(only), None) => only.estimate(),
+                    (Some(first), Some(second)) => {
+                        let mut acc = first.clone();
+                        acc.merge(second);
+                        active.for_each(|d| acc.merge(d));
+                        acc.estimate()
+                    }
+                };
+                read_n_unique(estimate)
+            }
+            (Op::Quantile { q }, State::QuantileW(b)) => {
+                quantile::read_merged(b.active(w, query_ms), *q)
+            }
+            (Op::TopK { k }, State::TopKW(b)) => top_k::read_merged(b.active(w, query_ms), *k),
+            (Op::Entropy, State::CategoriesW(b)) => {
+                let mut active = b.active(w, query_ms);
+                let h = match (active.next(), active.next()) {
+                    (None, _) => 0.0,
+                    (Some(only), None) => only.entropy(),
+                    (Some(first), Some(second)) => {
+                        let mut acc = first.clone();
+                        acc.merge(second);
+                        active.for_each(|c| acc.merge(c));
+                        acc.entropy()
+                    }
+                };
+                Value::F64(h)
+            }
+            (op, state) => {
+                mismatch(op, state);
+                Value::Null
+            }
+        }
+    }
+}
+
+/// Merges small `Copy` bucket states.
+fn fold<'a, T: Copy + Default + 'a>(
+    buckets: impl Iterator<Item = &'a T>,
+    merge: impl Fn(&mut T, &T),
+) -> T {
+    let mut acc = T::default();
+    for b in buckets {
+        merge(&mut acc, b);
+    }
+    acc
+}
+
+/// A state used with a spec that did not build it: a caller bug. Loud in debug builds, ignored
+/// in release (the feature reads null rather than taking the server down).
+fn mismatch(op: &Op, state: &State) {
+    debug_assert!(
+        false,
+        "aggregation state does not match its spec: {op:?} vs {state:?}"
+    );
+}

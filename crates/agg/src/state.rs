@@ -1,0 +1,112 @@
+//! `AggState`: the per-entity, per-feature state. Compactness is a headline metric, so:
+//! - the enum is 24 bytes (asserted below): every inline payload is at most 16 bytes or a
+//!   `Scalar` (whose spare niche bytes hold the tag);
+//! - anything bigger (sketches, buffers, Welford triples) lives behind an `Option<Box<..>>`,
+//!   allocated on the first update, so an entity whose events all fail `where` owns no heap;
+//! - windowed states hold only the buckets that received events (see `window.rs`).
+
+use crate::ops::count::RatioCounts;
+use crate::ops::decay::{Decayed, EwMoments, Ewma};
+use crate::ops::distinct::Categories;
+use crate::ops::moments::{SumCount, Welford};
+use crate::ops::recency::RecentTimes;
+use crate::ops::streak::Runs;
+use crate::scalar::Scalar;
+use crate::window::Buckets;
+use model::TimestampMs;
+use sketch::{DistinctCount, QuantileSketch, TopK};
+
+/// Opaque state of one aggregation for one entity. Built by `AggSpec::new_state`, updated by
+/// `AggSpec::apply`, read by `AggSpec::read`; only meaningful with the spec that built it.
+#[derive(Clone, Debug)]
+pub struct AggState(pub(crate) State);
+
+#[derive(Clone, Debug)]
+pub(crate) enum State {
+    // ---- lifetime ----
+    /// `count`, `streak`, `negative_streak`.
+    Counter(u64),
+    /// `max_streak`.
+    Runs(Runs),
+    Ratio(RatioCounts),
+    /// `sum`, `mean`.
+    Sum(SumCount),
+    /// `var`, `std`.
+    Moments(Option<Box<Welford>>),
+    /// `min`, `max`, `first`, `last`.
+    Value(Option<Scalar>),
+    /// `first_seen`, `last_seen`, `age`, `has_seen`, `time_since`, `first_seen_in_window`
+    /// (`recency::NEVER` until a match).
+    Time(TimestampMs),
+    TimesRecent(Option<Box<RecentTimes>>),
+    /// `decayed_sum`, `decayed_count`.
+    Decayed(Decayed),
+    Ewma(Ewma),
+    /// `ewvar`, `ew_zscore`.
+    EwMoments(Option<Box<EwMoments>>),
+    Distinct(Option<Box<DistinctCount>>),
+    Quantile(Option<Box<QuantileSketch>>),
+    TopK(Option<Box<TopK<Scalar>>>),
+    Categories(Option<Box<Categories>>),
+    // ---- windowed (one variant per bucket type) ----
+    CountW(Buckets<u64>),
+    RatioW(Buckets<RatioCounts>),
+    SumW(Buckets<SumCount>),
+    MomentsW(Buckets<Welford>),
+    ValueW(Buckets<Option<Scalar>>),
+    DistinctW(Buckets<DistinctCount>),
+    QuantileW(Buckets<QuantileSketch>),
+    TopKW(Buckets<TopK<Scalar>>),
+    CategoriesW(Buckets<Categories>),
+}
+
+fn boxed_heap<T>(b: &Option<Box<T>>, inner: impl Fn(&T) -> usize) -> usize {
+    b.as_ref()
+        .map_or(0, |b| std::mem::size_of::<T>() + inner(b))
+}
+
+fn buckets_heap<T>(b: &Buckets<T>, inner: impl Fn(&T) -> usize) -> usize {
+    b.slots_heap_bytes() + b.slots().iter().map(|(_, s)| inner(s)).sum::<usize>()
+}
+
+impl AggState {
+    /// Heap bytes owned by this state (excluding `size_of::<AggState>()` itself).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            State::Counter(_)
+            | State::Runs(_)
+            | State::Ratio(_)
+            | State::Sum(_)
+            | State::Time(_)
+            | State::Decayed(_)
+            | State::Ewma(_) => 0,
+            State::Moments(b) => boxed_heap(b, |_| 0),
+            State::EwMoments(b) => boxed_heap(b, |_| 0),
+            State::Value(v) => v.as_ref().map_or(0, Scalar::heap_bytes),
+            State::TimesRecent(b) => boxed_heap(b, RecentTimes::heap_bytes),
+            State::Distinct(b) => boxed_heap(b, DistinctCount::heap_bytes),
+            State::Quantile(b) => boxed_heap(b, QuantileSketch::heap_bytes),
+            State::TopK(b) => boxed_heap(b, TopK::heap_bytes),
+            State::Categories(b) => boxed_heap(b, Categories::heap_bytes),
+            State::CountW(b) => buckets_heap(b, |_| 0),
+            State::RatioW(b) => buckets_heap(b, |_| 0),
+            State::SumW(b) => buckets_heap(b, |_| 0),
+            State::MomentsW(b) => buckets_heap(b, |_| 0),
+            State::ValueW(b) => buckets_heap(b, |v| v.as_ref().map_or(0, Scalar::heap_bytes)),
+            State::DistinctW(b) => buckets_heap(b, DistinctCount::heap_bytes),
+            State::QuantileW(b) => buckets_heap(b, QuantileSketch::heap_bytes),
+            State::TopKW(b) => buckets_heap(b, TopK::heap_bytes),
+            State::CategoriesW(b) => buckets_heap(b, Categories::heap_bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_compact() {
+        assert_eq!(std::mem::size_of::<AggState>(), 24);
+    }
+}

@@ -1,0 +1,111 @@
+//! The store's state machine: the closed set of mutations (`Command`) and what each one yields
+//! (`Outcome`). Everything that changes the engine goes through [`execute`], on the writer.
+//!
+//! This is also the unit a WAL will log: commands are plain data (no reply channels), and
+//! replaying the logged commands through `execute` with their logged timestamps rebuilds the
+//! same state.
+
+use compact_str::CompactString;
+use engine::{Engine, RegisterOutcome};
+use model::{PushError, RegisterError, TimestampMs, Value};
+
+/// A log sequence number: position of an accepted push in the order the writer applied it.
+/// Monotonic from 1; today in-memory only, the WAL will make it durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lsn(pub u64);
+
+/// One mutation of the engine.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// A raw `/register` body.
+    Register(serde_json::Value),
+    /// A decoded push; validated by the writer against the registry of the moment.
+    Push {
+        event: CompactString,
+        fields: Value,
+    },
+    /// Test-mode reset (the server checks test mode before sending it).
+    Reset,
+}
+
+/// What a push acknowledgement carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PushAcked {
+    pub lsn: Lsn,
+    pub registry_version: u64,
+}
+
+/// A push the engine refused; nothing was applied (or logged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushRefused {
+    pub error: PushError,
+    pub registry_version: u64,
+}
+
+/// A register the engine refused; the registry is unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegisterRefused {
+    pub error: RegisterError,
+    pub registry_version: u64,
+}
+
+/// The result of one command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Register(Result<RegisterOutcome, RegisterRefused>),
+    Push(Result<PushAcked, PushRefused>),
+    Reset { registry_version: u64 },
+    /// The engine panicked on this command (a bug); the writer survived it.
+    Failed { reason: String },
+}
+
+/// The writer's mutable position in the command sequence.
+#[derive(Debug, Default)]
+pub struct Sequence {
+    pub last_lsn: u64,
+}
+
+/// Applies one command at processing time `now_ms`.
+///
+/// The write path of a push, step by step:
+/// 1. **validate** against the event schema (`engine.validate_push`); a refusal changes nothing;
+/// 2. **log** — the seam for the WAL: the validated push gets its LSN here; the WAL issue
+///    appends it to the current group-commit batch at this point;
+/// 3. **apply** to every table fed by the event;
+/// 4. **ack** — the caller sends the reply only after releasing the engine lock (and, with the
+///    WAL, only after the batch holding the LSN is fsynced), so every acked push is visible to
+///    the next read.
+pub fn execute(engine: &mut Engine, seq: &mut Sequence, command: Command, now_ms: TimestampMs) -> Outcome {
+    match command {
+        Command::Push { event, fields } => {
+            let validated = match engine.validate_push(&event, &fields) {
+                Ok(validated) => validated,
+                Err(error) => {
+                    return Outcome::Push(Err(PushRefused {
+                        error,
+                        registry_version: engine.registry_version(),
+                    }))
+                }
+            };
+            seq.last_lsn += 1;
+            let lsn = Lsn(seq.last_lsn);
+            engine.apply(&validated, now_ms);
+            Outcome::Push(Ok(PushAcked {
+                lsn,
+                registry_version: engine.registry_version(),
+            }))
+        }
+        Command::Register(body) => Outcome::Register(engine.register(&body).map_err(|error| {
+            RegisterRefused {
+                error,
+                registry_version: engine.registry_version(),
+            }
+        })),
+        Command::Reset => {
+            engine.reset();
+            Outcome::Reset {
+                registry_version: engine.registry_version(),
+            }
+        }
+    }
+}

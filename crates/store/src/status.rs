@@ -1,0 +1,139 @@
+//! What the store publishes for `POST /ping`, TCP PING and the admin plane: plain atomics the
+//! writer stores after each batch. Reading them never touches the engine lock or the command
+//! queue, so liveness and metrics answer while the data plane is saturated.
+
+use engine::EngineStats;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Counters and gauges published by the writer. All loads are `Relaxed`: each value is
+/// individually fresh, a scrape is not a consistent cut (and need not be).
+#[derive(Debug, Default)]
+pub struct StoreStatus {
+    registry_version: AtomicU64,
+    node_count: AtomicU64,
+    entity_count_resident: AtomicU64,
+    cold_entity_evictions_total: AtomicU64,
+    bucket_reclaim_total: AtomicU64,
+    entropy_categories_capped_total: AtomicU64,
+    events_applied_total: AtomicU64,
+    last_lsn: AtomicU64,
+    pushes_acked_total: AtomicU64,
+    pushes_refused_total: AtomicU64,
+    commands_total: AtomicU64,
+    batches_total: AtomicU64,
+    overloaded_total: AtomicU64,
+    engine_panics_total: AtomicU64,
+    queue_depth: AtomicU64,
+    queue_capacity: AtomicU64,
+    writer_running: AtomicBool,
+}
+
+/// One read of every published value (for `/metrics`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatusSnapshot {
+    pub registry_version: u64,
+    pub node_count: u64,
+    pub entity_count_resident: u64,
+    pub cold_entity_evictions_total: u64,
+    pub bucket_reclaim_total: u64,
+    pub entropy_categories_capped_total: u64,
+    pub events_applied_total: u64,
+    pub last_lsn: u64,
+    pub pushes_acked_total: u64,
+    pub pushes_refused_total: u64,
+    pub commands_total: u64,
+    pub batches_total: u64,
+    pub overloaded_total: u64,
+    pub engine_panics_total: u64,
+    pub queue_depth: u64,
+    pub queue_capacity: u64,
+    pub writer_running: bool,
+}
+
+impl StoreStatus {
+    pub fn registry_version(&self) -> u64 {
+        self.registry_version.load(Ordering::Acquire)
+    }
+
+    /// The writer is up and taking commands (readiness).
+    pub fn writer_running(&self) -> bool {
+        self.writer_running.load(Ordering::Acquire)
+    }
+
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatusSnapshot {
+            registry_version: self.registry_version(),
+            node_count: load(&self.node_count),
+            entity_count_resident: load(&self.entity_count_resident),
+            cold_entity_evictions_total: load(&self.cold_entity_evictions_total),
+            bucket_reclaim_total: load(&self.bucket_reclaim_total),
+            entropy_categories_capped_total: load(&self.entropy_categories_capped_total),
+            events_applied_total: load(&self.events_applied_total),
+            last_lsn: load(&self.last_lsn),
+            pushes_acked_total: load(&self.pushes_acked_total),
+            pushes_refused_total: load(&self.pushes_refused_total),
+            commands_total: load(&self.commands_total),
+            batches_total: load(&self.batches_total),
+            overloaded_total: load(&self.overloaded_total),
+            engine_panics_total: load(&self.engine_panics_total),
+            queue_depth: load(&self.queue_depth),
+            queue_capacity: load(&self.queue_capacity),
+            writer_running: self.writer_running(),
+        }
+    }
+
+    pub(crate) fn set_registry_version(&self, version: u64) {
+        self.registry_version.store(version, Ordering::Release);
+    }
+
+    pub(crate) fn publish_engine(&self, stats: &EngineStats) {
+        let store = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+        self.set_registry_version(stats.registry_version);
+        store(&self.node_count, stats.node_count as u64);
+        store(&self.entity_count_resident, stats.entity_count_resident);
+        store(&self.cold_entity_evictions_total, stats.cold_entity_evictions_total);
+        store(&self.bucket_reclaim_total, stats.bucket_reclaim_total);
+        store(
+            &self.entropy_categories_capped_total,
+            stats.entropy_categories_capped_total,
+        );
+        store(&self.events_applied_total, stats.events_applied_total);
+    }
+
+    pub(crate) fn record_batch(&self, counts: &BatchCounts, last_lsn: u64, queue_depth: usize) {
+        let add = |a: &AtomicU64, v: u64| {
+            if v > 0 {
+                a.fetch_add(v, Ordering::Relaxed);
+            }
+        };
+        add(&self.pushes_acked_total, counts.pushes_acked);
+        add(&self.pushes_refused_total, counts.pushes_refused);
+        add(&self.commands_total, counts.commands);
+        add(&self.engine_panics_total, counts.panics);
+        self.batches_total.fetch_add(1, Ordering::Relaxed);
+        self.last_lsn.store(last_lsn, Ordering::Relaxed);
+        self.queue_depth.store(queue_depth as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_overloaded(&self) {
+        self.overloaded_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_queue_capacity(&self, capacity: usize) {
+        self.queue_capacity.store(capacity as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_writer_running(&self, running: bool) {
+        self.writer_running.store(running, Ordering::Release);
+    }
+}
+
+/// What one writer batch did (folded into the status after the batch).
+#[derive(Debug, Default)]
+pub(crate) struct BatchCounts {
+    pub commands: u64,
+    pub pushes_acked: u64,
+    pub pushes_refused: u64,
+    pub panics: u64,
+}

@@ -1,0 +1,171 @@
+//! `Store` (owns the engine and its writer thread) and `StoreHandle` (what connections use).
+//!
+//! Threading: mutations are submitted to the writer's bounded queue and answered through a
+//! one-shot reply (`Ticket`); reads take the engine's read lock on the caller's thread and never
+//! queue. The registry version and counters are atomics in `StoreStatus`.
+
+use crate::clock::Clock;
+use crate::command::{Command, Outcome};
+use crate::status::StoreStatus;
+use crate::writer::{self, Input};
+use crossbeam_channel::{Sender, TrySendError};
+use engine::{Engine, EngineConfig};
+use parking_lot::RwLock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// Store options.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub engine: EngineConfig,
+    /// Commands that may wait for the writer; past this, submissions fail with `Overloaded`.
+    pub queue_capacity: usize,
+    /// Most commands executed under one write-lock hold.
+    pub batch_max: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            engine: EngineConfig::default(),
+            queue_capacity: 8192,
+            batch_max: 256,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) engine: RwLock<Engine>,
+    pub(crate) status: Arc<StoreStatus>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Why a command was not accepted. Nothing was executed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The writer's queue is full: answer `503 overloaded` and let the client retry.
+    Overloaded,
+    /// The store is shutting down.
+    Stopped,
+}
+
+/// The store: the engine, its writer thread, and the published status.
+pub struct Store {
+    handle: StoreHandle,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    pub fn start(config: StoreConfig, clock: Arc<dyn Clock>) -> Store {
+        let status = Arc::new(StoreStatus::default());
+        status.set_queue_capacity(config.queue_capacity);
+        let shared = Arc::new(Shared {
+            engine: RwLock::new(Engine::new(config.engine.clone())),
+            status,
+            clock,
+        });
+        shared
+            .status
+            .publish_engine(&shared.engine.read().stats());
+        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+        let writer_shared = Arc::clone(&shared);
+        let batch_max = config.batch_max;
+        let writer = std::thread::Builder::new()
+            .name("weir-writer".into())
+            .spawn(move || writer::run(writer_shared, rx, batch_max))
+            .expect("spawning the writer thread");
+        // The status says "running" from here on, even before the thread is scheduled.
+        shared.status.set_writer_running(true);
+        Store {
+            handle: StoreHandle { shared, queue: tx },
+            writer: Some(writer),
+        }
+    }
+
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Finishes the batch in progress, stops the writer and waits for it. Commands still queued
+    /// are dropped (their tickets resolve to `Stopped`).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            // Blocks only while the queue is full, which the running writer is draining.
+            let _ = self.handle.queue.send(Input::Stop);
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A cheap, cloneable handle for connections.
+#[derive(Clone)]
+pub struct StoreHandle {
+    shared: Arc<Shared>,
+    queue: Sender<Input>,
+}
+
+impl StoreHandle {
+    /// Queues a mutation for the writer. Never blocks: a full queue is `Overloaded`.
+    pub fn submit(&self, command: Command) -> Result<Ticket, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.queue.try_send(Input::Command { command, reply }) {
+            Ok(()) => Ok(Ticket(rx)),
+            Err(TrySendError::Full(_)) => {
+                self.shared.status.record_overloaded();
+                Err(SubmitError::Overloaded)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
+        }
+    }
+
+    /// Runs `f` under the engine's read lock. Keep `f` short: the writer waits for it.
+    pub fn read<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
+        f(&self.shared.engine.read())
+    }
+
+    /// Processing time for reads (`ReadTime::Now`), from the store's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// Published registry version and counters (no lock).
+    pub fn status(&self) -> &Arc<StoreStatus> {
+        &self.shared.status
+    }
+}
+
+/// The pending reply to a submitted command. Resolves to `Err(Stopped)` if the store shut down
+/// before executing it.
+#[derive(Debug)]
+pub struct Ticket(oneshot::Receiver<Outcome>);
+
+impl Ticket {
+    /// Waits on the current thread (tests and non-async callers).
+    pub fn wait(self) -> Result<Outcome, SubmitError> {
+        self.0.blocking_recv().map_err(|_| SubmitError::Stopped)
+    }
+}
+
+impl Future for Ticket {
+    type Output = Result<Outcome, SubmitError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.map_err(|_| SubmitError::Stopped))
+    }
+}
