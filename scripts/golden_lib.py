@@ -10,7 +10,8 @@ documented in crates/engine/tests/golden/README.md):
   "steps": [
     {"push": {"event": str, "data": {...}}, "t_before_ms": int, "t_after_ms": int,
      "status": int, "expect"?: {...error body, only when status != 200}},
-    {"raw_push": {"body_text": str}, ... same as push ...}           # HTTP-layer only
+    {"raw_push": {"body_text": str}, ... same as push ...,            # sent byte-for-byte
+     "weir_may_differ"?: str}                                         # deliberate weir deviation
     {"get": {"table", "key", "features"?}, "t_before_ms", "t_after_ms", "t_ms",
      "status": int, "expect": {...row or error body...}},
     {"batch_get": {"requests": [...]}, "t_before_ms", "t_after_ms", "t_ms",
@@ -105,13 +106,16 @@ class Recorder:
         self.steps.append(step)
         return resp
 
-    def raw_push(self, body_text: str, note: str = "") -> dict[str, Any]:
-        """A /push whose body the engine never sees (HTTP-layer errors)."""
+    def raw_push(self, body_text: str, note: str = "", may_differ: str = "") -> dict[str, Any]:
+        """A /push sent byte-for-byte (HTTP-layer errors, odd JSON). `may_differ` documents a
+        deliberate weir deviation: replays do not fail on that step."""
         status, resp, t0, t1 = self._post("/push", body_text.encode("utf-8"))
         step: dict[str, Any] = {"raw_push": {"body_text": body_text}, "t_before_ms": t0,
                                 "t_after_ms": t1, "status": status, "expect": resp}
         if note:
             step["note"] = note
+        if may_differ:
+            step["weir_may_differ"] = may_differ
         self.steps.append(step)
         return resp
 

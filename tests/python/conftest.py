@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BINARY = os.environ.get("WEIR_TEST_BINARY") or str(REPO / "target" / "debug" / "weir")
+# Absolute: servers are spawned with cwd = their temp data dir.
+BINARY = os.path.abspath(os.environ.get("WEIR_TEST_BINARY") or str(REPO / "target" / "debug" / "weir"))
 GOLDEN_DIR = REPO / "crates" / "engine" / "tests" / "golden"
 
 

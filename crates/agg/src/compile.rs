@@ -14,8 +14,11 @@
 
 use crate::catalogue::{self, FieldRule, OpInfo, WindowRule};
 use crate::duration::parse_duration_ms;
-use crate::ops::{decay, quantile, top_k};
-use crate::params::{f64_param, str_param, u64_param, ErrorPath, Params};
+use crate::ops::histogram::{self, BinLayout, MixSpec};
+use crate::ops::{bloom, decay, geo, quantile, top_k, velocity};
+use crate::params::{
+    f64_list_param, f64_param, str_list_param, str_param, u64_param, ErrorPath, Params,
+};
 use crate::spec::{AggSpec, Op};
 use crate::window::WindowSpec;
 use compact_str::CompactString;
@@ -56,17 +59,14 @@ pub fn compile(op: &str, params: &Params, ctx: &CompileContext) -> Result<AggSpe
             ),
         ));
     };
-    if !is_implemented(op) {
-        return Err(RegisterError::new(
-            "aggregation_unknown_op",
-            path.op(),
-            format!("op '{op}' is not implemented by weir yet"),
-        ));
-    }
-
     let rate_per_ms = match half_life_owner(op) {
         Some(owner) => Some(decay::rate_per_ms(half_life(params, owner, path)?)),
         None => None,
+    };
+    let sub_window_ms = if op == "burst_count" {
+        Some(sub_window(params, path)?)
+    } else {
+        None
     };
     let (field_name, slot) = resolve_field(info, params, ctx, path)?;
     let n = if needs_n(op) {
@@ -102,6 +102,14 @@ pub fn compile(op: &str, params: &Params, ctx: &CompileContext) -> Result<AggSpe
     };
     let window_raw = str_param(params, "window");
     let window = resolve_window(op, info, window_raw, path)?;
+    let capacity = match op {
+        "most_recent_n" => Some(capacity_param(op, params, "n", path)?),
+        "reservoir_sample" => Some(capacity_param(op, params, "samples", path)?),
+        _ => None,
+    };
+    if op == "bloom_member" {
+        check_bloom_fpr(params, path)?;
+    }
 
     let rate = rate_per_ms.unwrap_or(0.0);
     let n = n.unwrap_or(1);
@@ -140,56 +148,76 @@ pub fn compile(op: &str, params: &Params, ctx: &CompileContext) -> Result<AggSpe
         "ew_zscore" => Op::EwZScore { rate_per_ms: rate },
         "decayed_sum" => Op::DecayedSum { rate_per_ms: rate },
         "decayed_count" => Op::DecayedCount { rate_per_ms: rate },
-        _ => unreachable!("is_implemented covers every op matched here"),
+        "first_n" => Op::FirstN { n },
+        "last_n" => Op::LastN { n },
+        "most_recent_n" => Op::LastN {
+            n: capacity.unwrap_or(1),
+        },
+        "lag" => Op::Lag { n },
+        "reservoir_sample" => Op::ReservoirSample {
+            n: capacity.unwrap_or(1),
+        },
+        "twa" => Op::Twa,
+        "rate_of_change" => Op::RateOfChange,
+        "inter_arrival_stats" => Op::InterArrivalStats,
+        "burst_count" => Op::BurstCount {
+            sub_window_ms: sub_window_ms.unwrap_or(1),
+        },
+        "delta_from_prev" => Op::DeltaFromPrev,
+        "trend" => Op::Trend,
+        "trend_residual" => Op::TrendResidual,
+        "outlier_count" => Op::OutlierCount {
+            sigma: f64_param(params, "sigma").unwrap_or(velocity::SIGMA_DEFAULT),
+        },
+        "value_change_count" => Op::ValueChangeCount,
+        "z_score" => Op::ZScore,
+        "histogram" => Op::Histogram(Box::new(BinLayout::new(f64_list_param(
+            params, "buckets",
+        )))),
+        "hour_of_day_histogram" => Op::HourOfDayHistogram,
+        "dow_hour_histogram" => Op::DowHourHistogram,
+        "seasonal_deviation" => Op::SeasonalDeviation,
+        "event_type_mix" => Op::EventTypeMix(Box::new(MixSpec {
+            categories: str_list_param(params, "categories")
+                .map(|c| c.iter().map(CompactString::from).collect()),
+            max_categories: u64_param(params, "max_categories")
+                .map_or(histogram::MIX_CATEGORIES_DEFAULT, |n| {
+                    (n as usize).min(histogram::MIX_CATEGORIES_MAX)
+                }),
+        })),
+        "geo_velocity" => Op::GeoVelocity,
+        "geo_distance" => Op::GeoDistance,
+        "geo_spread" => Op::GeoSpread,
+        "distance_from_home" => Op::DistanceFromHome {
+            samples: u64_param(params, "samples")
+                .map_or(geo::HOME_SAMPLES_DEFAULT, |n| (n as usize).min(OP_N_MAX)),
+        },
+        "bloom_member" => Op::BloomMember,
+        _ => unreachable!("the catalogue and this match list the same ops"),
+    };
+    let (slot, slot_lon) = if op.starts_with("geo_") || op == "distance_from_home" {
+        let lat = str_param(params, "lat_field")
+            .or_else(|| str_param(params, "lat"))
+            .unwrap_or("lat");
+        let lon = str_param(params, "lon_field")
+            .or_else(|| str_param(params, "lon"))
+            .unwrap_or("lon");
+        (ctx.schema.slot_of(lat), ctx.schema.slot_of(lon))
+    } else {
+        (slot.filter(|_| field_name.is_some()), None)
     };
     Ok(AggSpec {
         op_name: CompactString::from(op),
         window_raw: window_raw.map(CompactString::from),
         field_name: str_param(params, "field").map(CompactString::from),
-        slot: slot.filter(|_| field_name.is_some()),
+        slot,
+        slot_lon,
         window: match window {
             Window::Buckets(w) => Some(w),
             _ => None,
         },
         op: op_kind,
     })
-}
-
-/// Ops weir implements; the rest of the catalogue is refused as `aggregation_unknown_op`.
-fn is_implemented(op: &str) -> bool {
-    matches!(
-        op,
-        "count"
-            | "sum"
-            | "mean"
-            | "var"
-            | "std"
-            | "min"
-            | "max"
-            | "ratio"
-            | "n_unique"
-            | "quantile"
-            | "top_k"
-            | "entropy"
-            | "first"
-            | "last"
-            | "first_seen"
-            | "last_seen"
-            | "age"
-            | "has_seen"
-            | "time_since"
-            | "time_since_last_n"
-            | "streak"
-            | "max_streak"
-            | "negative_streak"
-            | "first_seen_in_window"
-            | "ewma"
-            | "ema"
-            | "ewvar"
-            | "ew_zscore"
-            | "decayed_sum"
-            | "decayed_count"
-    )
 }
 
 /// The name beava uses for a decay op in its `half_life` error (`None`: no `half_life`).
@@ -248,6 +276,55 @@ fn resolve_field<'p>(
         (FieldRule::Checked, None) => (None, None),
         (FieldRule::Unchecked, name) => (name, name.and_then(|n| ctx.schema.slot_of(n))),
     })
+}
+
+/// `burst_count`'s `sub_window`: a duration string.
+fn sub_window(params: &Params, path: ErrorPath) -> Result<i64, RegisterError> {
+    str_param(params, "sub_window")
+        .and_then(|s| parse_duration_ms(s).ok())
+        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
+        .ok_or_else(|| {
+            path.error(
+                "invalid_registration",
+                "sub_window",
+                "burst_count requires positive finite sub_window duration string".to_string(),
+            )
+        })
+}
+
+/// `most_recent_n`'s `n` / `reservoir_sample`'s `samples`: beava only requires a positive
+/// integer (governance) and accepts any size; weir caps the buffer at 1024 values.
+fn capacity_param(
+    op: &str,
+    params: &Params,
+    name: &str,
+    path: ErrorPath,
+) -> Result<usize, RegisterError> {
+    match u64_param(params, name) {
+        Some(n) if n > 0 => Ok((n as usize).min(OP_N_MAX)),
+        _ => Err(path.error(
+            "aggregation_unknown_field",
+            name,
+            format!("op '{op}' requires a positive integer '{name}' parameter"),
+        )),
+    }
+}
+
+/// `target_fpr` (or its alias `fpr` when `target_fpr` is not a number) must be in (0, 1);
+/// errors always name `target_fpr`, as beava does.
+fn check_bloom_fpr(params: &Params, path: ErrorPath) -> Result<(), RegisterError> {
+    let fpr = f64_param(params, "target_fpr")
+        .or_else(|| f64_param(params, "fpr"))
+        .unwrap_or(bloom::FPR_DEFAULT);
+    if fpr > 0.0 && fpr < 1.0 {
+        Ok(())
+    } else {
+        Err(path.error(
+            "invalid_bloom_fpr",
+            "target_fpr",
+            format!("bloom_member fpr must be in (0.0, 1.0); got {fpr}"),
+        ))
+    }
 }
 
 /// Ops whose `n` compile validates (beava checks only these four at compile time).

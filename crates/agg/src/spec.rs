@@ -5,12 +5,16 @@
 //! geometry and op params are resolved by `compile`, so `apply` is one match on `(op, state)`
 //! with no allocation for numeric ops.
 
+use crate::ops::buffer::Ring;
 use crate::ops::count::{read_count, RatioCounts};
 use crate::ops::decay::{Decayed, EwMoments, Ewma};
 use crate::ops::distinct::{distinct_hash, read_n_unique, Categories};
+use crate::ops::geo::Geo;
+use crate::ops::histogram::{self, BinLayout, Mix, MixSpec, Seasonal};
 use crate::ops::moments::{SumCount, Welford};
-use crate::ops::recency::{self, RecentTimes, NEVER};
+use crate::ops::recency::{self, NEVER};
 use crate::ops::streak::Runs;
+use crate::ops::velocity::{Burst, Motion};
 use crate::ops::{extremes, quantile, top_k};
 use crate::scalar::Scalar;
 use crate::state::{AggState, State};
@@ -53,6 +57,32 @@ pub(crate) enum Op {
     EwZScore { rate_per_ms: f64 },
     DecayedSum { rate_per_ms: f64 },
     DecayedCount { rate_per_ms: f64 },
+    FirstN { n: usize },
+    /// `last_n` and `most_recent_n` (identical in beava: oldest → newest).
+    LastN { n: usize },
+    Lag { n: usize },
+    ReservoirSample { n: usize },
+    Twa,
+    RateOfChange,
+    InterArrivalStats,
+    BurstCount { sub_window_ms: i64 },
+    DeltaFromPrev,
+    Trend,
+    TrendResidual,
+    OutlierCount { sigma: f64 },
+    ValueChangeCount,
+    ZScore,
+    Histogram(Box<BinLayout>),
+    HourOfDayHistogram,
+    DowHourHistogram,
+    SeasonalDeviation,
+    EventTypeMix(Box<MixSpec>),
+    /// Geo ops read `lat` from `slot` and `lon` from `slot_lon`.
+    GeoVelocity,
+    GeoDistance,
+    GeoSpread,
+    DistanceFromHome { samples: usize },
+    BloomMember,
 }
 
 /// One compiled aggregation (immutable; shared by every entity of the table).
@@ -61,14 +91,21 @@ pub struct AggSpec {
     pub(crate) op_name: CompactString,
     pub(crate) window_raw: Option<CompactString>,
     pub(crate) field_name: Option<CompactString>,
-    /// Row slot of `field`; `None` when absent or (for unchecked ops) unknown: never updates.
+    /// Row slot of `field` (geo ops: of the latitude); `None` when absent or (for unchecked
+    /// ops) unknown: the op never updates.
     pub(crate) slot: Option<usize>,
+    /// Geo ops: row slot of the longitude.
+    pub(crate) slot_lon: Option<usize>,
     /// `Some` only for ✔ ops with a finite `window`.
     pub(crate) window: Option<WindowSpec>,
     pub(crate) op: Op,
 }
 
 static NULL: Value = Value::Null;
+
+fn row_value(row: &[Value], slot: usize) -> &Value {
+    row.get(slot).unwrap_or(&NULL)
+}
 
 impl AggSpec {
     /// Wire op string as registered (`"ema"` stays `"ema"`).
@@ -93,7 +130,7 @@ impl AggSpec {
 
     fn field_value<'r>(&self, row: &'r [Value]) -> &'r Value {
         match self.slot {
-            Some(slot) => row.get(slot).unwrap_or(&NULL),
+            Some(slot) => row_value(row, slot),
             None => &NULL,
         }
     }
@@ -143,7 +180,48 @@ impl AggSpec {
             Op::Quantile { .. } => State::Quantile(None),
             Op::TopK { .. } => State::TopK(None),
             Op::Entropy => State::Categories(None),
+            Op::BloomMember => State::Flag(false),
+            Op::BurstCount { .. } => State::Burst(Burst::default()),
+            Op::FirstN { .. } | Op::LastN { .. } | Op::Lag { .. } | Op::ReservoirSample { .. } => {
+                State::Ring(None)
+            }
+            Op::Twa
+            | Op::RateOfChange
+            | Op::InterArrivalStats
+            | Op::DeltaFromPrev
+            | Op::Trend
+            | Op::TrendResidual
+            | Op::OutlierCount { .. }
+            | Op::ValueChangeCount
+            | Op::ZScore => State::Motion(None),
+            Op::Histogram(_) | Op::HourOfDayHistogram | Op::DowHourHistogram => State::Bins(None),
+            Op::SeasonalDeviation => State::Seasonal(None),
+            Op::EventTypeMix(_) => State::Mix(None),
+            Op::GeoVelocity | Op::GeoDistance | Op::GeoSpread | Op::DistanceFromHome { .. } => {
+                State::Geo(None)
+            }
         }
+    }
+
+    /// The fresh boxed state of a change-over-time op.
+    fn new_motion(&self) -> Box<Motion> {
+        Box::new(match self.op {
+            Op::Twa => Motion::twa(),
+            Op::InterArrivalStats => Motion::gaps(),
+            Op::Trend | Op::TrendResidual => Motion::trend(),
+            Op::OutlierCount { .. } => Motion::outliers(),
+            Op::ValueChangeCount => Motion::changes(),
+            Op::ZScore => Motion::z_score(),
+            _ => Motion::change(),
+        })
+    }
+
+    fn new_geo(&self) -> Box<Geo> {
+        Box::new(match self.op {
+            Op::GeoSpread => Geo::spread(),
+            Op::DistanceFromHome { .. } => Geo::home(),
+            _ => Geo::track(),
+        })
     }
 
     /// Folds one event. `passes_where` is the `where` result (true when there is none).
@@ -184,11 +262,17 @@ impl AggSpec {
         let value = self.field_value(row);
         match &self.window {
             Some(w) => self.apply_windowed(w, state, value, now_ms),
-            None => self.apply_lifetime(state, value, now_ms),
+            None => self.apply_lifetime(state, row, value, now_ms),
         }
     }
 
-    fn apply_lifetime(&self, state: &mut State, value: &Value, now_ms: TimestampMs) {
+    fn apply_lifetime(
+        &self,
+        state: &mut State,
+        row: &[Value],
+        value: &Value,
+        now_ms: TimestampMs,
+    ) {
         match (&self.op, state) {
             (Op::Count, State::Counter(n)) => *n += 1,
             (Op::Sum | Op::Mean, State::Sum(s)) => {
@@ -278,6 +362,91 @@ impl AggSpec {
             (Op::Entropy, State::Categories(c)) => {
                 if !value.is_null() {
                     c.get_or_insert_with(Box::default).add(value);
+                }
+            }
+            (Op::BloomMember, State::Flag(seen)) => *seen |= !value.is_null(),
+            (Op::BurstCount { sub_window_ms }, State::Burst(b)) => b.add(now_ms, *sub_window_ms),
+            (Op::FirstN { n }, State::Ring(r)) => {
+                if !value.is_null() {
+                    r.get_or_insert_with(Box::default).push_first(value, *n);
+                }
+            }
+            (Op::LastN { n }, State::Ring(r)) => {
+                if !value.is_null() {
+                    r.get_or_insert_with(Box::default).push_last(value, *n);
+                }
+            }
+            (Op::Lag { n }, State::Ring(r)) => {
+                if !value.is_null() {
+                    r.get_or_insert_with(Box::default).push_last(value, *n + 1);
+                }
+            }
+            (Op::ReservoirSample { n }, State::Ring(r)) => {
+                if !value.is_null() {
+                    r.get_or_insert_with(Box::default).push_sample(value, *n);
+                }
+            }
+            (Op::InterArrivalStats, State::Motion(m)) => {
+                m.get_or_insert_with(|| self.new_motion()).add_arrival(now_ms);
+            }
+            (Op::ValueChangeCount, State::Motion(m)) => {
+                if !value.is_null() {
+                    m.get_or_insert_with(|| self.new_motion()).add_value(value);
+                }
+            }
+            (op, State::Motion(m)) => {
+                if let Some(x) = value.as_f64() {
+                    let sigma = match op {
+                        Op::OutlierCount { sigma } => *sigma,
+                        _ => 0.0,
+                    };
+                    m.get_or_insert_with(|| self.new_motion()).add_number(
+                        x,
+                        now_ms,
+                        sigma,
+                        *op == Op::DeltaFromPrev,
+                    );
+                }
+            }
+            (Op::Histogram(layout), State::Bins(b)) => {
+                if let Some(x) = value.as_f64() {
+                    let counts = b.get_or_insert_with(|| histogram::new_counts(layout.n_bins()));
+                    counts[layout.bin_of(x)] += 1;
+                }
+            }
+            (Op::HourOfDayHistogram, State::Bins(b)) => {
+                b.get_or_insert_with(|| histogram::new_counts(histogram::HOURS))
+                    [histogram::utc_hour(now_ms)] += 1;
+            }
+            (Op::DowHourHistogram, State::Bins(b)) => {
+                b.get_or_insert_with(|| histogram::new_counts(histogram::WEEK_HOURS))
+                    [histogram::week_hour(now_ms)] += 1;
+            }
+            (Op::SeasonalDeviation, State::Seasonal(s)) => {
+                if let Some(x) = value.as_f64() {
+                    s.get_or_insert_with(Box::default).add(x, now_ms);
+                }
+            }
+            (Op::EventTypeMix(mix), State::Mix(m)) => {
+                if !value.is_null() {
+                    m.get_or_insert_with(Box::default).add(value, mix);
+                }
+            }
+            (
+                Op::GeoVelocity | Op::GeoDistance | Op::GeoSpread | Op::DistanceFromHome { .. },
+                State::Geo(g),
+            ) => {
+                let lon = match self.slot_lon {
+                    Some(slot) => row_value(row, slot),
+                    None => &NULL,
+                };
+                if let (Some(lat), Some(lon)) = (value.as_f64(), lon.as_f64()) {
+                    let samples = match self.op {
+                        Op::DistanceFromHome { samples } => samples,
+                        _ => 0,
+                    };
+                    g.get_or_insert_with(|| self.new_geo())
+                        .add(lat, lon, now_ms, samples);
                 }
             }
             (op, state) => mismatch(op, state),
@@ -400,6 +569,44 @@ impl AggSpec {
             (Op::Entropy, State::Categories(c)) => {
                 Value::F64(c.as_deref().map_or(0.0, Categories::entropy))
             }
+            (Op::BloomMember, State::Flag(seen)) => Value::Bool(*seen),
+            (Op::BurstCount { .. }, State::Burst(b)) => read_count(u64::from(b.best)),
+            (Op::FirstN { .. } | Op::LastN { .. } | Op::ReservoirSample { .. }, State::Ring(r)) => {
+                r.as_deref()
+                    .map_or_else(|| Value::List(Vec::new()), Ring::read_list)
+            }
+            (Op::Lag { n }, State::Ring(r)) => {
+                r.as_deref().map_or(Value::Null, |r| r.read_lag(*n))
+            }
+            (op, State::Motion(m)) => match (op, m.as_deref()) {
+                (Op::OutlierCount { .. } | Op::ValueChangeCount, m) => {
+                    read_count(m.map_or(0, Motion::read_count))
+                }
+                (_, None) => Value::Null,
+                (Op::Twa, Some(m)) => m.read_twa(),
+                (Op::InterArrivalStats, Some(m)) => m.read_gaps(),
+                (Op::Trend, Some(m)) => m.read_trend(false),
+                (Op::TrendResidual, Some(m)) => m.read_trend(true),
+                (Op::ZScore, Some(m)) => m.read_z_score(),
+                (_, Some(m)) => m.read_change(),
+            },
+            (Op::Histogram(layout), State::Bins(b)) => layout.read(b.as_deref()),
+            (Op::HourOfDayHistogram, State::Bins(b)) => histogram::read_hours(b.as_deref()),
+            (Op::DowHourHistogram, State::Bins(b)) => histogram::read_week_hours(b.as_deref()),
+            (Op::SeasonalDeviation, State::Seasonal(s)) => {
+                s.as_deref().map_or(Value::Null, Seasonal::read)
+            }
+            (Op::EventTypeMix(_), State::Mix(m)) => m
+                .as_deref()
+                .map_or_else(|| Value::Map(Vec::new()), Mix::read),
+            (Op::GeoVelocity, State::Geo(g)) => opt_f64(g.as_deref().and_then(Geo::read_velocity)),
+            (Op::GeoDistance, State::Geo(g)) => {
+                Value::F64(g.as_deref().map_or(0.0, Geo::read_distance))
+            }
+            (Op::GeoSpread, State::Geo(g)) => opt_f64(g.as_deref().and_then(Geo::read_spread)),
+            (Op::DistanceFromHome { .. }, State::Geo(g)) => {
+                opt_f64(g.as_deref().and_then(Geo::read_home))
+            }
             (op, state) => {
                 mismatch(op, state);
                 Value::Null
@@ -459,6 +666,10 @@ impl AggSpec {
             }
         }
     }
+}
+
+fn opt_f64(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, Value::F64)
 }
 
 /// Merges small `Copy` bucket states.

@@ -5,12 +5,16 @@
 //!   allocated on the first update, so an entity whose events all fail `where` owns no heap;
 //! - windowed states hold only the buckets that received events (see `window.rs`).
 
+use crate::ops::buffer::Ring;
 use crate::ops::count::RatioCounts;
 use crate::ops::decay::{Decayed, EwMoments, Ewma};
 use crate::ops::distinct::Categories;
+use crate::ops::geo::Geo;
+use crate::ops::histogram::{Mix, Seasonal};
 use crate::ops::moments::{SumCount, Welford};
 use crate::ops::recency::RecentTimes;
 use crate::ops::streak::Runs;
+use crate::ops::velocity::{Burst, Motion};
 use crate::scalar::Scalar;
 use crate::window::Buckets;
 use model::TimestampMs;
@@ -48,6 +52,19 @@ pub(crate) enum State {
     Quantile(Option<Box<QuantileSketch>>),
     TopK(Option<Box<TopK<Scalar>>>),
     Categories(Option<Box<Categories>>),
+    /// `bloom_member`.
+    Flag(bool),
+    Burst(Burst),
+    /// `first_n`, `last_n`, `most_recent_n`, `lag`, `reservoir_sample`.
+    Ring(Option<Box<Ring>>),
+    /// `twa`, `rate_of_change`, `inter_arrival_stats`, `delta_from_prev`, `trend`,
+    /// `trend_residual`, `outlier_count`, `value_change_count`, `z_score`.
+    Motion(Option<Box<Motion>>),
+    /// `histogram`, `hour_of_day_histogram`, `dow_hour_histogram`.
+    Bins(Option<Box<[u64]>>),
+    Seasonal(Option<Box<Seasonal>>),
+    Mix(Option<Box<Mix>>),
+    Geo(Option<Box<Geo>>),
     // ---- windowed (one variant per bucket type) ----
     CountW(Buckets<u64>),
     RatioW(Buckets<RatioCounts>),
@@ -79,7 +96,15 @@ impl AggState {
             | State::Sum(_)
             | State::Time(_)
             | State::Decayed(_)
-            | State::Ewma(_) => 0,
+            | State::Ewma(_)
+            | State::Flag(_)
+            | State::Burst(_) => 0,
+            State::Ring(b) => boxed_heap(b, Ring::heap_bytes),
+            State::Motion(b) => boxed_heap(b, Motion::heap_bytes),
+            State::Bins(b) => b.as_ref().map_or(0, |b| std::mem::size_of_val::<[u64]>(b)),
+            State::Seasonal(b) => boxed_heap(b, |_| 0),
+            State::Mix(b) => boxed_heap(b, Mix::heap_bytes),
+            State::Geo(b) => boxed_heap(b, Geo::heap_bytes),
             State::Moments(b) => boxed_heap(b, |_| 0),
             State::EwMoments(b) => boxed_heap(b, |_| 0),
             State::Value(v) => v.as_ref().map_or(0, Scalar::heap_bytes),

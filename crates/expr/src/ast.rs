@@ -28,6 +28,18 @@ pub enum CompareOp {
 }
 
 impl CompareOp {
+    /// The symbol with a space on each side, as printed between operands.
+    fn spaced_symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => " == ",
+            CompareOp::Ne => " != ",
+            CompareOp::Lt => " < ",
+            CompareOp::Le => " <= ",
+            CompareOp::Gt => " > ",
+            CompareOp::Ge => " >= ",
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             CompareOp::Eq => "==",
@@ -50,6 +62,15 @@ pub enum ArithOp {
 }
 
 impl ArithOp {
+    fn spaced_symbol(self) -> &'static str {
+        match self {
+            ArithOp::Add => " + ",
+            ArithOp::Sub => " - ",
+            ArithOp::Mul => " * ",
+            ArithOp::Div => " / ",
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             ArithOp::Add => "+",
@@ -66,7 +87,7 @@ impl ArithOp {
 }
 
 /// A parsed expression.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Expr {
     Null,
     Bool(bool),
@@ -101,51 +122,258 @@ pub enum Expr {
     },
 }
 
-/// Prints the canonical, fully parenthesised form, which parses back to an equal `Expr`
-/// (except for NaN floats, which no literal can express).
-impl fmt::Display for Expr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Expr {
+    /// Calls `visit` on each direct child, left to right.
+    fn for_each_child<'e>(&'e self, mut visit: impl FnMut(&'e Expr)) {
         match self {
-            Expr::Null => f.write_str("null"),
-            Expr::Bool(value) => write!(f, "{value}"),
-            Expr::Int(value) => write!(f, "{value}"),
-            Expr::Float(value) => write_float_literal(f, *value),
-            Expr::Str(value) => write_string_literal(f, value),
-            Expr::Field(name) => f.write_str(name),
-            Expr::Not(operand) => write!(f, "(not {operand})"),
-            Expr::Compare { op, lhs, rhs } => write!(f, "({lhs} {} {rhs})", op.symbol()),
+            Expr::Not(operand) => visit(operand),
+            Expr::Compare { lhs, rhs, .. } => {
+                visit(lhs);
+                visit(rhs);
+            }
             Expr::Arith { first, rest } => {
-                write!(f, "({first}")?;
-                for (op, term) in rest {
-                    write!(f, " {} {term}", op.symbol())?;
-                }
-                f.write_str(")")
+                visit(first);
+                rest.iter().for_each(|(_, term)| visit(term));
             }
-            Expr::And(terms) => write_joined(f, terms, " and "),
-            Expr::Or(terms) => write_joined(f, terms, " or "),
-            Expr::Call { name, args } => {
-                write!(f, "{name}(")?;
-                for (idx, arg) in args.iter().enumerate() {
-                    if idx > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{arg}")?;
-                }
-                f.write_str(")")
+            Expr::And(terms) | Expr::Or(terms) | Expr::Call { args: terms, .. } => {
+                terms.iter().for_each(visit);
             }
+            Expr::Null
+            | Expr::Bool(_)
+            | Expr::Int(_)
+            | Expr::Float(_)
+            | Expr::Str(_)
+            | Expr::Field(_) => {}
+        }
+    }
+
+    fn n_children(&self) -> usize {
+        match self {
+            Expr::Not(_) => 1,
+            Expr::Compare { .. } => 2,
+            Expr::Arith { rest, .. } => 1 + rest.len(),
+            Expr::And(terms) | Expr::Or(terms) | Expr::Call { args: terms, .. } => terms.len(),
+            Expr::Null
+            | Expr::Bool(_)
+            | Expr::Int(_)
+            | Expr::Float(_)
+            | Expr::Str(_)
+            | Expr::Field(_) => 0,
+        }
+    }
+
+    /// A copy of this node with its children taken from the end of `built` (in order).
+    fn rebuild(&self, built: &mut Vec<Expr>) -> Expr {
+        let mut children = built.split_off(built.len() - self.n_children()).into_iter();
+        let mut next = || children.next().expect("rebuild receives one expression per child");
+        match self {
+            Expr::Null => Expr::Null,
+            Expr::Bool(value) => Expr::Bool(*value),
+            Expr::Int(value) => Expr::Int(*value),
+            Expr::Float(value) => Expr::Float(*value),
+            Expr::Str(value) => Expr::Str(value.clone()),
+            Expr::Field(name) => Expr::Field(name.clone()),
+            Expr::Not(_) => Expr::Not(Box::new(next())),
+            Expr::Compare { op, .. } => {
+                let lhs = Box::new(next());
+                let rhs = Box::new(next());
+                Expr::Compare { op: *op, lhs, rhs }
+            }
+            Expr::Arith { rest, .. } => {
+                let first = Box::new(next());
+                let rest = rest.iter().map(|(op, _)| (*op, next())).collect();
+                Expr::Arith { first, rest }
+            }
+            Expr::And(terms) => Expr::And(terms.iter().map(|_| next()).collect()),
+            Expr::Or(terms) => Expr::Or(terms.iter().map(|_| next()).collect()),
+            Expr::Call { name, args } => Expr::Call {
+                name: name.clone(),
+                args: args.iter().map(|_| next()).collect(),
+            },
+        }
+    }
+
+    /// Whether the nodes agree, children aside.
+    fn shallow_eq(&self, other: &Expr) -> bool {
+        match (self, other) {
+            (Expr::Null, Expr::Null) => true,
+            (Expr::Bool(a), Expr::Bool(b)) => a == b,
+            (Expr::Int(a), Expr::Int(b)) => a == b,
+            (Expr::Float(a), Expr::Float(b)) => a == b,
+            (Expr::Str(a), Expr::Str(b)) | (Expr::Field(a), Expr::Field(b)) => a == b,
+            (Expr::Not(_), Expr::Not(_)) => true,
+            (Expr::Compare { op: a, .. }, Expr::Compare { op: b, .. }) => a == b,
+            (Expr::Arith { rest: a, .. }, Expr::Arith { rest: b, .. }) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((x, _), (y, _))| x == y)
+            }
+            (Expr::And(a), Expr::And(b)) | (Expr::Or(a), Expr::Or(b)) => a.len() == b.len(),
+            (Expr::Call { name: a, args: x }, Expr::Call { name: b, args: y }) => {
+                a == b && x.len() == y.len()
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves the children out, leaving leaves behind (see `Drop`).
+    fn take_children(&mut self, into: &mut Vec<Expr>) {
+        match self {
+            Expr::Not(operand) => into.push(std::mem::replace(operand.as_mut(), Expr::Null)),
+            Expr::Compare { lhs, rhs, .. } => {
+                into.push(std::mem::replace(lhs.as_mut(), Expr::Null));
+                into.push(std::mem::replace(rhs.as_mut(), Expr::Null));
+            }
+            Expr::Arith { first, rest } => {
+                into.push(std::mem::replace(first.as_mut(), Expr::Null));
+                into.extend(std::mem::take(rest).into_iter().map(|(_, term)| term));
+            }
+            Expr::And(terms) | Expr::Or(terms) | Expr::Call { args: terms, .. } => {
+                into.append(terms);
+            }
+            Expr::Null
+            | Expr::Bool(_)
+            | Expr::Int(_)
+            | Expr::Float(_)
+            | Expr::Str(_)
+            | Expr::Field(_) => {}
         }
     }
 }
 
-fn write_joined(f: &mut fmt::Formatter<'_>, terms: &[Expr], separator: &str) -> fmt::Result {
-    f.write_str("(")?;
-    for (idx, term) in terms.iter().enumerate() {
-        if idx > 0 {
-            f.write_str(separator)?;
+// Drop, Clone and PartialEq walk the tree with an explicit stack: the derived versions
+// recurse once per level, and a tree the parser accepts can be thousands of levels deep
+// (511 parentheses, each holding every precedence level), enough to overflow a thread stack.
+// `Debug` is derived and does recurse; it is meant for tests and small trees.
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let mut detached = Vec::new();
+        self.take_children(&mut detached);
+        while let Some(mut expr) = detached.pop() {
+            // `expr` drops at the end of this iteration with no children left: no recursion.
+            expr.take_children(&mut detached);
         }
-        write!(f, "{term}")?;
     }
-    f.write_str(")")
+}
+
+impl Clone for Expr {
+    fn clone(&self) -> Expr {
+        enum Step<'e> {
+            Visit(&'e Expr),
+            Build(&'e Expr),
+        }
+        let mut steps = vec![Step::Visit(self)];
+        let mut built: Vec<Expr> = Vec::new();
+        while let Some(step) = steps.pop() {
+            match step {
+                Step::Visit(expr) => {
+                    steps.push(Step::Build(expr));
+                    // Children are visited left to right, so they go on the stack reversed.
+                    let mark = steps.len();
+                    expr.for_each_child(|child| steps.push(Step::Visit(child)));
+                    steps[mark..].reverse();
+                }
+                Step::Build(expr) => {
+                    let copy = expr.rebuild(&mut built);
+                    built.push(copy);
+                }
+            }
+        }
+        built.pop().expect("the root is built last")
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        // Two stacks kept in lockstep: `shallow_eq` guarantees equal child counts.
+        let mut lhs_pending = vec![self];
+        let mut rhs_pending = vec![other];
+        while let (Some(lhs), Some(rhs)) = (lhs_pending.pop(), rhs_pending.pop()) {
+            if !lhs.shallow_eq(rhs) {
+                return false;
+            }
+            lhs.for_each_child(|child| lhs_pending.push(child));
+            rhs.for_each_child(|child| rhs_pending.push(child));
+        }
+        true
+    }
+}
+
+/// A piece of printed output still to write (see `Display for Expr`).
+enum Piece<'e> {
+    Expr(&'e Expr),
+    Text(&'e str),
+}
+
+/// Prints the canonical, fully parenthesised form, which parses back to an equal `Expr`
+/// (except for NaN floats, which no literal can express). Iterative, so any depth prints.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Pieces are written last-pushed first, so inner nodes push theirs in reverse.
+        let mut pending = vec![Piece::Expr(self)];
+        while let Some(piece) = pending.pop() {
+            let expr = match piece {
+                Piece::Text(text) => {
+                    f.write_str(text)?;
+                    continue;
+                }
+                Piece::Expr(expr) => expr,
+            };
+            match expr {
+                Expr::Null => f.write_str("null")?,
+                Expr::Bool(value) => write!(f, "{value}")?,
+                Expr::Int(value) => write!(f, "{value}")?,
+                Expr::Float(value) => write_float_literal(f, *value)?,
+                Expr::Str(value) => write_string_literal(f, value)?,
+                Expr::Field(name) => f.write_str(name)?,
+                Expr::Not(operand) => {
+                    f.write_str("(not ")?;
+                    pending.push(Piece::Text(")"));
+                    pending.push(Piece::Expr(operand));
+                }
+                Expr::Compare { op, lhs, rhs } => {
+                    f.write_str("(")?;
+                    pending.push(Piece::Text(")"));
+                    pending.push(Piece::Expr(rhs));
+                    pending.push(Piece::Text(op.spaced_symbol()));
+                    pending.push(Piece::Expr(lhs));
+                }
+                Expr::Arith { first, rest } => {
+                    f.write_str("(")?;
+                    pending.push(Piece::Text(")"));
+                    for (op, term) in rest.iter().rev() {
+                        pending.push(Piece::Expr(term));
+                        pending.push(Piece::Text(op.spaced_symbol()));
+                    }
+                    pending.push(Piece::Expr(first));
+                }
+                Expr::And(terms) => push_joined(f, &mut pending, terms, " and ")?,
+                Expr::Or(terms) => push_joined(f, &mut pending, terms, " or ")?,
+                Expr::Call { name, args } => {
+                    f.write_str(name)?;
+                    push_joined(f, &mut pending, args, ", ")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `(` and schedules `items` separated by `separator`, then `)`.
+fn push_joined<'e>(
+    f: &mut fmt::Formatter<'_>,
+    pending: &mut Vec<Piece<'e>>,
+    items: &'e [Expr],
+    separator: &'e str,
+) -> fmt::Result {
+    f.write_str("(")?;
+    pending.push(Piece::Text(")"));
+    for (idx, item) in items.iter().enumerate().rev() {
+        pending.push(Piece::Expr(item));
+        if idx > 0 {
+            pending.push(Piece::Text(separator));
+        }
+    }
+    Ok(())
 }
 
 /// The grammar only has `digits.digits[e±digits]`, so `1e300` is printed as `1.0e300` and

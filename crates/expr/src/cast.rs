@@ -106,8 +106,8 @@ fn cast_to_bool(value: &Value) -> Option<bool> {
             _ => None,
         },
         Value::I64(number) => Some(*number != 0),
-        // Written as two comparisons so NaN is false, as in beava.
-        Value::F64(number) => Some(*number < 0.0 || *number > 0.0),
+        // Not `!= 0.0`, which holds for NaN: beava casts NaN to false.
+        Value::F64(number) => Some(number.abs() > 0.0),
         Value::Bool(flag) => Some(*flag),
         Value::Null | Value::List(_) | Value::Map(_) => None,
     }

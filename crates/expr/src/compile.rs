@@ -71,17 +71,21 @@ pub struct Compiled {
 /// Compiles a `filter` or `with_columns` expression (beava's checked form; module doc).
 pub fn compile(src: &str, schema: &RowSchema) -> Result<Compiled, ExprError> {
     let expr = parse(src)?;
-    let field_refs = resolve_fields(&expr, schema)?;
-    let output_type = typing::check(&expr, schema)?.field_type();
-    Ok(Compiled::lower(&expr, schema, output_type, field_refs))
+    let compiled = resolve_fields(&expr, schema).and_then(|field_refs| {
+        let output_type = typing::check(&expr, schema)?.field_type();
+        Ok(Compiled::lower(&expr, schema, output_type, field_refs))
+    });
+    compiled
 }
 
 /// Compiles an aggregation `where` predicate (beava's unchecked form; module doc).
 pub fn compile_where(src: &str, schema: &RowSchema) -> Result<Compiled, ExprError> {
     let expr = parse(src)?;
-    let field_refs = resolve_fields(&expr, schema)?;
-    let output_type = typing::infer_unchecked(&expr, schema);
-    Ok(Compiled::lower(&expr, schema, output_type, field_refs))
+    let compiled = resolve_fields(&expr, schema).map(|field_refs| {
+        let output_type = typing::infer_unchecked(&expr, schema);
+        Compiled::lower(&expr, schema, output_type, field_refs)
+    });
+    compiled
 }
 
 impl Compiled {
@@ -114,44 +118,58 @@ impl Compiled {
             compiled: &mut compiled,
             schema,
         }
-        .lower(expr, 0);
+        .lower(expr);
         compiled
     }
 }
 
 /// Finds the slot of every field reference, left to right; the first unknown name is the error.
 fn resolve_fields(expr: &Expr, schema: &RowSchema) -> Result<Vec<usize>, ExprError> {
-    fn visit(expr: &Expr, schema: &RowSchema, slots: &mut Vec<usize>) -> Result<(), ExprError> {
+    let mut slots = Vec::new();
+    // Explicit stack (children pushed right to left) instead of recursion: see `lower`.
+    let mut pending = vec![expr];
+    while let Some(expr) = pending.pop() {
         match expr {
             Expr::Null | Expr::Bool(_) | Expr::Int(_) | Expr::Float(_) | Expr::Str(_) => {}
             Expr::Field(name) => match schema.slot_of(name) {
                 Some(slot) => slots.push(slot),
                 None => return Err(ExprError::unknown_field(name)),
             },
-            Expr::Not(operand) => visit(operand, schema, slots)?,
+            Expr::Not(operand) => pending.push(operand),
             Expr::Compare { lhs, rhs, .. } => {
-                visit(lhs, schema, slots)?;
-                visit(rhs, schema, slots)?;
+                pending.push(rhs);
+                pending.push(lhs);
             }
             Expr::Arith { first, rest } => {
-                visit(first, schema, slots)?;
-                for (_, term) in rest {
-                    visit(term, schema, slots)?;
-                }
+                pending.extend(rest.iter().rev().map(|(_, term)| term));
+                pending.push(first);
             }
             Expr::And(terms) | Expr::Or(terms) | Expr::Call { args: terms, .. } => {
-                for term in terms {
-                    visit(term, schema, slots)?;
-                }
+                pending.extend(terms.iter().rev());
             }
         }
-        Ok(())
     }
-    let mut slots = Vec::new();
-    visit(expr, schema, &mut slots)?;
     slots.sort_unstable();
     slots.dedup();
     Ok(slots)
+}
+
+/// One unit of work of the lowering. Lowering keeps an explicit stack of these instead of
+/// recursing: an expression may be thousands of levels deep (511 parentheses, each holding
+/// several precedence levels), which would exhaust a thread stack in a debug build.
+enum Step<'e> {
+    /// Lower a subtree sitting `depth` levels below the root; push its node id.
+    Visit(&'e Expr, usize),
+    /// Push the id of a new `null` constant.
+    PushNull,
+    /// Pop the ids of the operands (pushed left to right), push the id of the new node.
+    Not,
+    IsNull,
+    Cast(CastTarget),
+    Quadkey,
+    Compare(CompareOp),
+    Arith(&'e [(ArithOp, Expr)]),
+    Logic { is_and: bool, n_terms: usize },
 }
 
 struct Lowering<'c, 's> {
@@ -159,7 +177,7 @@ struct Lowering<'c, 's> {
     schema: &'s RowSchema,
 }
 
-impl Lowering<'_, '_> {
+impl<'e> Lowering<'_, '_> {
     fn push(&mut self, node: Node) -> NodeId {
         let id = NodeId::try_from(self.compiled.nodes.len())
             .expect("source length bounds the node count far below u32::MAX");
@@ -167,16 +185,64 @@ impl Lowering<'_, '_> {
         id
     }
 
-    fn null(&mut self) -> NodeId {
-        self.push(Node::Const(Value::Null))
+    fn lower(&mut self, expr: &'e Expr) -> NodeId {
+        let mut steps = vec![Step::Visit(expr, 0)];
+        let mut ids: Vec<NodeId> = Vec::new();
+        while let Some(step) = steps.pop() {
+            let node = match step {
+                Step::Visit(expr, depth) => match self.visit(expr, depth, &mut steps) {
+                    Some(node) => node,
+                    None => continue,
+                },
+                Step::PushNull => Node::Const(Value::Null),
+                Step::Not => Node::Not(pop_id(&mut ids)),
+                Step::IsNull => Node::IsNull(pop_id(&mut ids)),
+                Step::Cast(target) => Node::Cast(pop_id(&mut ids), target),
+                Step::Quadkey => {
+                    let zoom = pop_id(&mut ids);
+                    let lon = pop_id(&mut ids);
+                    let lat = pop_id(&mut ids);
+                    Node::Quadkey([lat, lon, zoom])
+                }
+                Step::Compare(op) => {
+                    let rhs = pop_id(&mut ids);
+                    let lhs = pop_id(&mut ids);
+                    Node::Compare(op, lhs, rhs)
+                }
+                Step::Arith(rest) => {
+                    let term_ids = ids.split_off(ids.len() - rest.len());
+                    let first = pop_id(&mut ids);
+                    let start = self.compiled.arith_terms.len();
+                    self.compiled
+                        .arith_terms
+                        .extend(rest.iter().map(|(op, _)| *op).zip(term_ids));
+                    let rest = term_range(start, self.compiled.arith_terms.len());
+                    Node::Arith { first, rest }
+                }
+                Step::Logic { is_and, n_terms } => {
+                    let start = self.compiled.logic_terms.len();
+                    self.compiled.logic_terms.extend(ids.drain(ids.len() - n_terms..));
+                    let range = term_range(start, self.compiled.logic_terms.len());
+                    if is_and {
+                        Node::And(range)
+                    } else {
+                        Node::Or(range)
+                    }
+                }
+            };
+            let id = self.push(node);
+            ids.push(id);
+        }
+        pop_id(&mut ids)
     }
 
-    /// Lowers `expr`, which sits `depth` levels below the root of beava's binary tree.
-    fn lower(&mut self, expr: &Expr, depth: usize) -> NodeId {
+    /// Returns the node of a leaf, or schedules the steps of an inner node: its operands in
+    /// order, then the step that combines them.
+    fn visit(&mut self, expr: &'e Expr, depth: usize, steps: &mut Vec<Step<'e>>) -> Option<Node> {
         if depth > EXPR_DEPTH_MAX {
-            return self.null();
+            return Some(Node::Const(Value::Null));
         }
-        let node = match expr {
+        Some(match expr {
             Expr::Null => Node::Const(Value::Null),
             Expr::Bool(value) => Node::Const(Value::Bool(*value)),
             Expr::Int(value) => Node::Const(Value::I64(*value)),
@@ -186,95 +252,117 @@ impl Lowering<'_, '_> {
                 Some(slot) => Node::Field(slot),
                 None => Node::Const(Value::Null),
             },
-            Expr::Not(operand) => Node::Not(self.lower(operand, depth + 1)),
-            Expr::Compare { op, lhs, rhs } => {
-                let lhs = self.lower(lhs, depth + 1);
-                let rhs = self.lower(rhs, depth + 1);
-                Node::Compare(*op, lhs, rhs)
+            Expr::Not(operand) => {
+                steps.push(Step::Not);
+                steps.push(Step::Visit(operand, depth + 1));
+                return None;
             }
-            Expr::Arith { first, rest } => return self.lower_arith(first, rest, depth),
-            Expr::And(terms) => return self.lower_logic(terms, depth, Node::And),
-            Expr::Or(terms) => return self.lower_logic(terms, depth, Node::Or),
-            Expr::Call { name, args } => return self.lower_call(name, args, depth),
-        };
-        self.push(node)
+            Expr::Compare { op, lhs, rhs } => {
+                steps.push(Step::Compare(*op));
+                steps.push(Step::Visit(rhs, depth + 1));
+                steps.push(Step::Visit(lhs, depth + 1));
+                return None;
+            }
+            Expr::Arith { first, rest } => return schedule_arith(first, rest, depth, steps),
+            Expr::And(terms) => return schedule_logic(terms, true, depth, steps),
+            Expr::Or(terms) => return schedule_logic(terms, false, depth, steps),
+            Expr::Call { name, args } => return schedule_call(name, args, depth, steps),
+        })
     }
+}
 
-    // In beava's left-leaning tree for a chain `t0 op1 t1 ... opN tN` rooted at `depth`, the
-    // node combining `t0..=tk` sits at `depth + N - k`, `tk` (k >= 1) at `depth + N - k + 1`
-    // and `t0` at `depth + N`. Past the limit, the combining nodes for the first `overflow`
-    // terms are null, so the chain starts from null at term `overflow + 1`.
+fn pop_id(ids: &mut Vec<NodeId>) -> NodeId {
+    ids.pop().expect("each step pops only ids pushed by the steps before it")
+}
 
-    fn lower_arith(&mut self, first: &Expr, rest: &[(ArithOp, Expr)], depth: usize) -> NodeId {
-        let n_ops = rest.len();
-        if depth + n_ops > EXPR_DEPTH_MAX {
-            // Arithmetic with a null operand is null, whatever follows.
-            return self.null();
+// In beava's left-leaning tree for a chain `t0 op1 t1 ... opN tN` rooted at `depth`, the
+// node combining `t0..=tk` sits at `depth + N - k`, `tk` (k >= 1) at `depth + N - k + 1`
+// and `t0` at `depth + N`. Past the limit, the combining nodes for the first `overflow`
+// terms are null, so the chain starts from null at term `overflow + 1`.
+
+fn schedule_arith<'e>(
+    first: &'e Expr,
+    rest: &'e [(ArithOp, Expr)],
+    depth: usize,
+    steps: &mut Vec<Step<'e>>,
+) -> Option<Node> {
+    let n_ops = rest.len();
+    if depth + n_ops > EXPR_DEPTH_MAX {
+        // Arithmetic with a null operand is null, whatever follows.
+        return Some(Node::Const(Value::Null));
+    }
+    steps.push(Step::Arith(rest));
+    // Steps run last-pushed first: t0, t1, ..., tN, then the chain.
+    for (idx, (_, term)) in rest.iter().enumerate().rev() {
+        steps.push(Step::Visit(term, depth + n_ops - idx));
+    }
+    steps.push(Step::Visit(first, depth + n_ops));
+    None
+}
+
+fn schedule_logic<'e>(
+    terms: &'e [Expr],
+    is_and: bool,
+    depth: usize,
+    steps: &mut Vec<Step<'e>>,
+) -> Option<Node> {
+    let Some((first, rest)) = terms.split_first() else {
+        return Some(Node::Const(Value::Null));
+    };
+    if rest.is_empty() {
+        steps.push(Step::Visit(first, depth));
+        return None;
+    }
+    let n_ops = rest.len();
+    let overflow = (depth + n_ops).saturating_sub(EXPR_DEPTH_MAX);
+    if overflow >= n_ops {
+        // Both operands of the root are past the limit: `null and null` is null.
+        return Some(Node::Const(Value::Null));
+    }
+    steps.push(Step::Logic {
+        is_and,
+        n_terms: n_ops - overflow + 1,
+    });
+    for (k, term) in terms.iter().enumerate().skip(overflow + 1).rev() {
+        steps.push(Step::Visit(term, depth + n_ops - k + 1));
+    }
+    if overflow == 0 {
+        steps.push(Step::Visit(first, depth + n_ops));
+    } else {
+        // The cut prefix evaluates to null (`null and null`), wherever the chain continues.
+        steps.push(Step::PushNull);
+    }
+    None
+}
+
+fn schedule_call<'e>(
+    name: &str,
+    args: &'e [Expr],
+    depth: usize,
+    steps: &mut Vec<Step<'e>>,
+) -> Option<Node> {
+    match (Builtin::from_name(name), args) {
+        (Some(Builtin::IsNull), [operand]) => {
+            steps.push(Step::IsNull);
+            steps.push(Step::Visit(operand, depth + 1));
         }
-        let first = self.lower(first, depth + n_ops);
-        let terms: Vec<(ArithOp, NodeId)> = rest
-            .iter()
-            .enumerate()
-            .map(|(idx, (op, term))| (*op, self.lower(term, depth + n_ops - idx)))
-            .collect();
-        let rest = self.store_arith_terms(terms);
-        self.push(Node::Arith { first, rest })
-    }
-
-    fn lower_logic(
-        &mut self,
-        terms: &[Expr],
-        depth: usize,
-        make: fn(TermRange) -> Node,
-    ) -> NodeId {
-        let n_ops = terms.len().saturating_sub(1);
-        let overflow = (depth + n_ops).saturating_sub(EXPR_DEPTH_MAX);
-        let mut lowered = Vec::with_capacity(terms.len());
-        if overflow == 0 {
-            lowered.push(self.lower(&terms[0], depth + n_ops));
-        } else {
-            // `null and null` / `null or null` is null: one null stands for the cut prefix.
-            lowered.push(self.null());
+        (Some(Builtin::Cast), [operand, Expr::Str(target)]) => {
+            let Some(target) = CastTarget::parse(target) else {
+                return Some(Node::Const(Value::Null));
+            };
+            steps.push(Step::Cast(target));
+            steps.push(Step::Visit(operand, depth + 1));
         }
-        for (k, term) in terms.iter().enumerate().skip(overflow + 1) {
-            lowered.push(self.lower(term, depth + n_ops - k + 1));
+        (Some(Builtin::Quadkey), [lat, lon, zoom]) => {
+            steps.push(Step::Quadkey);
+            steps.push(Step::Visit(zoom, depth + 1));
+            steps.push(Step::Visit(lon, depth + 1));
+            steps.push(Step::Visit(lat, depth + 1));
         }
-        if lowered.len() == 1 {
-            return lowered[0];
-        }
-        let range = self.store_logic_terms(lowered);
-        self.push(make(range))
+        // Unknown function or misused builtin: beava evaluates it to null.
+        _ => return Some(Node::Const(Value::Null)),
     }
-
-    fn lower_call(&mut self, name: &str, args: &[Expr], depth: usize) -> NodeId {
-        let node = match (Builtin::from_name(name), args) {
-            (Some(Builtin::IsNull), [operand]) => Node::IsNull(self.lower(operand, depth + 1)),
-            (Some(Builtin::Cast), [operand, Expr::Str(target)]) => match CastTarget::parse(target) {
-                Some(target) => Node::Cast(self.lower(operand, depth + 1), target),
-                None => Node::Const(Value::Null),
-            },
-            (Some(Builtin::Quadkey), [lat, lon, zoom]) => Node::Quadkey([
-                self.lower(lat, depth + 1),
-                self.lower(lon, depth + 1),
-                self.lower(zoom, depth + 1),
-            ]),
-            // Unknown function or misused builtin: beava evaluates it to null.
-            _ => Node::Const(Value::Null),
-        };
-        self.push(node)
-    }
-
-    fn store_arith_terms(&mut self, terms: Vec<(ArithOp, NodeId)>) -> TermRange {
-        let start = self.compiled.arith_terms.len();
-        self.compiled.arith_terms.extend(terms);
-        term_range(start, self.compiled.arith_terms.len())
-    }
-
-    fn store_logic_terms(&mut self, terms: Vec<NodeId>) -> TermRange {
-        let start = self.compiled.logic_terms.len();
-        self.compiled.logic_terms.extend(terms);
-        term_range(start, self.compiled.logic_terms.len())
-    }
+    None
 }
 
 fn term_range(start: usize, end: usize) -> TermRange {

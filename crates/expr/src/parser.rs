@@ -31,11 +31,11 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
             ),
         ));
     }
-    Parser {
+    let mut parser = Parser {
         lexer: Lexer::new(src),
         peeked: None,
-    }
-    .parse_top()
+    };
+    parser.parse_top()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,30 +295,32 @@ fn push_operator(
 /// instead of nesting (see the `ast` module doc), and applying the null-comparison rewrite.
 fn fold(operands: &mut Vec<Expr>, op: BinaryOp) {
     let rhs = operands.pop().expect("an operator has a right operand");
-    let lhs = operands.pop().expect("an operator has a left operand");
+    let mut lhs = operands.pop().expect("an operator has a left operand");
     let folded = match op {
-        BinaryOp::Or => match lhs {
-            Expr::Or(mut terms) => {
+        BinaryOp::Or => {
+            if let Expr::Or(terms) = &mut lhs {
                 terms.push(rhs);
-                Expr::Or(terms)
+                lhs
+            } else {
+                Expr::Or(vec![lhs, rhs])
             }
-            lhs => Expr::Or(vec![lhs, rhs]),
-        },
-        BinaryOp::And => match lhs {
-            Expr::And(mut terms) => {
+        }
+        BinaryOp::And => {
+            if let Expr::And(terms) = &mut lhs {
                 terms.push(rhs);
-                Expr::And(terms)
+                lhs
+            } else {
+                Expr::And(vec![lhs, rhs])
             }
-            lhs => Expr::And(vec![lhs, rhs]),
-        },
-        BinaryOp::Arith(op) => match lhs {
-            Expr::Arith { first, mut rest }
+        }
+        BinaryOp::Arith(op) => match &mut lhs {
+            Expr::Arith { rest, .. }
                 if rest.first().is_some_and(|(head, _)| head.is_additive() == op.is_additive()) =>
             {
                 rest.push((op, rhs));
-                Expr::Arith { first, rest }
+                lhs
             }
-            lhs => Expr::Arith {
+            _ => Expr::Arith {
                 first: Box::new(lhs),
                 rest: vec![(op, rhs)],
             },

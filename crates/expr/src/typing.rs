@@ -14,7 +14,7 @@
 //! except that a call's name and arity are checked before its arguments: the first error in
 //! that order is the one beava reports.
 
-use crate::ast::{CompareOp, Expr};
+use crate::ast::{ArithOp, CompareOp, Expr};
 use crate::builtins::Builtin;
 use crate::cast::CastTarget;
 use crate::error::ExprError;
@@ -57,10 +57,88 @@ impl fmt::Display for StaticType {
 
 const BOOL: StaticType = StaticType::Known(FieldType::Bool);
 
+/// One unit of work of the checker. The checker keeps an explicit stack of these instead of
+/// recursing, so the depth of the tree cannot exhaust the thread stack; the order of the
+/// steps is beava's checking order (module doc).
+enum Step<'e> {
+    /// Check a subtree and push its type.
+    Visit(&'e Expr),
+    /// Pop the operand type, push bool.
+    Not,
+    IsNull,
+    /// Pop the operand type, check the target, push the target type.
+    Cast { target: &'e Expr },
+    /// Pop two types, check them, push the result.
+    Compare(CompareOp),
+    Arith(ArithOp),
+    Logic(&'static str),
+}
+
 /// Types `expr` against `schema`, refusing what beava refuses (module doc). Field references
 /// must already be resolved; an unresolvable one types as `Unknown`.
 pub(crate) fn check(expr: &Expr, schema: &RowSchema) -> Result<StaticType, ExprError> {
-    Ok(match expr {
+    let mut steps = vec![Step::Visit(expr)];
+    let mut types: Vec<StaticType> = Vec::new();
+    while let Some(step) = steps.pop() {
+        let ty = match step {
+            Step::Visit(expr) => match visit(expr, schema, &mut steps)? {
+                Some(ty) => ty,
+                None => continue,
+            },
+            Step::Not => {
+                let operand = pop(&mut types);
+                if operand.is_known_non_bool() {
+                    return Err(ExprError::invalid(format!(
+                        "'not' operator requires Bool operand, got {operand}"
+                    )));
+                }
+                BOOL
+            }
+            Step::IsNull => {
+                pop(&mut types);
+                BOOL
+            }
+            Step::Cast { target } => {
+                pop(&mut types);
+                StaticType::Known(cast_target(target)?.output_type())
+            }
+            Step::Compare(op) => {
+                let rhs = pop(&mut types);
+                let lhs = pop(&mut types);
+                check_comparable(op, lhs, rhs)?;
+                BOOL
+            }
+            Step::Arith(op) => {
+                let rhs = pop(&mut types);
+                let lhs = pop(&mut types);
+                arith_result(op, lhs, rhs)?
+            }
+            Step::Logic(keyword) => {
+                let rhs = pop(&mut types);
+                let lhs = pop(&mut types);
+                check_bool_operands(keyword, lhs, rhs)?;
+                BOOL
+            }
+        };
+        types.push(ty);
+    }
+    Ok(pop(&mut types))
+}
+
+fn pop(types: &mut Vec<StaticType>) -> StaticType {
+    // Every step pops only what earlier steps pushed; `Unknown` keeps a malformed
+    // hand-built tree (an empty `And`) from panicking.
+    types.pop().unwrap_or(StaticType::Unknown)
+}
+
+/// Types a leaf directly, or schedules the steps for an inner node (children first, left to
+/// right, each combining step right after the operand it combines).
+fn visit<'e>(
+    expr: &'e Expr,
+    schema: &RowSchema,
+    steps: &mut Vec<Step<'e>>,
+) -> Result<Option<StaticType>, ExprError> {
+    Ok(Some(match expr {
         Expr::Null => StaticType::NullLiteral,
         Expr::Bool(_) => BOOL,
         Expr::Int(_) => StaticType::Known(FieldType::I64),
@@ -71,68 +149,113 @@ pub(crate) fn check(expr: &Expr, schema: &RowSchema) -> Result<StaticType, ExprE
             None => StaticType::Unknown,
         },
         Expr::Not(operand) => {
-            let operand = check(operand, schema)?;
-            if operand.is_known_non_bool() {
-                return Err(ExprError::invalid(format!(
-                    "'not' operator requires Bool operand, got {operand}"
-                )));
-            }
-            BOOL
+            steps.push(Step::Not);
+            steps.push(Step::Visit(operand));
+            return Ok(None);
         }
-        Expr::And(terms) => check_logic_chain(terms, "and", schema)?,
-        Expr::Or(terms) => check_logic_chain(terms, "or", schema)?,
         Expr::Compare { op, lhs, rhs } => {
-            let lhs = check(lhs, schema)?;
-            let rhs = check(rhs, schema)?;
-            check_comparable(*op, lhs, rhs)?;
-            BOOL
+            steps.push(Step::Compare(*op));
+            steps.push(Step::Visit(rhs));
+            steps.push(Step::Visit(lhs));
+            return Ok(None);
         }
         Expr::Arith { first, rest } => {
-            let mut acc = check(first, schema)?;
-            for (op, term) in rest {
-                let term = check(term, schema)?;
-                acc = match (acc, term) {
-                    (StaticType::Known(lhs), StaticType::Known(rhs)) => {
-                        if !(lhs.is_numeric() && rhs.is_numeric()) {
-                            return Err(ExprError::invalid(format!(
-                                "arithmetic operator \"{}\" requires numeric operands, got {acc} and {term}",
-                                op.symbol()
-                            )));
-                        }
-                        if lhs == FieldType::F64 || rhs == FieldType::F64 {
-                            StaticType::Known(FieldType::F64)
-                        } else {
-                            StaticType::Known(FieldType::I64)
-                        }
-                    }
-                    (known @ StaticType::Known(_), _) | (_, known @ StaticType::Known(_)) => known,
-                    (StaticType::NullLiteral, StaticType::NullLiteral) => StaticType::NullLiteral,
-                    _ => StaticType::Unknown,
-                };
+            // Steps run last-pushed first: first, t1, op1, t2, op2, ...
+            for (op, term) in rest.iter().rev() {
+                steps.push(Step::Arith(*op));
+                steps.push(Step::Visit(term));
             }
-            acc
+            steps.push(Step::Visit(first));
+            return Ok(None);
         }
-        Expr::Call { name, args } => check_call(name, args, schema)?,
+        Expr::And(terms) => return Ok(schedule_logic(terms, "and", steps)),
+        Expr::Or(terms) => return Ok(schedule_logic(terms, "or", steps)),
+        Expr::Call { name, args } => {
+            schedule_call(name, args, steps)?;
+            return Ok(None);
+        }
+    }))
+}
+
+fn schedule_logic<'e>(
+    terms: &'e [Expr],
+    keyword: &'static str,
+    steps: &mut Vec<Step<'e>>,
+) -> Option<StaticType> {
+    let Some((first, rest)) = terms.split_first() else {
+        return Some(BOOL);
+    };
+    for term in rest.iter().rev() {
+        steps.push(Step::Logic(keyword));
+        steps.push(Step::Visit(term));
+    }
+    steps.push(Step::Visit(first));
+    None
+}
+
+/// beava checks a call's name and arity before looking at its arguments.
+fn schedule_call<'e>(name: &str, args: &'e [Expr], steps: &mut Vec<Step<'e>>) -> Result<(), ExprError> {
+    let Some(builtin) = Builtin::from_name(name) else {
+        return Err(ExprError::invalid(format!(
+            "unknown function \"{name}\"; only 'cast' and 'isnull' are supported in Phase 4"
+        )));
+    };
+    if args.len() != builtin.arity() {
+        return Err(ExprError::invalid(format!(
+            "function \"{name}\" expects {} argument(s), got {}",
+            builtin.arity(),
+            args.len()
+        )));
+    }
+    match (builtin, args) {
+        (Builtin::IsNull, [operand]) => {
+            steps.push(Step::IsNull);
+            steps.push(Step::Visit(operand));
+        }
+        // The argument is checked before the target.
+        (Builtin::Cast, [operand, target]) => {
+            steps.push(Step::Cast { target });
+            steps.push(Step::Visit(operand));
+        }
+        _ => return Err(ExprError::invalid(format!("unhandled builtin \"{name}\""))),
+    }
+    Ok(())
+}
+
+fn cast_target(target: &Expr) -> Result<CastTarget, ExprError> {
+    let Expr::Str(name) = target else {
+        return Err(ExprError::invalid(format!(
+            "cast second argument must be a type literal (str/int/float/bool), got {target}"
+        )));
+    };
+    CastTarget::parse(name).ok_or_else(|| {
+        ExprError::invalid(format!(
+            "unknown cast target type \"{name}\"; must be one of: str, int, float, bool"
+        ))
     })
 }
 
-fn check_logic_chain(
-    terms: &[Expr],
-    keyword: &str,
-    schema: &RowSchema,
-) -> Result<StaticType, ExprError> {
-    let Some((first, rest)) = terms.split_first() else {
-        return Ok(BOOL);
-    };
-    // beava's tree is left-leaning: the left operand of every `and` after the first is the
-    // (bool) result of the previous one.
-    let mut lhs = check(first, schema)?;
-    for term in rest {
-        let rhs = check(term, schema)?;
-        check_bool_operands(keyword, lhs, rhs)?;
-        lhs = BOOL;
-    }
-    Ok(BOOL)
+/// beava's arithmetic typing: numbers combine to f64 if either is f64; a null (or untyped)
+/// operand takes the other operand's type unchecked.
+fn arith_result(op: ArithOp, lhs: StaticType, rhs: StaticType) -> Result<StaticType, ExprError> {
+    Ok(match (lhs, rhs) {
+        (StaticType::Known(l), StaticType::Known(r)) => {
+            if !(l.is_numeric() && r.is_numeric()) {
+                return Err(ExprError::invalid(format!(
+                    "arithmetic operator \"{}\" requires numeric operands, got {lhs} and {rhs}",
+                    op.symbol()
+                )));
+            }
+            if l == FieldType::F64 || r == FieldType::F64 {
+                StaticType::Known(FieldType::F64)
+            } else {
+                StaticType::Known(FieldType::I64)
+            }
+        }
+        (known @ StaticType::Known(_), _) | (_, known @ StaticType::Known(_)) => known,
+        (StaticType::NullLiteral, StaticType::NullLiteral) => StaticType::NullLiteral,
+        _ => StaticType::Unknown,
+    })
 }
 
 fn check_bool_operands(keyword: &str, lhs: StaticType, rhs: StaticType) -> Result<(), ExprError> {
@@ -154,43 +277,6 @@ fn check_comparable(op: CompareOp, lhs: StaticType, rhs: StaticType) -> Result<(
         }
     }
     Ok(())
-}
-
-fn check_call(name: &str, args: &[Expr], schema: &RowSchema) -> Result<StaticType, ExprError> {
-    let Some(builtin) = Builtin::from_name(name) else {
-        return Err(ExprError::invalid(format!(
-            "unknown function \"{name}\"; only 'cast' and 'isnull' are supported in Phase 4"
-        )));
-    };
-    if args.len() != builtin.arity() {
-        return Err(ExprError::invalid(format!(
-            "function \"{name}\" expects {} argument(s), got {}",
-            builtin.arity(),
-            args.len()
-        )));
-    }
-    match builtin {
-        Builtin::IsNull => {
-            check(&args[0], schema)?;
-            Ok(BOOL)
-        }
-        Builtin::Cast => {
-            check(&args[0], schema)?;
-            let Expr::Str(target) = &args[1] else {
-                return Err(ExprError::invalid(format!(
-                    "cast second argument must be a type literal (str/int/float/bool), got {}",
-                    args[1]
-                )));
-            };
-            match CastTarget::parse(target) {
-                Some(target) => Ok(StaticType::Known(target.output_type())),
-                None => Err(ExprError::invalid(format!(
-                    "unknown cast target type \"{target}\"; must be one of: str, int, float, bool"
-                ))),
-            }
-        }
-        Builtin::Quadkey => Err(ExprError::invalid(format!("unhandled builtin \"{name}\""))),
-    }
 }
 
 /// The result type of an expression that is not checked (a `where` predicate): known only

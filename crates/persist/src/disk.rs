@@ -54,7 +54,10 @@ pub fn write_all_at(
     while !bytes.is_empty() {
         match file.write_at(offset, bytes) {
             Ok(0) => {
-                return Err((written, io::Error::new(io::ErrorKind::WriteZero, "write returned 0")))
+                return Err((
+                    written,
+                    io::Error::new(io::ErrorKind::WriteZero, "write returned 0"),
+                ))
             }
             Ok(n) => {
                 assert!(n <= bytes.len());
@@ -119,7 +122,11 @@ impl Disk for FileDisk {
     }
 
     fn create_file(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
-        let file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         Ok(Box::new(FsFile { file }))
     }
 
@@ -143,5 +150,6 @@ impl Disk for FileDisk {
 
 /// The directory a path lives in (for directory fsyncs).
 pub(crate) fn parent_dir(path: &Path) -> PathBuf {
-    path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    path.parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }

@@ -47,16 +47,29 @@ impl fmt::Display for IoOp {
 pub enum WalError {
     /// The log holds damage that is not an incomplete trailing write. `open` modified nothing.
     /// Display starts with the grep-able marker `WAL unrepairable`.
-    Corrupt { file: PathBuf, offset: u64, lsn: Lsn, reason: String },
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        lsn: Lsn,
+        reason: String,
+    },
     /// A write or create hit ENOSPC. Nothing half-written was left behind; later appends retry.
     StorageFull { op: IoOp, path: PathBuf },
     /// Any other IO failure that did not compromise durability (nothing was acked wrongly).
-    Io { op: IoOp, path: PathBuf, kind: io::ErrorKind, message: String },
+    Io {
+        op: IoOp,
+        path: PathBuf,
+        kind: io::ErrorKind,
+        message: String,
+    },
     /// Fail-stop: an fsync failed earlier, so nothing is appended or acknowledged any more.
     /// Restart to recover what is on disk.
     Failed { cause: String },
     /// A payload above `WalOptions::record_bytes_max`; refused before anything was written.
-    RecordTooLarge { payload_bytes: usize, record_bytes_max: u32 },
+    RecordTooLarge {
+        payload_bytes: usize,
+        record_bytes_max: u32,
+    },
     /// The group committer was shut down before this request was handled.
     Closed,
     /// The group committer's bounded queue is full (`try_submit` only).
@@ -69,7 +82,12 @@ impl WalError {
         if is_storage_full(error) {
             return WalError::StorageFull { op, path };
         }
-        WalError::Io { op, path, kind: error.kind(), message: error.to_string() }
+        WalError::Io {
+            op,
+            path,
+            kind: error.kind(),
+            message: error.to_string(),
+        }
     }
 
     /// True for `Corrupt`: the caller must refuse to start (and exit with its distinct code).
@@ -90,29 +108,49 @@ impl WalError {
 
 /// ENOSPC (and EDQUOT, which is the same condition for one user).
 pub(crate) fn is_storage_full(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+    matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 impl fmt::Display for WalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WalError::Corrupt { file, offset, lsn, reason } => write!(
+            WalError::Corrupt {
+                file,
+                offset,
+                lsn,
+                reason,
+            } => write!(
                 f,
                 "WAL unrepairable: {reason} in {} at offset {offset} (expected LSN {lsn}); \
                  run `weir wal verify` and, to keep the valid prefix, `weir wal salvage`",
                 file.display()
             ),
             WalError::StorageFull { op, path } => {
-                write!(f, "storage full: {op} of {} failed with ENOSPC", path.display())
+                write!(
+                    f,
+                    "storage full: {op} of {} failed with ENOSPC",
+                    path.display()
+                )
             }
-            WalError::Io { op, path, message, .. } => {
+            WalError::Io {
+                op, path, message, ..
+            } => {
                 write!(f, "wal {op} of {} failed: {message}", path.display())
             }
             WalError::Failed { cause } => {
                 write!(f, "wal failed and stopped accepting writes: {cause}")
             }
-            WalError::RecordTooLarge { payload_bytes, record_bytes_max } => {
-                write!(f, "record of {payload_bytes} bytes is above the {record_bytes_max} limit")
+            WalError::RecordTooLarge {
+                payload_bytes,
+                record_bytes_max,
+            } => {
+                write!(
+                    f,
+                    "record of {payload_bytes} bytes is above the {record_bytes_max} limit"
+                )
             }
             WalError::Closed => f.write_str("wal group committer is closed"),
             WalError::Overloaded => f.write_str("wal queue is full"),

@@ -41,12 +41,13 @@ pub const QUEUE_DEPTH_MAX_DEFAULT: usize = 16 * 1024;
 /// Relaxed acknowledgement: the longest time an acked record may stay unsynced (20 ms).
 pub const RELAXED_SYNC_INTERVAL_MS_DEFAULT: u64 = 20;
 
-const _: () = assert!(SEGMENT_HEADER_BYTES % 8 == 0);
-const _: () = assert!(RECORD_HEADER_BYTES % 8 == 0);
+const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(8));
+const _: () = assert!(RECORD_HEADER_BYTES.is_multiple_of(8));
 const _: () = assert!(RECORD_BYTES_MAX_DEFAULT <= RECORD_PAYLOAD_BYTES_MAX);
 const _: () = assert!(SEGMENT_BYTES_TARGET_MIN <= SEGMENT_BYTES_TARGET_DEFAULT);
 const _: () = assert!(SEGMENT_BYTES_TARGET_DEFAULT <= SEGMENT_BYTES_TARGET_MAX);
-const _: () = assert!(SEGMENT_BYTES_TARGET_MIN > (SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES) as u64);
+const _: () =
+    assert!(SEGMENT_BYTES_TARGET_MIN > (SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES) as u64);
 // A whole batch fits in one record-sized allocation budget and under one segment target.
 const _: () = assert!(BATCH_BYTES_MAX_DEFAULT as u64 <= SEGMENT_BYTES_TARGET_DEFAULT);
 // The payload length field is a u32.

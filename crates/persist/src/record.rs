@@ -43,7 +43,10 @@ impl RecordHeader {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordDecode<'a> {
     /// A complete record whose checksums both match.
-    Valid { header: RecordHeader, payload: &'a [u8] },
+    Valid {
+        header: RecordHeader,
+        payload: &'a [u8],
+    },
     /// Fewer than `RECORD_HEADER_BYTES` bytes are left.
     ShortHeader { bytes_available: usize },
     /// A full header is present but its `header_crc` does not match: no field can be trusted.
@@ -55,7 +58,10 @@ pub enum RecordDecode<'a> {
     /// The header checks out but claims its own LSN was durable before it was written.
     DurableNotBeforeLsn { header: RecordHeader },
     /// The header checks out but the input ends inside the payload.
-    ShortPayload { header: RecordHeader, bytes_available: usize },
+    ShortPayload {
+        header: RecordHeader,
+        bytes_available: usize,
+    },
     /// Header and payload are all present but `record_crc` does not match.
     RecordCrcMismatch { header: RecordHeader },
 }
@@ -110,7 +116,9 @@ fn u64_at(bytes: &[u8], offset: usize) -> u64 {
 /// Never panics, never allocates.
 pub fn decode(input: &[u8], salt: u32) -> RecordDecode<'_> {
     if input.len() < RECORD_HEADER_BYTES {
-        return RecordDecode::ShortHeader { bytes_available: input.len() };
+        return RecordDecode::ShortHeader {
+            bytes_available: input.len(),
+        };
     }
     let head = &input[..RECORD_HEADER_BYTES];
     let seed = salted(salt);
@@ -137,7 +145,10 @@ pub fn decode(input: &[u8], salt: u32) -> RecordDecode<'_> {
     let body = &input[RECORD_HEADER_BYTES..];
     let payload_len = header.payload_len as usize;
     if body.len() < payload_len {
-        return RecordDecode::ShortPayload { header, bytes_available: input.len() };
+        return RecordDecode::ShortPayload {
+            header,
+            bytes_available: input.len(),
+        };
     }
     let payload = &body[..payload_len];
     if crc32c::crc32c_append(crc32c::crc32c_append(seed, fields), payload) != header.record_crc {
@@ -155,12 +166,16 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, 7, Lsn(5), Lsn(3), b"hello");
         encode(&mut out, 7, Lsn(6), Lsn(5), b"");
-        let RecordDecode::Valid { header, payload } = decode(&out, 7) else { panic!() };
+        let RecordDecode::Valid { header, payload } = decode(&out, 7) else {
+            panic!()
+        };
         assert_eq!(header.lsn, Lsn(5));
         assert_eq!(header.durable_lsn, Lsn(3));
         assert_eq!(payload, b"hello");
         let rest = &out[header.record_bytes() as usize..];
-        let RecordDecode::Valid { header, payload } = decode(rest, 7) else { panic!() };
+        let RecordDecode::Valid { header, payload } = decode(rest, 7) else {
+            panic!()
+        };
         assert_eq!(header.lsn, Lsn(6));
         assert!(payload.is_empty());
     }

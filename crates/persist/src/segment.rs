@@ -20,7 +20,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::limits::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::limits::SEGMENT_HEADER_BYTES;
 use crate::lsn::Lsn;
 
 /// Magic bytes at offset 0 of every segment.
@@ -50,7 +50,10 @@ impl SegmentId {
         if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        digits.parse::<u64>().ok().map(|first| SegmentId(Lsn(first)))
+        digits
+            .parse::<u64>()
+            .ok()
+            .map(|first| SegmentId(Lsn(first)))
     }
 
     /// The first LSN of the segment.
@@ -117,7 +120,10 @@ impl SegmentHeader {
         let salt = u32::from_le_bytes(word);
         let mut long = [0u8; 8];
         long.copy_from_slice(&head[16..24]);
-        Ok(SegmentHeader { salt, first_lsn: Lsn(u64::from_le_bytes(long)) })
+        Ok(SegmentHeader {
+            salt,
+            first_lsn: Lsn(u64::from_le_bytes(long)),
+        })
     }
 }
 
@@ -128,7 +134,9 @@ impl SegmentHeader {
 /// header would pass its checksum is skipped, so zero-filled space can never validate.
 pub fn new_salt(first_lsn: Lsn) -> u32 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let mut attempt = 0u64;
     loop {
         let mut seed = [0u8; 32];
@@ -144,11 +152,6 @@ pub fn new_salt(first_lsn: Lsn) -> u32 {
         }
         attempt += 1;
     }
-}
-
-/// Smallest possible segment holding one record of `payload_len` bytes.
-pub fn bytes_for_one_record(payload_len: usize) -> u64 {
-    (SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + payload_len) as u64
 }
 
 #[cfg(test)]
@@ -167,7 +170,10 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_checks() {
-        let header = SegmentHeader { salt: 0xdead_beef, first_lsn: Lsn(77) };
+        let header = SegmentHeader {
+            salt: 0xdead_beef,
+            first_lsn: Lsn(77),
+        };
         let bytes = header.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
         for idx in 0..SEGMENT_HEADER_BYTES {

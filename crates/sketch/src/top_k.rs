@@ -20,7 +20,7 @@ use crate::codec::{put_u64_fixed, put_u8, put_varint, Reader};
 use crate::count_min::CountMin;
 use crate::SketchError;
 
-/// Largest number of distinct items counted exactly; also the largest `k`.
+/// Largest number of distinct items counted exactly.
 pub const TOP_K_EXACT_MAX: usize = 1024;
 /// Largest accepted `k`.
 pub const TOP_K_K_MAX: usize = 1024;

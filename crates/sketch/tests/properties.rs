@@ -211,8 +211,8 @@ proptest! {
 
 #[test]
 fn distinct_estimate_within_5_percent_at_scale() {
-    for n in [10_000u64, 100_000, 1_000_000] {
-        for seed in 1..=3u64 {
+    for (n, n_seeds) in [(10_000u64, 3u64), (100_000, 3), (1_000_000, 1)] {
+        for seed in 1..=n_seeds {
             let mut state = seed * 0x1234_5678;
             let mut counter = DistinctCount::new();
             for _ in 0..n {
@@ -294,11 +294,11 @@ fn assert_quantiles_within_alpha(sketch: &QuantileSketch, values: &[f64]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
     fn quantile_sketch_mode_within_relative_error(
-        values in prop::collection::vec(finite_value(), 257..3000),
+        values in prop::collection::vec(finite_value(), 257..2500),
     ) {
         let sketch = quantile_of(&values);
         prop_assert_eq!(sketch.count(), values.len() as u64);
@@ -307,7 +307,7 @@ proptest! {
 
     #[test]
     fn quantile_merged_buckets_within_relative_error(
-        values in prop::collection::vec(finite_value(), 257..3000),
+        values in prop::collection::vec(finite_value(), 257..2500),
         n_buckets in 2usize..16,
     ) {
         let chunk_len = values.len().div_ceil(n_buckets);
@@ -460,13 +460,24 @@ fn top_k_finds_heavy_hitters_across_merged_buckets() {
 
 // ---------------------------------------------------------------- hostile decode
 
+/// Valid version/tag/k prefixes that steer random tails past the first checks.
+fn steering_prefixes() -> Vec<Vec<u8>> {
+    vec![
+        vec![],
+        vec![1],
+        vec![1, 0],
+        vec![1, 1],
+        vec![1, 4, 1],
+        vec![1, 4, 0],
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn decode_random_bytes_never_panics(
-        // Valid version/tag/k prefixes steer random tails past the first checks.
-        prefix in prop::sample::select(vec![vec![], vec![1u8], vec![1, 0], vec![1, 1], vec![1, 4, 1]]),
+        prefix in prop::sample::select(steering_prefixes()),
         tail in prop::collection::vec(any::<u8>(), 0..96),
     ) {
         let bytes: Vec<u8> = prefix.into_iter().chain(tail).collect();

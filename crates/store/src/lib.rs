@@ -1,1 +1,24 @@
-//! store (in progress).
+//! The store: owns the `Engine`, serializes every mutation through one writer thread, stamps
+//! processing time from a `Clock`, and publishes the registry version and counters as atomics.
+//!
+//! - Mutations (`Command::{Register, Push, Reset}`) go through a bounded queue to the writer
+//!   (`StoreHandle::submit`); a full queue fails fast (`SubmitError::Overloaded` ⇒ 503).
+//! - Reads run on the caller's thread under the engine's read lock (`StoreHandle::read`).
+//! - A reply is sent only after the writer released the lock, so every acked push is visible
+//!   to the next read (read-after-write).
+//! - `/ping`, TCP PING and the admin plane read `StoreStatus` atomics only: they never wait on
+//!   the queue or the lock.
+//!
+//! The WAL (next issue) goes between validation and apply in `command::execute`.
+
+pub mod clock;
+pub mod command;
+pub mod read;
+pub mod status;
+mod store;
+mod writer;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::{Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused};
+pub use status::{StatusSnapshot, StoreStatus};
+pub use store::{Store, StoreConfig, StoreHandle, SubmitError, Ticket};

@@ -142,10 +142,12 @@ impl Categories {
         h
     }
 
+    #[cfg(test)]
     pub fn counts(&self) -> &[(Scalar, u64)] {
         &self.counts
     }
 
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|(_, n)| n).sum()
     }

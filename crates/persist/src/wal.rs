@@ -1,0 +1,592 @@
+//! `Wal`: the synchronous write-ahead log. One owner, no internal threads.
+//!
+//! Write path:
+//! 1. `append` checks the payload size, rotates first if the record would take a non-empty
+//!    active segment past `segment_bytes_target`, assigns the next LSN and encodes the record
+//!    into the pending buffer (stamping the current `durable_lsn` into its header);
+//! 2. `sync` writes the pending buffer at the end of the active segment and `fdatasync`s it;
+//!    only then is `durable_lsn` advanced, and only records at or below it may be acknowledged;
+//! 3. rotation = `sync` the active segment, then create the next one: write its header to
+//!    `{name}.tmp`, fsync, rename into place, fsync the directory.
+//!
+//! Failure policy:
+//! - **fsync failure is fail-stop.** Any failed `sync_data` or directory fsync puts the log in
+//!   the failed state: every later call returns `WalError::Failed`, `is_failed()` is true, and
+//!   nothing is retried (after a failed fsync Linux may have dropped the dirty pages; a retry
+//!   could "succeed" without the data). Restarting recovers what is really on disk.
+//! - **A failed write is rolled back.** If writing the pending buffer fails (ENOSPC gives
+//!   `StorageFull`, anything else `Io`), the segment is truncated back to its last durable length
+//!   and that truncation is fsynced, so no half-written record is left to be found later. The
+//!   pending records stay pending: `sync` can be retried once space returns, or
+//!   `discard_pending` drops them and rewinds the LSN counter (what group commit does in the
+//!   durable mode, where those records were never acknowledged). If the rollback itself fails,
+//!   the log is failed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::disk::{parent_dir, write_all_at, Disk, DiskFile};
+use crate::error::{IoOp, WalError};
+use crate::limits::{
+    RECORD_BYTES_MAX_DEFAULT, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX,
+    SEGMENT_BYTES_TARGET_DEFAULT, SEGMENT_BYTES_TARGET_MAX, SEGMENT_BYTES_TARGET_MIN,
+    SEGMENT_HEADER_BYTES,
+};
+use crate::lsn::Lsn;
+use crate::record;
+use crate::recovery::{self, ScanEnd, TornTail};
+use crate::repair;
+use crate::segment::{new_salt, SegmentHeader, SegmentId, TMP_SUFFIX};
+
+/// Configuration of a `Wal`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    /// The active segment is sealed, and a new one started, before a record that would take it
+    /// past this size. A record larger than this still gets a segment of its own.
+    /// Default 64 MiB; minimum 4 KiB; maximum 1 GiB.
+    pub segment_bytes_target: u64,
+    /// Largest payload `append` accepts. Default 16 MiB; maximum `RECORD_PAYLOAD_BYTES_MAX`.
+    pub record_bytes_max: u32,
+}
+
+impl Default for WalOptions {
+    fn default() -> WalOptions {
+        WalOptions {
+            segment_bytes_target: SEGMENT_BYTES_TARGET_DEFAULT,
+            record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+impl WalOptions {
+    /// Checks the bounds documented on each field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(SEGMENT_BYTES_TARGET_MIN..=SEGMENT_BYTES_TARGET_MAX)
+            .contains(&self.segment_bytes_target)
+        {
+            return Err(format!(
+                "segment_bytes_target {} outside {SEGMENT_BYTES_TARGET_MIN}..={SEGMENT_BYTES_TARGET_MAX}",
+                self.segment_bytes_target
+            ));
+        }
+        if self.record_bytes_max > RECORD_PAYLOAD_BYTES_MAX {
+            return Err(format!(
+                "record_bytes_max {} above {RECORD_PAYLOAD_BYTES_MAX}",
+                self.record_bytes_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What `open` found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub n_segments: usize,
+    /// Valid records in the log (after any torn-tail cut).
+    pub n_records: u64,
+    /// Records handed to the visitor (LSN >= `replay_from`).
+    pub n_replayed: u64,
+    pub bytes_scanned: u64,
+    /// First LSN in the log, if it holds any segment.
+    pub first_lsn: Option<Lsn>,
+    /// The LSN the next append gets.
+    pub next_lsn: Lsn,
+    /// Torn tails cut by this open: 0 or 1 (at most one repair pass per start).
+    pub n_torn_tails_repaired: u32,
+    pub torn_tail: Option<TornTail>,
+    /// Where the cut bytes were copied.
+    pub quarantine_file: Option<PathBuf>,
+    /// Leftover `*.wal.tmp` files from an interrupted rotation, removed.
+    pub n_tmp_files_removed: usize,
+}
+
+/// A segment as seen by the running log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: SegmentId,
+    pub path: PathBuf,
+    /// File size (for the active segment: durable bytes, excluding the pending buffer).
+    pub bytes: u64,
+    pub first_lsn: Lsn,
+    /// Last LSN in it, `None` if it holds no record yet.
+    pub last_lsn: Option<Lsn>,
+    pub active: bool,
+}
+
+/// Honest accounting of `remove_segments_before`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reclamation {
+    pub removed: Vec<SegmentInfo>,
+    pub retained: Vec<SegmentInfo>,
+    pub bytes_removed: u64,
+    pub bytes_retained: u64,
+    pub active_segment_bytes: u64,
+}
+
+/// Counters since open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    pub records_appended: u64,
+    pub bytes_written: u64,
+    /// `fdatasync` calls on segments (batch syncs and rotations).
+    pub fsyncs: u64,
+    pub rotations: u64,
+}
+
+#[derive(Debug)]
+struct Active {
+    id: SegmentId,
+    path: PathBuf,
+    salt: u32,
+    file: Box<dyn DiskFile>,
+    /// Bytes of the file that are written and fsynced; pending bytes go after them.
+    durable_bytes: u64,
+}
+
+/// The write-ahead log. See the module doc for the write path and the failure policy.
+#[derive(Debug)]
+pub struct Wal {
+    disk: Arc<dyn Disk>,
+    dir: PathBuf,
+    options: WalOptions,
+    sealed: Vec<SegmentInfo>,
+    active: Active,
+    pending: Vec<u8>,
+    next_lsn: Lsn,
+    durable_lsn: Lsn,
+    failure: Option<String>,
+    stats: WalStats,
+}
+
+fn io(op: IoOp, path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+    move |error| WalError::io(op, path, &error)
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`, validates all of it, repairs a torn tail, calls
+    /// `visit` for every record with LSN >= `replay_from` in order, and positions for appends.
+    ///
+    /// `replay_from` is the LSN after the one a snapshot covers (`Lsn::FIRST` without a
+    /// snapshot); a fresh log starts numbering there. On `WalError::Corrupt` nothing on disk was
+    /// modified and `visit` was not called. Panics if `options` fail `validate` or if
+    /// `replay_from` is `Lsn::ZERO`.
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        dir: impl Into<PathBuf>,
+        options: WalOptions,
+        replay_from: Lsn,
+        mut visit: impl FnMut(Lsn, &[u8]),
+    ) -> Result<(Wal, RecoveryReport), WalError> {
+        let dir = dir.into();
+        if let Err(reason) = options.validate() {
+            panic!("invalid WalOptions: {reason}");
+        }
+        assert!(replay_from >= Lsn::FIRST);
+        let log = recovery::scan(disk.as_ref(), &dir)?;
+        if let ScanEnd::Corrupt(corrupt) = &log.end {
+            return Err(corrupt.to_error());
+        }
+        let mut report = RecoveryReport {
+            n_segments: log.segments.len(),
+            n_records: log.n_records,
+            bytes_scanned: log.bytes_scanned,
+            first_lsn: log.first_lsn(),
+            ..RecoveryReport::default()
+        };
+        let Some(last) = log.segments.last() else {
+            let wal = Wal::create(disk, dir, options, replay_from)?;
+            report.next_lsn = wal.next_lsn;
+            return Ok((wal, report));
+        };
+        // All checks before the first modification.
+        let first_lsn = log.segments[0].id.first_lsn();
+        let next_lsn = last.next_lsn;
+        if replay_from < first_lsn {
+            return Err(WalError::Corrupt {
+                file: log.segments[0].path.clone(),
+                offset: 0,
+                lsn: replay_from,
+                reason: format!(
+                    "replay needs records from LSN {replay_from}, but the log starts at LSN {first_lsn}"
+                ),
+            });
+        }
+        if replay_from > next_lsn {
+            return Err(WalError::Corrupt {
+                file: last.path.clone(),
+                offset: last.valid_end,
+                lsn: next_lsn,
+                reason: format!(
+                    "replay needs records from LSN {replay_from}, but the log ends at LSN {}",
+                    next_lsn.prev()
+                ),
+            });
+        }
+        if let ScanEnd::Torn(torn) = &log.end {
+            let quarantine = repair::repair_torn_tail(disk.as_ref(), &dir, torn)?;
+            report.n_torn_tails_repaired = 1;
+            report.torn_tail = Some(torn.clone());
+            report.quarantine_file = Some(quarantine);
+        }
+        report.n_replayed = recovery::replay(disk.as_ref(), &log, replay_from, &mut visit)?;
+        for tmp in &log.tmp_files {
+            disk.remove_file(tmp).map_err(io(IoOp::Unlink, tmp))?;
+            report.n_tmp_files_removed += 1;
+        }
+        // Make what was read durable: the previous process may have died before its fsync, and
+        // records written from now on claim everything up to `next_lsn - 1` as durable.
+        let mut file = disk
+            .open_file(&last.path)
+            .map_err(io(IoOp::Open, &last.path))?;
+        file.sync_data().map_err(io(IoOp::Fsync, &last.path))?;
+        disk.sync_dir(&dir).map_err(io(IoOp::SyncDir, &dir))?;
+
+        let sealed = log.segments[..log.segments.len() - 1]
+            .iter()
+            .map(|segment| SegmentInfo {
+                id: segment.id,
+                path: segment.path.clone(),
+                bytes: segment.file_bytes,
+                first_lsn: segment.id.first_lsn(),
+                last_lsn: (segment.next_lsn > segment.id.first_lsn())
+                    .then(|| segment.next_lsn.prev()),
+                active: false,
+            })
+            .collect();
+        let active = Active {
+            id: last.id,
+            path: last.path.clone(),
+            salt: last.salt,
+            file,
+            durable_bytes: last.valid_end,
+        };
+        report.next_lsn = next_lsn;
+        tracing::info!(
+            dir = %dir.display(),
+            segments = report.n_segments,
+            records = report.n_records,
+            replayed = report.n_replayed,
+            next_lsn = next_lsn.0,
+            torn_tails_repaired = report.n_torn_tails_repaired,
+            "wal.opened"
+        );
+        let wal = Wal {
+            disk,
+            dir,
+            options,
+            sealed,
+            active,
+            pending: Vec::new(),
+            next_lsn,
+            durable_lsn: next_lsn.prev(),
+            failure: None,
+            stats: WalStats::default(),
+        };
+        Ok((wal, report))
+    }
+
+    /// A fresh log whose first record will get `first_lsn`.
+    fn create(
+        disk: Arc<dyn Disk>,
+        dir: PathBuf,
+        options: WalOptions,
+        first_lsn: Lsn,
+    ) -> Result<Wal, WalError> {
+        disk.create_dir_all(&dir)
+            .map_err(io(IoOp::CreateDir, &dir))?;
+        let parent = parent_dir(&dir);
+        disk.sync_dir(&parent).map_err(io(IoOp::SyncDir, &parent))?;
+        let active = create_segment(disk.as_ref(), &dir, SegmentId(first_lsn))?;
+        tracing::info!(dir = %dir.display(), first_lsn = first_lsn.0, "wal.created");
+        Ok(Wal {
+            disk,
+            dir,
+            options,
+            sealed: Vec::new(),
+            active,
+            pending: Vec::new(),
+            next_lsn: first_lsn,
+            durable_lsn: first_lsn.prev(),
+            failure: None,
+            stats: WalStats::default(),
+        })
+    }
+
+    /// Appends one record to the pending buffer and returns its LSN. Not durable until `sync`.
+    /// May rotate (which writes and fsyncs the pending buffer first).
+    pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, WalError> {
+        self.check_failed()?;
+        if payload.len() > self.options.record_bytes_max as usize {
+            return Err(WalError::RecordTooLarge {
+                payload_bytes: payload.len(),
+                record_bytes_max: self.options.record_bytes_max,
+            });
+        }
+        let record_bytes = (RECORD_HEADER_BYTES + payload.len()) as u64;
+        let active_has_records = self.next_lsn > self.active.id.first_lsn();
+        let active_bytes = self.active.durable_bytes + self.pending.len() as u64;
+        if active_has_records && active_bytes + record_bytes > self.options.segment_bytes_target {
+            self.rotate()?;
+        }
+        let lsn = self.next_lsn;
+        record::encode(
+            &mut self.pending,
+            self.active.salt,
+            lsn,
+            self.durable_lsn,
+            payload,
+        );
+        self.next_lsn = lsn.next();
+        self.stats.records_appended += 1;
+        Ok(lsn)
+    }
+
+    /// Writes the pending records and fdatasyncs the active segment. Returns the durable LSN:
+    /// every record at or below it survives any crash. No IO if nothing is pending.
+    pub fn sync(&mut self) -> Result<Lsn, WalError> {
+        self.check_failed()?;
+        if self.pending.is_empty() {
+            return Ok(self.durable_lsn);
+        }
+        let offset = self.active.durable_bytes;
+        if let Err((_, error)) = write_all_at(self.active.file.as_mut(), offset, &self.pending) {
+            return Err(self.roll_back_write(&error));
+        }
+        if let Err(error) = self.active.file.sync_data() {
+            let path = self.active.path.clone();
+            return Err(self.fail(&format!("fsync of {} failed: {error}", path.display())));
+        }
+        self.stats.fsyncs += 1;
+        self.stats.bytes_written += self.pending.len() as u64;
+        self.active.durable_bytes += self.pending.len() as u64;
+        self.pending.clear();
+        self.durable_lsn = self.next_lsn.prev();
+        Ok(self.durable_lsn)
+    }
+
+    /// Drops every pending (unsynced) record and rewinds the LSN counter to `durable_lsn + 1`.
+    /// Returns how many records were dropped. Their LSNs will be assigned again.
+    pub fn discard_pending(&mut self) -> u64 {
+        let n_dropped = self.next_lsn.0 - self.durable_lsn.next().0;
+        self.pending.clear();
+        self.next_lsn = self.durable_lsn.next();
+        self.stats.records_appended -= n_dropped;
+        n_dropped
+    }
+
+    /// Undoes a failed write: truncate to the durable length and make the truncation durable.
+    fn roll_back_write(&mut self, error: &std::io::Error) -> WalError {
+        let cause = WalError::io(IoOp::Write, &self.active.path, error);
+        let durable_bytes = self.active.durable_bytes;
+        let rolled_back = self
+            .active
+            .file
+            .set_len(durable_bytes)
+            .and_then(|()| self.active.file.sync_data());
+        match rolled_back {
+            Ok(()) => {
+                tracing::warn!(
+                    segment = %self.active.path.display(),
+                    offset = durable_bytes,
+                    error = %cause,
+                    "wal.write_failed_rolled_back"
+                );
+                cause
+            }
+            Err(rollback_error) => self.fail(&format!(
+                "{cause}; rolling back to offset {durable_bytes} also failed: {rollback_error}"
+            )),
+        }
+    }
+
+    /// Seals the active segment (sync) and starts the next one at `next_lsn`.
+    fn rotate(&mut self) -> Result<(), WalError> {
+        self.sync()?;
+        let id = SegmentId(self.next_lsn);
+        assert!(id > self.active.id);
+        let active = match create_segment(self.disk.as_ref(), &self.dir, id) {
+            Ok(active) => active,
+            Err(WalError::Failed { cause }) => return Err(self.fail(&cause)),
+            Err(error) => return Err(error),
+        };
+        let sealed = std::mem::replace(&mut self.active, active);
+        self.sealed.push(SegmentInfo {
+            id: sealed.id,
+            path: sealed.path,
+            bytes: sealed.durable_bytes,
+            first_lsn: sealed.id.first_lsn(),
+            last_lsn: Some(id.first_lsn().prev()),
+            active: false,
+        });
+        self.stats.rotations += 1;
+        tracing::debug!(segment = %id, "wal.segment_rotated");
+        Ok(())
+    }
+
+    /// Deletes the sealed segments whose every record is at or below `lsn` (covered by a durable
+    /// snapshot). The active segment is never removed. Panics if `lsn` is not yet assigned.
+    pub fn remove_segments_before(&mut self, lsn: Lsn) -> Result<Reclamation, WalError> {
+        self.check_failed()?;
+        assert!(
+            lsn < self.next_lsn,
+            "snapshot LSN {lsn} is beyond the log head {}",
+            self.next_lsn
+        );
+        let mut reclamation = Reclamation::default();
+        let mut n_removed = 0;
+        let mut result = Ok(());
+        for segment in &self.sealed {
+            let last_lsn = segment.last_lsn.unwrap_or(segment.first_lsn.prev());
+            if last_lsn > lsn {
+                break;
+            }
+            if let Err(error) = self.disk.remove_file(&segment.path) {
+                result = Err(WalError::io(IoOp::Unlink, &segment.path, &error));
+                break;
+            }
+            n_removed += 1;
+            reclamation.bytes_removed += segment.bytes;
+            reclamation.removed.push(segment.clone());
+        }
+        self.sealed.drain(..n_removed);
+        if n_removed > 0 {
+            if let Err(error) = self.disk.sync_dir(&self.dir) {
+                let dir = self.dir.clone();
+                return Err(self.fail(&format!(
+                    "directory fsync of {} failed: {error}",
+                    dir.display()
+                )));
+            }
+        }
+        result?;
+        reclamation.retained = self.segments();
+        reclamation.bytes_retained = reclamation
+            .retained
+            .iter()
+            .map(|segment| segment.bytes)
+            .sum();
+        reclamation.active_segment_bytes = self.active.durable_bytes;
+        tracing::info!(
+            covered_lsn = lsn.0,
+            segments_removed = reclamation.removed.len(),
+            bytes_removed = reclamation.bytes_removed,
+            segments_retained = reclamation.retained.len(),
+            bytes_retained = reclamation.bytes_retained,
+            active_segment_bytes = reclamation.active_segment_bytes,
+            "wal.segments_reclaimed"
+        );
+        Ok(reclamation)
+    }
+
+    /// Sealed segments then the active one, in LSN order.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let mut segments = self.sealed.clone();
+        let first_lsn = self.active.id.first_lsn();
+        segments.push(SegmentInfo {
+            id: self.active.id,
+            path: self.active.path.clone(),
+            bytes: self.active.durable_bytes,
+            first_lsn,
+            last_lsn: (self.durable_lsn >= first_lsn).then_some(self.durable_lsn),
+            active: true,
+        });
+        segments
+    }
+
+    /// The LSN the next `append` returns.
+    pub fn next_lsn(&self) -> Lsn {
+        self.next_lsn
+    }
+
+    /// Every record at or below this LSN is durable.
+    pub fn durable_lsn(&self) -> Lsn {
+        self.durable_lsn
+    }
+
+    /// Bytes appended but not yet written and synced.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True once an fsync failed (fail-stop).
+    pub fn is_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Why the log failed, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    pub fn stats(&self) -> WalStats {
+        self.stats
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> &WalOptions {
+        &self.options
+    }
+
+    fn check_failed(&self) -> Result<(), WalError> {
+        match &self.failure {
+            Some(cause) => Err(WalError::Failed {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Enters the failed state (once) and returns the error to hand out.
+    fn fail(&mut self, cause: &str) -> WalError {
+        if self.failure.is_none() {
+            tracing::error!(dir = %self.dir.display(), cause, "wal.failed");
+            self.failure = Some(cause.to_string());
+        }
+        WalError::Failed {
+            cause: self.failure.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Creates segment `id` atomically: header into `{name}.tmp`, fsync, rename, directory fsync.
+/// fsync failures come back as `WalError::Failed` (the caller fails the log); other failures
+/// remove the tmp file (best effort) and leave nothing behind.
+fn create_segment(disk: &dyn Disk, dir: &Path, id: SegmentId) -> Result<Active, WalError> {
+    let path = dir.join(id.file_name());
+    let tmp = dir.join(format!("{}{TMP_SUFFIX}", id.file_name()));
+    let header = SegmentHeader {
+        salt: new_salt(id.first_lsn()),
+        first_lsn: id.first_lsn(),
+    };
+    let mut file = disk.create_file(&tmp).map_err(io(IoOp::Open, &tmp))?;
+    let written = write_all_at(file.as_mut(), 0, &header.encode());
+    if let Err((_, error)) = written {
+        let _ = disk.remove_file(&tmp);
+        return Err(WalError::io(IoOp::Write, &tmp, &error));
+    }
+    if let Err(error) = file.sync_data() {
+        return Err(WalError::Failed {
+            cause: format!("fsync of {} failed: {error}", tmp.display()),
+        });
+    }
+    if let Err(error) = disk.rename(&tmp, &path) {
+        let _ = disk.remove_file(&tmp);
+        return Err(WalError::io(IoOp::Rename, &tmp, &error));
+    }
+    if let Err(error) = disk.sync_dir(dir) {
+        return Err(WalError::Failed {
+            cause: format!("directory fsync of {} failed: {error}", dir.display()),
+        });
+    }
+    Ok(Active {
+        id,
+        path,
+        salt: header.salt,
+        file,
+        durable_bytes: SEGMENT_HEADER_BYTES as u64,
+    })
+}

@@ -1,0 +1,73 @@
+//! Writing HTTP/1.1 responses into the connection's output buffer.
+//!
+//! Data plane (beava's hand-rolled writer): `Content-Type: application/json`, `Content-Length`,
+//! `X-Runtime: hand-rolled`, `Connection: keep-alive` (or `close` when the client asked for it).
+
+use bytes::{BufMut, BytesMut};
+use protocol::codec;
+use serde::Serialize;
+use std::io::Write;
+
+/// `400 {"error":{"code":"http_protocol_error"}}`, sent before closing on malformed input.
+pub(crate) const PROTOCOL_ERROR_BODY: &[u8] = br#"{"error":{"code":"http_protocol_error"}}"#;
+/// The interim response to `Expect: 100-continue`.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        415 => "Unsupported Media Type",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Appends a data-plane response with `body` (already JSON).
+pub(crate) fn write(out: &mut BytesMut, status: u16, close: bool, body: &[u8]) {
+    out.reserve(160 + body.len());
+    let connection = if close { "close" } else { "keep-alive" };
+    let _ = write!(
+        out.writer(),
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         X-Runtime: hand-rolled\r\nConnection: {connection}\r\n\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    out.extend_from_slice(body);
+}
+
+/// Serializes `body` as JSON into `scratch` (reused) and appends the response.
+pub(crate) fn write_json<T: Serialize + ?Sized>(
+    out: &mut BytesMut,
+    scratch: &mut BytesMut,
+    status: u16,
+    close: bool,
+    body: &T,
+) {
+    scratch.clear();
+    codec::write_json(scratch, body);
+    write(out, status, close, scratch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_beava_bytes() {
+        let mut out = BytesMut::new();
+        write(&mut out, 200, false, br#"{"status":"ok"}"#);
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\
+               X-Runtime: hand-rolled\r\nConnection: keep-alive\r\n\r\n{\"status\":\"ok\"}"[..]
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! The data-plane route table (beava-compat §1.2).
+//!
+//! Routing uses the target without its query string and without trailing `/`; 404/405 bodies
+//! echo the target as sent.
+
+/// A data-plane route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    Register,
+    /// `/push` and `/push-sync` (identical in beava 0.0.6).
+    Push,
+    Get,
+    BatchGet,
+    Ping,
+    Reset,
+    Health,
+    Ready,
+    /// Known, but 404 in the shipped binary (dev endpoint).
+    Registry,
+    /// `/push/:event`, `/push-sync/:event`, `/push-batch/:event`: bare field body.
+    LegacyPush { event: &'a str },
+    /// `GET /get/:feature/:key` (the key may contain `/`).
+    LegacyGet { feature: &'a str, key: &'a str },
+    NotFound,
+}
+
+impl Route<'_> {
+    /// The one method a route answers (`None` for unknown routes).
+    pub(crate) fn method(&self) -> Option<&'static str> {
+        match self {
+            Route::Health | Route::Ready | Route::Registry | Route::LegacyGet { .. } => Some("GET"),
+            Route::NotFound => None,
+            _ => Some("POST"),
+        }
+    }
+}
+
+pub(crate) fn route(target: &str) -> Route<'_> {
+    let path = target.split('?').next().unwrap_or("");
+    let path = path.trim_end_matches('/');
+    match path {
+        "/register" => Route::Register,
+        "/push" | "/push-sync" => Route::Push,
+        "/get" => Route::Get,
+        "/batch_get" => Route::BatchGet,
+        "/ping" => Route::Ping,
+        "/reset" => Route::Reset,
+        "/health" => Route::Health,
+        "/ready" => Route::Ready,
+        "/registry" => Route::Registry,
+        _ => {
+            for prefix in ["/push/", "/push-sync/", "/push-batch/"] {
+                if let Some(event) = path.strip_prefix(prefix) {
+                    return Route::LegacyPush { event };
+                }
+            }
+            if let Some(rest) = path.strip_prefix("/get/") {
+                if let Some((feature, key)) = rest.split_once('/') {
+                    return Route::LegacyGet { feature, key };
+                }
+            }
+            Route::NotFound
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_like_beava() {
+        assert_eq!(route("/push"), Route::Push);
+        assert_eq!(route("/push-sync/?x=1"), Route::Push);
+        assert_eq!(route("/push//"), Route::Push);
+        assert_eq!(route("/health?x=1"), Route::Health);
+        assert_eq!(route("/push/Click"), Route::LegacyPush { event: "Click" });
+        assert_eq!(route("/push-batch/Click/"), Route::LegacyPush { event: "Click" });
+        assert_eq!(route("/push/Click/x"), Route::LegacyPush { event: "Click/x" });
+        assert_eq!(
+            route("/get/clicks/u1/x"),
+            Route::LegacyGet {
+                feature: "clicks",
+                key: "u1/x"
+            }
+        );
+        assert_eq!(
+            route("/get//u1"),
+            Route::LegacyGet {
+                feature: "",
+                key: "u1"
+            }
+        );
+        assert_eq!(route("/get/clicks"), Route::NotFound);
+        assert_eq!(route("/get/clicks/"), Route::NotFound);
+        assert_eq!(route("/push-batch"), Route::NotFound);
+        assert_eq!(route("/"), Route::NotFound);
+        assert_eq!(route("*"), Route::NotFound);
+        assert_eq!(route("/registry").method(), Some("GET"));
+        assert_eq!(route("/ping").method(), Some("POST"));
+    }
+}

@@ -1,0 +1,280 @@
+//! The server's own counters and the Prometheus text of `/metrics`: every beava 0.0.6 series
+//! (same names, help texts and types) followed by weir's.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use store::StatusSnapshot;
+
+/// Connection and request counters of the data plane.
+#[derive(Debug, Default)]
+pub struct ServerMetrics {
+    pub(crate) http_connections_active: AtomicU64,
+    pub(crate) tcp_connections_active: AtomicU64,
+    pub(crate) http_connections_total: AtomicU64,
+    pub(crate) tcp_connections_total: AtomicU64,
+    pub(crate) http_requests_total: AtomicU64,
+    pub(crate) tcp_frames_total: AtomicU64,
+    pub(crate) protocol_errors_total: AtomicU64,
+}
+
+impl ServerMetrics {
+    pub(crate) fn incr(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn decr(counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Open data-plane connections (HTTP + TCP).
+    pub fn connections_active(&self) -> u64 {
+        self.http_connections_active.load(Ordering::Relaxed)
+            + self.tcp_connections_active.load(Ordering::Relaxed)
+    }
+}
+
+struct Series<'a> {
+    out: &'a mut String,
+}
+
+impl Series<'_> {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn int(&mut self, name: &str, kind: &str, help: &str, value: u64) {
+        self.head(name, kind, help);
+        let _ = writeln!(self.out, "{name} {value}");
+    }
+
+    fn seconds(&mut self, name: &str, help: &str, value: f64) {
+        self.head(name, "gauge", help);
+        let _ = writeln!(self.out, "{name} {value:.6}");
+    }
+}
+
+/// Renders `/metrics` (`text/plain; version=0.0.4`).
+pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String {
+    let mut out = String::with_capacity(6 * 1024);
+    let mut s = Series { out: &mut out };
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+
+    // beava 0.0.6's series, verbatim.
+    s.int(
+        "beava_registry_version",
+        "gauge",
+        "Registry version (monotonic).",
+        status.registry_version,
+    );
+    s.int(
+        "beava_node_count",
+        "gauge",
+        "Number of registered aggregation nodes.",
+        status.node_count,
+    );
+    s.head(
+        "beava_runtime_kind",
+        "gauge",
+        "Data-plane runtime (1=active). Labels: runtime.",
+    );
+    let _ = writeln!(s.out, "beava_runtime_kind{{runtime=\"mio\"}} 1");
+    s.int(
+        "beava_entropy_categories_capped_total",
+        "counter",
+        "Total new-category insertions dropped due to max_categories cap.",
+        status.entropy_categories_capped_total,
+    );
+    s.int(
+        "beava_cold_entity_evictions_total",
+        "counter",
+        "Total cold-TTL entity evictions since process start. Increments when an entity arrives \
+         after `now_ms - last_seen_ms > cold_after_ms`.",
+        status.cold_entity_evictions_total,
+    );
+    s.int(
+        "beava_lifetime_op_cap_hit_total",
+        "counter",
+        "Total cap-hit events across lifetime aggregation operators. Currently aggregates entropy \
+         `categories_capped`; top_k displacements + histogram bucket drops join when their \
+         internals expose hooks.",
+        status.entropy_categories_capped_total,
+    );
+    s.int(
+        "beava_entity_count_resident",
+        "gauge",
+        "Current resident entity count across all sources / aggregations. Snapshot refreshed by \
+         the apply path post-update; admin reads via a process-static atomic load (zero-lock).",
+        status.entity_count_resident,
+    );
+    s.int(
+        "beava_bucket_reclaim_total",
+        "counter",
+        "Total trailing-bucket evictions on windowed operators. Increments on each \
+         WindowedOp::evict_oldest_bucket call (64-bucket cap).",
+        status.bucket_reclaim_total,
+    );
+    s.int(
+        "beava_bytes_per_entity_p99",
+        "gauge",
+        "Static estimate of per-entity memory footprint (~7 KB for a rich 30-feature pack).",
+        7000,
+    );
+    s.seconds(
+        "beava_snapshot_last_duration_seconds",
+        "Wall-clock duration of the last successful snapshot.",
+        0.0,
+    );
+    s.int(
+        "beava_snapshot_last_bytes",
+        "gauge",
+        "Bytes written by the last successful snapshot, including snapshot header and body.",
+        0,
+    );
+    s.seconds(
+        "beava_snapshot_last_fsync_seconds",
+        "File plus parent-directory fsync time for the last successful snapshot.",
+        0.0,
+    );
+
+    // weir's own.
+    s.int(
+        "weir_engine_events_applied_total",
+        "counter",
+        "Pushed events applied to feature state.",
+        status.events_applied_total,
+    );
+    s.int(
+        "weir_store_pushes_acked_total",
+        "counter",
+        "Pushes validated, applied and acknowledged.",
+        status.pushes_acked_total,
+    );
+    s.int(
+        "weir_store_pushes_refused_total",
+        "counter",
+        "Pushes refused by schema validation (nothing applied).",
+        status.pushes_refused_total,
+    );
+    s.int(
+        "weir_store_last_lsn",
+        "gauge",
+        "Sequence number of the last acknowledged push.",
+        status.last_lsn,
+    );
+    s.int(
+        "weir_store_commands_total",
+        "counter",
+        "Commands executed by the writer.",
+        status.commands_total,
+    );
+    s.int(
+        "weir_store_batches_total",
+        "counter",
+        "Writer batches (one engine write-lock hold each).",
+        status.batches_total,
+    );
+    s.int(
+        "weir_store_queue_depth",
+        "gauge",
+        "Commands waiting for the writer at the end of its last batch.",
+        status.queue_depth,
+    );
+    s.int(
+        "weir_store_queue_capacity",
+        "gauge",
+        "Bound of the writer queue; submissions beyond it get 503 overloaded.",
+        status.queue_capacity,
+    );
+    s.int(
+        "weir_store_overloaded_total",
+        "counter",
+        "Commands refused with overloaded because the writer queue was full.",
+        status.overloaded_total,
+    );
+    s.int(
+        "weir_store_engine_panics_total",
+        "counter",
+        "Commands on which the engine panicked (answered 500; the writer survived).",
+        status.engine_panics_total,
+    );
+    s.int(
+        "weir_store_writer_running",
+        "gauge",
+        "1 while the writer thread takes commands.",
+        u64::from(status.writer_running),
+    );
+    s.int(
+        "weir_server_http_connections_active",
+        "gauge",
+        "Open HTTP data-plane connections.",
+        load(&server.http_connections_active),
+    );
+    s.int(
+        "weir_server_tcp_connections_active",
+        "gauge",
+        "Open framed-TCP connections.",
+        load(&server.tcp_connections_active),
+    );
+    s.int(
+        "weir_server_http_connections_total",
+        "counter",
+        "HTTP data-plane connections accepted.",
+        load(&server.http_connections_total),
+    );
+    s.int(
+        "weir_server_tcp_connections_total",
+        "counter",
+        "Framed-TCP connections accepted.",
+        load(&server.tcp_connections_total),
+    );
+    s.int(
+        "weir_server_http_requests_total",
+        "counter",
+        "HTTP data-plane requests parsed.",
+        load(&server.http_requests_total),
+    );
+    s.int(
+        "weir_server_tcp_frames_total",
+        "counter",
+        "TCP frames decoded.",
+        load(&server.tcp_frames_total),
+    );
+    s.int(
+        "weir_server_protocol_errors_total",
+        "counter",
+        "Connections closed for malformed HTTP or fatal frame errors.",
+        load(&server.protocol_errors_total),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beava_series_come_first_and_verbatim() {
+        let text = render(&StatusSnapshot::default(), &ServerMetrics::default());
+        assert!(text.starts_with(
+            "# HELP beava_registry_version Registry version (monotonic).\n\
+             # TYPE beava_registry_version gauge\nbeava_registry_version 0\n"
+        ));
+        assert!(text.contains("beava_runtime_kind{runtime=\"mio\"} 1\n"));
+        assert!(text.contains("beava_snapshot_last_duration_seconds 0.000000\n"));
+        for name in [
+            "beava_node_count",
+            "beava_entropy_categories_capped_total",
+            "beava_cold_entity_evictions_total",
+            "beava_lifetime_op_cap_hit_total",
+            "beava_entity_count_resident",
+            "beava_bucket_reclaim_total",
+            "beava_bytes_per_entity_p99",
+            "beava_snapshot_last_bytes",
+            "beava_snapshot_last_fsync_seconds",
+            "weir_store_queue_depth",
+        ] {
+            assert!(text.contains(&format!("\n{name} ")), "{name}");
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+    }
+}

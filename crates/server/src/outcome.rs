@@ -1,0 +1,38 @@
+//! How a write that did not produce its own outcome is answered, the same on HTTP and TCP:
+//! a full writer queue is `503 overloaded`, a store shutting down is `503 unavailable`, an
+//! engine panic is `500 internal_error`.
+
+use crate::pipeline::CommandResult;
+use store::{Outcome, SubmitError};
+
+/// `(http status, code, reason)` of a failed write.
+pub(crate) struct WriteFailure {
+    pub(crate) status: u16,
+    pub(crate) code: &'static str,
+    pub(crate) reason: String,
+}
+
+pub(crate) fn failure(result: Option<CommandResult>) -> WriteFailure {
+    match result {
+        Some(Err(SubmitError::Overloaded)) => WriteFailure {
+            status: 503,
+            code: "overloaded",
+            reason: "the writer queue is full; retry with backoff".into(),
+        },
+        Some(Err(SubmitError::Stopped)) => WriteFailure {
+            status: 503,
+            code: "unavailable",
+            reason: "the server is shutting down".into(),
+        },
+        Some(Ok(Outcome::Failed { reason })) => WriteFailure {
+            status: 500,
+            code: "internal_error",
+            reason,
+        },
+        _ => WriteFailure {
+            status: 500,
+            code: "internal_error",
+            reason: "unexpected command outcome".into(),
+        },
+    }
+}

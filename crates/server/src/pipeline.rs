@@ -1,0 +1,277 @@
+//! The per-connection loop shared by HTTP, framed TCP and the admin plane: one task per
+//! connection, strict FIFO responses, a bounded number of requests in flight.
+//!
+//! Each parsed request becomes a [`Pending`] in a queue:
+//! - writes (`Command`s) are submitted to the store's writer as early as ordering allows, so a
+//!   pipelining client gets its pushes batched; a write never starts ahead of an earlier read or
+//!   an earlier unsubmitted write;
+//! - reads run when they reach the head of the queue, i.e. after every earlier write of the
+//!   connection was acked and before any later one started (per-connection sequential
+//!   semantics, like beava's single apply thread);
+//! - responses are rendered in order into one output buffer and written with one syscall per
+//!   burst.
+//!
+//! When the queue is full the connection stops reading (TCP backpressure). A protocol error is
+//! answered after everything before it, then the connection closes.
+
+use crate::context::Ctx;
+use crate::shutdown::signalled;
+use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use store::{Command, Outcome, SubmitError, Ticket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Initial capacity of the read and write buffers (they grow up to the body/frame limits and
+/// shrink back after a large request).
+const BUFFER_BYTES_INITIAL: usize = 8 * 1024;
+const BUFFER_BYTES_RETAINED: usize = 64 * 1024;
+/// Output buffered before it is written even though more responses are ready.
+const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
+/// A request that started arriving must keep making progress at least this often.
+const PARTIAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The result of a store command, handed to the renderer.
+pub(crate) type CommandResult = Result<Outcome, SubmitError>;
+
+/// Where a queued request stands.
+pub(crate) enum Stage {
+    /// Rendered from the request alone (errors decided at parse time, health, ping).
+    Ready,
+    /// A read: rendered (i.e. executed) when it reaches the head. Orders later writes.
+    Read,
+    /// A write waiting for its turn to be submitted.
+    Unsubmitted(Command),
+    Submitted(Ticket),
+    Done(CommandResult),
+}
+
+/// A parsed request and its stage.
+pub(crate) struct Pending<R> {
+    pub(crate) request: R,
+    pub(crate) stage: Stage,
+}
+
+impl<R> Pending<R> {
+    pub(crate) fn ready(request: R) -> Self {
+        Pending {
+            request,
+            stage: Stage::Ready,
+        }
+    }
+
+    pub(crate) fn read(request: R) -> Self {
+        Pending {
+            request,
+            stage: Stage::Read,
+        }
+    }
+
+    pub(crate) fn write(request: R, command: Command) -> Self {
+        Pending {
+            request,
+            stage: Stage::Unsubmitted(command),
+        }
+    }
+
+    fn start(&mut self, ctx: &Ctx) {
+        if let Stage::Unsubmitted(_) = self.stage {
+            let Stage::Unsubmitted(command) = std::mem::replace(&mut self.stage, Stage::Ready)
+            else {
+                unreachable!("checked above");
+            };
+            self.stage = match ctx.store.submit(command) {
+                Ok(ticket) => Stage::Submitted(ticket),
+                Err(e) => Stage::Done(Err(e)),
+            };
+        }
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Stage::Submitted(ticket) = &mut self.stage {
+            let result = std::task::ready!(std::pin::Pin::new(ticket).poll(cx));
+            self.stage = Stage::Done(result);
+        }
+        Poll::Ready(())
+    }
+
+    fn into_parts(self) -> (R, Option<CommandResult>) {
+        match self.stage {
+            Stage::Done(result) => (self.request, Some(result)),
+            _ => (self.request, None),
+        }
+    }
+}
+
+/// A parse step.
+pub(crate) enum Parsed<R> {
+    Request(Pending<R>),
+    /// Need more bytes.
+    Incomplete,
+    /// Answer this (after everything queued), then close; nothing after it is read.
+    Fatal(Pending<R>),
+}
+
+/// After rendering a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+/// What a wire protocol plugs into the loop.
+pub(crate) trait Protocol: Send + 'static {
+    type Request: Send;
+    /// Parses the next request off the front of `input`.
+    fn parse(&mut self, input: &mut BytesMut, ctx: &Ctx) -> Parsed<Self::Request>;
+    /// Appends the response to `request` (with its command result, for writes) to `out`.
+    fn render(
+        &mut self,
+        request: Self::Request,
+        result: Option<CommandResult>,
+        ctx: &Ctx,
+        out: &mut BytesMut,
+    ) -> Flow;
+    /// A request has started arriving but is not complete.
+    fn in_request(&self, input: &BytesMut) -> bool {
+        !input.is_empty()
+    }
+}
+
+/// Runs one connection to completion.
+pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, ctx: Arc<Ctx>) {
+    let mut shutdown = ctx.shutdown.clone();
+    let depth = ctx.pipeline_depth.max(1);
+    let mut input = BytesMut::with_capacity(BUFFER_BYTES_INITIAL);
+    let mut out = BytesMut::with_capacity(BUFFER_BYTES_INITIAL);
+    let mut queue: VecDeque<Pending<P::Request>> = VecDeque::with_capacity(depth.min(64));
+    // Length of the queue's prefix that holds no read and no unsubmitted write: the writes in it
+    // are with the store already. A new write is submitted at once iff it extends this prefix.
+    let mut started = 0usize;
+    let mut parsing = true;
+    let mut eof = false;
+    let mut partial_deadline: Option<Instant> = None;
+    let noop = &mut Context::from_waker(Waker::noop());
+
+    loop {
+        // 1. Parse what is buffered (also after EOF: a half-closed client still gets answers).
+        while parsing && queue.len() < depth {
+            let (pending, fatal) = match protocol.parse(&mut input, &ctx) {
+                Parsed::Request(p) => (p, false),
+                Parsed::Fatal(p) => (p, true),
+                Parsed::Incomplete => break,
+            };
+            queue.push_back(pending);
+            advance(&mut queue, &mut started, &ctx);
+            if fatal {
+                parsing = false;
+            }
+        }
+
+        // 2. Render every response that is ready at the head, in order.
+        let mut close = false;
+        while let Some(head) = queue.front_mut() {
+            head.start(&ctx);
+            if head.poll_ready(noop).is_pending() {
+                break;
+            }
+            let pending = queue.pop_front().expect("front exists");
+            // A read at the head is outside the prefix (`started == 0`); anything else was in it.
+            started = started.saturating_sub(1);
+            let (request, result) = pending.into_parts();
+            if protocol.render(request, result, &ctx, &mut out) == Flow::Close {
+                close = true;
+                break;
+            }
+            advance(&mut queue, &mut started, &ctx);
+            if out.len() >= OUTPUT_FLUSH_BYTES {
+                break;
+            }
+        }
+
+        // 3. Write the burst.
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+            if out.capacity() > BUFFER_BYTES_RETAINED {
+                out = BytesMut::with_capacity(BUFFER_BYTES_INITIAL);
+            }
+        }
+        if close {
+            break;
+        }
+        let ready_now = queue
+            .front_mut()
+            .is_some_and(|head| !matches!(head.stage, Stage::Submitted(_)));
+        if ready_now {
+            continue;
+        }
+        let reading = parsing && !eof;
+        if queue.is_empty() && !reading {
+            break;
+        }
+        if input.is_empty() && input.capacity() > BUFFER_BYTES_RETAINED {
+            input = BytesMut::with_capacity(BUFFER_BYTES_INITIAL);
+        }
+
+        // 4. Wait for the head's result, more bytes, a stalled request's deadline, or shutdown.
+        let can_read = reading && queue.len() < depth;
+        if can_read && protocol.in_request(&input) {
+            partial_deadline.get_or_insert_with(|| Instant::now() + PARTIAL_REQUEST_TIMEOUT);
+        } else {
+            partial_deadline = None;
+        }
+        let deadline = partial_deadline;
+        tokio::select! {
+            () = head_ready(&mut queue), if !queue.is_empty() => {}
+            read = stream.read_buf(&mut input), if can_read => match read {
+                Ok(0) => eof = true,
+                Ok(_) => partial_deadline = None,
+                Err(_) => return,
+            },
+            () = sleep_until_opt(deadline), if deadline.is_some() => {
+                // A request stalled mid-way: give up on it (and on the connection).
+                parsing = false;
+                input.clear();
+            }
+            () = signalled(&mut shutdown), if reading => {
+                parsing = false;
+            }
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Extends the started prefix: submits every write after it up to the first read (a read
+/// waits for the head; the writes behind it wait for the read).
+fn advance<R>(queue: &mut VecDeque<Pending<R>>, started: &mut usize, ctx: &Ctx) {
+    while let Some(pending) = queue.get_mut(*started) {
+        if matches!(pending.stage, Stage::Read) {
+            return;
+        }
+        pending.start(ctx);
+        *started += 1;
+    }
+}
+
+async fn head_ready<R>(queue: &mut VecDeque<Pending<R>>) {
+    poll_fn(|cx| match queue.front_mut() {
+        Some(head) => head.poll_ready(cx),
+        None => Poll::Ready(()),
+    })
+    .await
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
