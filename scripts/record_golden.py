@@ -541,6 +541,11 @@ def chain_ops():
                    prefix_ops=[{"op": "drop", "fields": ["s"]}]),
         table_node("Div", "Ev", ["k"], {"div_last": agg("last", field="q"), "div_sum": agg("sum", field="q")},
                    prefix_ops=[{"op": "with_columns", "exprs": {"q": "(x / 2)"}}]),
+        # with_columns overwriting schema fields: `where` sees the chain output, `field` reads the
+        # raw pushed value for fields of the event schema (even when absent/null in the push).
+        table_node("Override", "Ev", ["k"], {"ov_sum_x": agg("sum", field="x"), "ov_cnt_x": agg("count", where="(x > 25)"),
+                                             "ov_last_s": agg("last", field="s"), "ov_cnt_s": agg("count", where="(s == 'zz')")},
+                   prefix_ops=[{"op": "with_columns", "exprs": {"x": "(x * 10)", "s": "'zz'"}}]),
     ]
     with Recorder("chain_ops",
                   "prefix chain ops before group_by: filter, with_columns (alphabetical order), cast, "
@@ -551,8 +556,13 @@ def chain_ops():
             if s is not None:
                 data["s"] = s
             r.push("Ev", data)
-        for t in ["Filtered", "Derived", "Filled", "Selected", "Dropped", "Div"]:
+        r.push("Ev", {"k": "a", "x": 7, "f": 1.0, "s": None})
+        r.push("Ev", {"k": "b", "x": 1, "f": 1.0})
+        for t in ["Filtered", "Derived", "Filled", "Selected", "Dropped", "Div", "Override"]:
             r.get(t, "a")
+        r.get("Filtered", "b", note="every event of b was filtered out: no entity")
+        r.get("Filled", "b")
+        r.get("Override", "b")
         r.get("ByCast", "3", note="group key computed by with_columns")
         r.get("ByCast", "a")
         r.get("ByCast", "", note="raw row has no kk: what key is the entity stored under?")

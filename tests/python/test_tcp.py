@@ -214,3 +214,13 @@ def test_reset_disabled_over_tcp() -> None:
             _ping_ok(c)
     finally:
         s.stop()
+
+
+def test_legacy_batch_too_large(tcp: TcpConn) -> None:
+    keys = ["a"] + [str(i) for i in range(10000)]
+    for op, body in ((OP_GET_MULTI, {"keys": keys, "features": ["c"]}), (OP_MGET, {"feature": "c", "keys": keys})):
+        r = tcp.call(op, body)
+        assert r.op == OP_ERROR
+        assert r.json() == {"error": {"code": "internal_error", "reason": "batch_too_large: cells=10001 cap=10000"}}
+    r = tcp.call(OP_GET_MULTI, {"keys": keys[:10000], "features": ["c"]})
+    assert r.op == OP_GET_RESPONSE and r.json() == {"a": {"c": 1}}

@@ -142,7 +142,10 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), 55);
-        let windowed = OPS.iter().filter(|o| o.window == WindowRule::Buckets).count();
+        let windowed = OPS
+            .iter()
+            .filter(|o| o.window == WindowRule::Buckets)
+            .count();
         assert_eq!(windowed, 12);
     }
 }

@@ -50,10 +50,27 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "0s", "000ms", "1w", "1M", "1.5h", " 1m", "1m ", "-1m", "m", "1", "1hh", "forever",
-            "99999999999999999999d", "106751991168d", "+1s",
+            "",
+            "0s",
+            "000ms",
+            "1w",
+            "1M",
+            "1.5h",
+            " 1m",
+            "1m ",
+            "-1m",
+            "m",
+            "1",
+            "1hh",
+            "forever",
+            "99999999999999999999d",
+            "106751991168d",
+            "+1s",
         ] {
-            assert!(parse_duration_ms(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                parse_duration_ms(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -2,6 +2,9 @@
 //! aggregation that has no string `window` (`"forever"` and even an invalid string count as a
 //! window and bypass it). Runs before any other validation when governance is on.
 
+// `model::RegisterError` is the API's error type (136 bytes); registration is a cold path.
+#![allow(clippy::result_large_err)]
+
 use crate::catalogue::{self, Bound};
 use crate::params::{u64_param, Params};
 use model::RegisterError;

@@ -126,7 +126,12 @@ pub fn value_heap_bytes(value: &Value) -> usize {
                 + entries
                     .iter()
                     .map(|(k, v)| {
-                        value_heap_bytes(v) + if k.is_heap_allocated() { k.capacity() } else { 0 }
+                        value_heap_bytes(v)
+                            + if k.is_heap_allocated() {
+                                k.capacity()
+                            } else {
+                                0
+                            }
                     })
                     .sum::<usize>()
         }

@@ -36,8 +36,12 @@ pub(crate) enum Op {
     Max,
     Ratio,
     NUnique,
-    Quantile { q: f64 },
-    TopK { k: usize },
+    Quantile {
+        q: f64,
+    },
+    TopK {
+        k: usize,
+    },
     Entropy,
     First,
     Last,
@@ -46,30 +50,56 @@ pub(crate) enum Op {
     Age,
     HasSeen,
     TimeSince,
-    TimeSinceLastN { n: usize },
+    TimeSinceLastN {
+        n: usize,
+    },
     Streak,
     MaxStreak,
     NegativeStreak,
     /// `window_ms: None` is `"forever"`.
-    FirstSeenInWindow { window_ms: Option<i64> },
-    Ewma { rate_per_ms: f64 },
-    EwVar { rate_per_ms: f64 },
-    EwZScore { rate_per_ms: f64 },
-    DecayedSum { rate_per_ms: f64 },
-    DecayedCount { rate_per_ms: f64 },
-    FirstN { n: usize },
+    FirstSeenInWindow {
+        window_ms: Option<i64>,
+    },
+    Ewma {
+        rate_per_ms: f64,
+    },
+    EwVar {
+        rate_per_ms: f64,
+    },
+    EwZScore {
+        rate_per_ms: f64,
+    },
+    DecayedSum {
+        rate_per_ms: f64,
+    },
+    DecayedCount {
+        rate_per_ms: f64,
+    },
+    FirstN {
+        n: usize,
+    },
     /// `last_n` and `most_recent_n` (identical in beava: oldest → newest).
-    LastN { n: usize },
-    Lag { n: usize },
-    ReservoirSample { n: usize },
+    LastN {
+        n: usize,
+    },
+    Lag {
+        n: usize,
+    },
+    ReservoirSample {
+        n: usize,
+    },
     Twa,
     RateOfChange,
     InterArrivalStats,
-    BurstCount { sub_window_ms: i64 },
+    BurstCount {
+        sub_window_ms: i64,
+    },
     DeltaFromPrev,
     Trend,
     TrendResidual,
-    OutlierCount { sigma: f64 },
+    OutlierCount {
+        sigma: f64,
+    },
     ValueChangeCount,
     ZScore,
     Histogram(Box<BinLayout>),
@@ -81,7 +111,9 @@ pub(crate) enum Op {
     GeoVelocity,
     GeoDistance,
     GeoSpread,
-    DistanceFromHome { samples: usize },
+    DistanceFromHome {
+        samples: usize,
+    },
     BloomMember,
 }
 
@@ -266,13 +298,7 @@ impl AggSpec {
         }
     }
 
-    fn apply_lifetime(
-        &self,
-        state: &mut State,
-        row: &[Value],
-        value: &Value,
-        now_ms: TimestampMs,
-    ) {
+    fn apply_lifetime(&self, state: &mut State, row: &[Value], value: &Value, now_ms: TimestampMs) {
         match (&self.op, state) {
             (Op::Count, State::Counter(n)) => *n += 1,
             (Op::Sum | Op::Mean, State::Sum(s)) => {
@@ -332,10 +358,7 @@ impl AggSpec {
                     e.add(x, now_ms, *rate_per_ms);
                 }
             }
-            (
-                Op::EwVar { rate_per_ms } | Op::EwZScore { rate_per_ms },
-                State::EwMoments(m),
-            ) => {
+            (Op::EwVar { rate_per_ms } | Op::EwZScore { rate_per_ms }, State::EwMoments(m)) => {
                 if let Some(x) = value.as_f64() {
                     m.get_or_insert_with(Box::default)
                         .add(x, now_ms, *rate_per_ms);
@@ -387,7 +410,8 @@ impl AggSpec {
                 }
             }
             (Op::InterArrivalStats, State::Motion(m)) => {
-                m.get_or_insert_with(|| self.new_motion()).add_arrival(now_ms);
+                m.get_or_insert_with(|| self.new_motion())
+                    .add_arrival(now_ms);
             }
             (Op::ValueChangeCount, State::Motion(m)) => {
                 if !value.is_null() {
@@ -404,7 +428,7 @@ impl AggSpec {
                         x,
                         now_ms,
                         sigma,
-                        *op == Op::DeltaFromPrev,
+                        matches!(op, Op::DeltaFromPrev),
                     );
                 }
             }
@@ -482,7 +506,7 @@ impl AggSpec {
             }
             (Op::Min | Op::Max, State::ValueW(b)) => {
                 if !value.is_null() {
-                    let direction = if self.op == Op::Min {
+                    let direction = if matches!(self.op, Op::Min) {
                         Ordering::Less
                     } else {
                         Ordering::Greater
@@ -550,9 +574,9 @@ impl AggSpec {
             (Op::FirstSeenInWindow { window_ms }, State::Time(t)) => {
                 recency::read_seen_within(*t, query_ms, *window_ms)
             }
-            (Op::TimeSinceLastN { n }, State::TimesRecent(r)) => r
-                .as_deref()
-                .map_or(Value::Null, |r| r.read(*n, query_ms)),
+            (Op::TimeSinceLastN { n }, State::TimesRecent(r)) => {
+                r.as_deref().map_or(Value::Null, |r| r.read(*n, query_ms))
+            }
             (Op::DecayedSum { .. } | Op::DecayedCount { .. }, State::Decayed(d)) => d.read(),
             (Op::Ewma { .. }, State::Ewma(e)) => e.read(),
             (Op::EwVar { .. }, State::EwMoments(m)) => {
@@ -575,9 +599,7 @@ impl AggSpec {
                 r.as_deref()
                     .map_or_else(|| Value::List(Vec::new()), Ring::read_list)
             }
-            (Op::Lag { n }, State::Ring(r)) => {
-                r.as_deref().map_or(Value::Null, |r| r.read_lag(*n))
-            }
+            (Op::Lag { n }, State::Ring(r)) => r.as_deref().map_or(Value::Null, |r| r.read_lag(*n)),
             (op, State::Motion(m)) => match (op, m.as_deref()) {
                 (Op::OutlierCount { .. } | Op::ValueChangeCount, m) => {
                     read_count(m.map_or(0, Motion::read_count))

@@ -1,6 +1,7 @@
 //! Register-time validation: every error code `compile` and `governance_check` emit, with the
 //! paths and reasons beava 0.0.6 returned for the same params (oracle), and the check order
 //! when several params are wrong.
+#![allow(clippy::result_large_err)]
 
 mod common;
 
@@ -42,14 +43,27 @@ fn unknown_field() {
         )
     );
     // A non-string field reads as absent.
-    assert_eq!(code("last", json!({"field": 3})), "aggregation_unknown_field");
-    assert_eq!(code("first", json!({"field": null})), "aggregation_unknown_field");
-    assert_eq!(code("first", json!({"field": ""})), "aggregation_unknown_field");
+    assert_eq!(
+        code("last", json!({"field": 3})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("first", json!({"field": null})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("first", json!({"field": ""})),
+        "aggregation_unknown_field"
+    );
     for op in [
         "sum", "mean", "min", "max", "var", "std", "n_unique", "quantile", "top_k", "entropy",
         "first", "last",
     ] {
-        assert_eq!(code(op, json!({"field": "nope"})), "aggregation_unknown_field", "{op}");
+        assert_eq!(
+            code(op, json!({"field": "nope"})),
+            "aggregation_unknown_field",
+            "{op}"
+        );
     }
     for (op, p) in [
         ("first_n", json!({"field": "nope", "n": 2})),
@@ -116,11 +130,16 @@ fn invalid_window() {
         (
             "aggregation_invalid_window".to_string(),
             format!("{PATH}.params.window"),
-            format!("invalid window duration '{w}'; expected format: \\d+(ms|s|m|h|d) or 'forever'"),
+            format!(
+                "invalid window duration '{w}'; expected format: \\d+(ms|s|m|h|d) or 'forever'"
+            ),
         )
     };
     for w in ["0s", "1w", "1.5h", " 1m", "1M", "99999999999999999999d", ""] {
-        assert_eq!(err("sum", json!({"field": "x", "window": w})), bad_duration(w));
+        assert_eq!(
+            err("sum", json!({"field": "x", "window": w})),
+            bad_duration(w)
+        );
     }
     assert_eq!(
         err("first", json!({"field": "x", "window": "1h"})),
@@ -132,19 +151,37 @@ fn invalid_window() {
     );
     // ✘ ops reject any string window, even "forever" or garbage.
     for w in ["forever", "abc"] {
-        assert_eq!(code("streak", json!({ "window": w })), "aggregation_invalid_window");
-        assert_eq!(code("last", json!({"field": "x", "window": w})), "aggregation_invalid_window");
+        assert_eq!(
+            code("streak", json!({ "window": w })),
+            "aggregation_invalid_window"
+        );
+        assert_eq!(
+            code("last", json!({"field": "x", "window": w})),
+            "aggregation_invalid_window"
+        );
     }
     for op in ["time_since", "last_seen", "time_since_last_n"] {
-        assert_eq!(code(op, json!({"window": "1h", "n": 2})), "aggregation_invalid_window");
+        assert_eq!(
+            code(op, json!({"window": "1h", "n": 2})),
+            "aggregation_invalid_window"
+        );
     }
     // ○ ops parse the window, then ignore it.
     assert_eq!(
-        err("decayed_sum", json!({"field": "x", "half_life": "1h", "window": "abc"})),
+        err(
+            "decayed_sum",
+            json!({"field": "x", "half_life": "1h", "window": "abc"})
+        ),
         bad_duration("abc")
     );
-    ok("decayed_sum", json!({"field": "x", "half_life": "1h", "window": "1h"}));
-    ok("decayed_sum", json!({"field": "x", "half_life": "1h", "window": "forever"}));
+    ok(
+        "decayed_sum",
+        json!({"field": "x", "half_life": "1h", "window": "1h"}),
+    );
+    ok(
+        "decayed_sum",
+        json!({"field": "x", "half_life": "1h", "window": "forever"}),
+    );
     // Non-string windows read as absent.
     ok("sum", json!({"field": "x", "window": 5}));
     ok("sum", json!({"field": "x", "window": null}));
@@ -160,14 +197,25 @@ fn invalid_window() {
             "op 'first_seen_in_window' requires a window= duration parameter".into()
         )
     );
-    assert_eq!(code("first_seen_in_window", json!({"window": 5})), "aggregation_invalid_window");
-    assert_eq!(err("first_seen_in_window", json!({"window": "abc"})), bad_duration("abc"));
+    assert_eq!(
+        code("first_seen_in_window", json!({"window": 5})),
+        "aggregation_invalid_window"
+    );
+    assert_eq!(
+        err("first_seen_in_window", json!({"window": "abc"})),
+        bad_duration("abc")
+    );
     ok("first_seen_in_window", json!({"window": "forever"}));
 }
 
 #[test]
 fn percentile_q() {
-    for (q, shown) in [(json!(0), "0"), (json!(1), "1"), (json!(-0.1), "-0.1"), (json!(5), "5")] {
+    for (q, shown) in [
+        (json!(0), "0"),
+        (json!(1), "1"),
+        (json!(-0.1), "-0.1"),
+        (json!(5), "5"),
+    ] {
         assert_eq!(
             err("quantile", json!({"field": "x", "q": q})),
             (
@@ -208,7 +256,14 @@ fn half_life_and_sub_window() {
         ("ewvar", "EwVar"),
         ("ew_zscore", "EwZScore"),
     ] {
-        for hl in [json!(null), json!(3_600_000), json!("0s"), json!("abc"), json!(1.5), json!("forever")] {
+        for hl in [
+            json!(null),
+            json!(3_600_000),
+            json!("0s"),
+            json!("abc"),
+            json!(1.5),
+            json!("forever"),
+        ] {
             let mut p = json!({"field": "x"});
             if !hl.is_null() {
                 p["half_life"] = hl;
@@ -230,24 +285,63 @@ fn half_life_and_sub_window() {
 #[test]
 fn check_order() {
     // Field before window; field before k/q; k/q/n before window.
-    assert_eq!(code("sum", json!({"field": "nope", "window": "abc"})), "aggregation_unknown_field");
-    assert_eq!(code("first", json!({"field": "nope", "window": "1h"})), "aggregation_unknown_field");
-    assert_eq!(code("first", json!({"window": "1h"})), "aggregation_unknown_field");
-    assert_eq!(code("quantile", json!({"field": "nope", "q": 5})), "aggregation_unknown_field");
-    assert_eq!(code("quantile", json!({"field": "x", "q": 5, "window": "abc"})), "invalid_percentile_q");
-    assert_eq!(code("top_k", json!({"field": "nope", "k": 0})), "aggregation_unknown_field");
-    assert_eq!(code("top_k", json!({"field": "x", "k": 0, "window": "abc"})), "invalid_top_k_k");
-    assert_eq!(code("first_n", json!({"field": "nope", "n": 3000})), "aggregation_unknown_field");
-    assert_eq!(code("first_n", json!({"n": 3000})), "aggregation_unknown_field");
-    assert_eq!(err("first_n", json!({"n": 3000})).1, format!("{PATH}.params.field"));
+    assert_eq!(
+        code("sum", json!({"field": "nope", "window": "abc"})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("first", json!({"field": "nope", "window": "1h"})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("first", json!({"window": "1h"})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("quantile", json!({"field": "nope", "q": 5})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("quantile", json!({"field": "x", "q": 5, "window": "abc"})),
+        "invalid_percentile_q"
+    );
+    assert_eq!(
+        code("top_k", json!({"field": "nope", "k": 0})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("top_k", json!({"field": "x", "k": 0, "window": "abc"})),
+        "invalid_top_k_k"
+    );
+    assert_eq!(
+        code("first_n", json!({"field": "nope", "n": 3000})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code("first_n", json!({"n": 3000})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        err("first_n", json!({"n": 3000})).1,
+        format!("{PATH}.params.field")
+    );
     assert_eq!(
         code("time_since_last_n", json!({"n": 3000, "window": "abc"})),
         "aggregation_unknown_field"
     );
     // Decay ops check half_life before field.
-    assert_eq!(code("decayed_sum", json!({"field": "nope"})), "invalid_registration");
-    assert_eq!(code("ewma", json!({"field": "nope", "half_life": "x"})), "invalid_registration");
-    assert_eq!(code("decayed_sum", json!({"field": "x", "window": "abc"})), "invalid_registration");
+    assert_eq!(
+        code("decayed_sum", json!({"field": "nope"})),
+        "invalid_registration"
+    );
+    assert_eq!(
+        code("ewma", json!({"field": "nope", "half_life": "x"})),
+        "invalid_registration"
+    );
+    assert_eq!(
+        code("decayed_sum", json!({"field": "x", "window": "abc"})),
+        "invalid_registration"
+    );
 }
 
 #[test]
@@ -258,7 +352,10 @@ fn unknown_op() {
     assert!(reason.starts_with("unknown aggregation op 'nope'; valid ops are: count, sum, mean"));
     // The SDK's deprecated aliases are not server op strings.
     for alias in ["avg", "variance", "stddev", "count_distinct", "percentile"] {
-        assert_eq!(err(alias, json!({"field": "x", "window": "1h"})).0, "aggregation_unknown_op");
+        assert_eq!(
+            err(alias, json!({"field": "x", "window": "1h"})).0,
+            "aggregation_unknown_op"
+        );
     }
 }
 
@@ -269,13 +366,29 @@ fn governance() {
     let e = check("nope", json!({})).unwrap_err();
     assert_eq!(e.code, "unbounded_op_in_lifetime_mode");
     assert_eq!(e.path, path);
-    assert!(e.reason.starts_with("Aggregation op `nope` requires explicit memory bound in v0."));
+    assert!(e
+        .reason
+        .starts_with("Aggregation op `nope` requires explicit memory bound in v0."));
     // Any string window bypasses it, even "forever" or garbage; a non-string does not.
     check("nope", json!({"window": "forever"})).unwrap();
     check("nope", json!({"window": "abc"})).unwrap();
     assert!(check("nope", json!({"window": 5})).is_err());
-    for op in ["first_n", "last_n", "lag", "time_since_last_n", "most_recent_n"] {
-        for n in [json!(null), json!(0), json!(-1), json!(2.5), json!(2.0), json!("3"), json!(true)] {
+    for op in [
+        "first_n",
+        "last_n",
+        "lag",
+        "time_since_last_n",
+        "most_recent_n",
+    ] {
+        for n in [
+            json!(null),
+            json!(0),
+            json!(-1),
+            json!(2.5),
+            json!(2.0),
+            json!("3"),
+            json!(true),
+        ] {
             let mut p = json!({"field": "x"});
             if !n.is_null() {
                 p["n"] = n;
@@ -293,7 +406,16 @@ fn governance() {
     }
     assert!(check("reservoir_sample", json!({"field": "x", "k": 3})).is_err());
     check("reservoir_sample", json!({"field": "x", "samples": 3000})).unwrap();
-    for b in [json!(null), json!([]), json!({}), json!("a"), json!(0), json!(-1), json!(2.5), json!(true)] {
+    for b in [
+        json!(null),
+        json!([]),
+        json!({}),
+        json!("a"),
+        json!(0),
+        json!(-1),
+        json!(2.5),
+        json!(true),
+    ] {
         let mut p = json!({"field": "x"});
         if !b.is_null() {
             p["buckets"] = b.clone();
@@ -304,9 +426,207 @@ fn governance() {
         check("histogram", json!({"field": "x", "buckets": b})).unwrap();
     }
     for op in [
-        "count", "sum", "n_unique", "quantile", "top_k", "bloom_member", "entropy", "ewma",
-        "event_type_mix", "distance_from_home", "geo_spread", "z_score",
+        "count",
+        "sum",
+        "n_unique",
+        "quantile",
+        "top_k",
+        "bloom_member",
+        "entropy",
+        "ewma",
+        "event_type_mix",
+        "distance_from_home",
+        "geo_spread",
+        "z_score",
     ] {
         check(op, json!({"field": "x"})).unwrap();
+    }
+}
+
+#[test]
+fn bloom_member_params() {
+    for w in ["1h", "forever", "abc"] {
+        assert_eq!(
+            err("bloom_member", json!({"field": "x", "window": w})),
+            (
+                "window_not_supported".into(),
+                format!("{PATH}.params.window"),
+                "bloom_member is windowless-only — `window` kwarg not supported".into()
+            )
+        );
+    }
+    // Field before window, window before fpr.
+    assert_eq!(
+        code("bloom_member", json!({"field": "nope", "window": "1h"})),
+        "aggregation_unknown_field"
+    );
+    assert_eq!(
+        code(
+            "bloom_member",
+            json!({"field": "x", "fpr": 2, "window": "1h"})
+        ),
+        "window_not_supported"
+    );
+    for (p, shown) in [
+        (json!({"target_fpr": 1.5}), "1.5"),
+        (json!({"fpr": 0}), "0"),
+        (json!({"fpr": 0.5, "target_fpr": 5}), "5"),
+    ] {
+        let mut p = p;
+        p["field"] = json!("x");
+        assert_eq!(
+            err("bloom_member", p),
+            (
+                "invalid_bloom_fpr".into(),
+                format!("{PATH}.params.target_fpr"),
+                format!("bloom_member fpr must be in (0.0, 1.0); got {shown}")
+            )
+        );
+    }
+    ok(
+        "bloom_member",
+        json!({"field": "x", "target_fpr": 0.5, "fpr": 5}),
+    );
+    ok("bloom_member", json!({"field": "x", "target_fpr": "0.5"}));
+    ok(
+        "bloom_member",
+        json!({"field": "x", "expected_n": -1, "window": 5}),
+    );
+}
+
+#[test]
+fn sub_window_and_buffer_capacities() {
+    for sw in [json!(null), json!(60_000), json!("0m"), json!("forever")] {
+        let mut p = json!({"window": "abc"});
+        if !sw.is_null() {
+            p["sub_window"] = sw;
+        }
+        assert_eq!(
+            err("burst_count", p),
+            (
+                "invalid_registration".into(),
+                format!("{PATH}.params.sub_window"),
+                "burst_count requires positive finite sub_window duration string".into()
+            )
+        );
+    }
+    assert_eq!(
+        code("burst_count", json!({"sub_window": "1m", "window": "abc"})),
+        "aggregation_invalid_window"
+    );
+    ok("burst_count", json!({"sub_window": "1m", "window": "1h"}));
+    // most_recent_n / reservoir_sample: window is checked first (they are ✘ ops), then the size
+    // (beava leaves the size to governance; weir reports it when governance is off).
+    assert_eq!(
+        code(
+            "most_recent_n",
+            json!({"field": "x", "n": 0, "window": "forever"})
+        ),
+        "aggregation_invalid_window"
+    );
+    assert_eq!(
+        err("reservoir_sample", json!({"field": "x", "k": 5})),
+        (
+            "aggregation_unknown_field".into(),
+            format!("{PATH}.params.samples"),
+            "op 'reservoir_sample' requires a positive integer 'samples' parameter".into()
+        )
+    );
+    ok("most_recent_n", json!({"field": "x", "n": 5000}));
+    ok("reservoir_sample", json!({"field": "x", "samples": 5000}));
+    // Unvalidated params beava accepts.
+    ok("histogram", json!({"field": "x", "buckets": [3, 1]}));
+    ok("histogram", json!({"field": "x", "buckets": 5}));
+    ok("outlier_count", json!({"field": "x", "sigma": -1}));
+    ok("entropy", json!({"field": "s", "max_categories": 0}));
+    ok("distance_from_home", json!({"samples": 5000}));
+    ok("geo_velocity", json!({"lat": "x", "lon": "nope"}));
+    for (op, p) in [
+        ("hour_of_day_histogram", json!({"window": "1h"})),
+        ("seasonal_deviation", json!({"field": "x", "window": "1h"})),
+        ("event_type_mix", json!({"field": "s", "window": "1h"})),
+        (
+            "histogram",
+            json!({"field": "x", "buckets": [1], "window": "forever"}),
+        ),
+    ] {
+        assert_eq!(code(op, p), "aggregation_invalid_window", "{op}");
+    }
+    for (op, p) in [
+        ("z_score", json!({"field": "x", "window": "1h"})),
+        ("twa", json!({"field": "x", "window": "1h"})),
+        ("entropy", json!({"field": "s", "window": "1h"})),
+    ] {
+        ok(op, p);
+    }
+}
+
+#[test]
+fn every_catalogue_op_compiles() {
+    let ops = [
+        ("count", json!({})),
+        ("sum", json!({"field": "x"})),
+        ("mean", json!({"field": "x"})),
+        ("min", json!({"field": "x"})),
+        ("max", json!({"field": "x"})),
+        ("var", json!({"field": "x"})),
+        ("std", json!({"field": "x"})),
+        ("ratio", json!({})),
+        ("n_unique", json!({"field": "x"})),
+        ("quantile", json!({"field": "x"})),
+        ("top_k", json!({"field": "x"})),
+        ("bloom_member", json!({"field": "x"})),
+        ("entropy", json!({"field": "x"})),
+        ("first", json!({"field": "x"})),
+        ("last", json!({"field": "x"})),
+        ("first_n", json!({"field": "x", "n": 2})),
+        ("last_n", json!({"field": "x", "n": 2})),
+        ("lag", json!({"field": "x", "n": 1})),
+        ("first_seen", json!({})),
+        ("last_seen", json!({})),
+        ("age", json!({})),
+        ("has_seen", json!({})),
+        ("time_since", json!({})),
+        ("time_since_last_n", json!({"n": 1})),
+        ("streak", json!({})),
+        ("max_streak", json!({})),
+        ("negative_streak", json!({})),
+        ("first_seen_in_window", json!({"window": "1h"})),
+        ("ewma", json!({"field": "x", "half_life": "1h"})),
+        ("ema", json!({"field": "x", "half_life": "1h"})),
+        ("ewvar", json!({"field": "x", "half_life": "1h"})),
+        ("ew_zscore", json!({"field": "x", "half_life": "1h"})),
+        ("decayed_sum", json!({"field": "x", "half_life": "1h"})),
+        ("decayed_count", json!({"half_life": "1h"})),
+        ("twa", json!({"field": "x"})),
+        ("rate_of_change", json!({"field": "x"})),
+        ("inter_arrival_stats", json!({})),
+        ("burst_count", json!({"sub_window": "1m"})),
+        ("delta_from_prev", json!({"field": "x"})),
+        ("trend", json!({"field": "x"})),
+        ("trend_residual", json!({"field": "x"})),
+        ("outlier_count", json!({"field": "x"})),
+        ("value_change_count", json!({"field": "x"})),
+        ("z_score", json!({"field": "x"})),
+        ("histogram", json!({"field": "x", "buckets": [1]})),
+        ("hour_of_day_histogram", json!({})),
+        ("dow_hour_histogram", json!({})),
+        ("seasonal_deviation", json!({"field": "x"})),
+        ("event_type_mix", json!({"field": "s"})),
+        ("most_recent_n", json!({"field": "x", "n": 3})),
+        ("reservoir_sample", json!({"field": "x", "samples": 3})),
+        ("geo_velocity", json!({})),
+        ("geo_distance", json!({})),
+        ("geo_spread", json!({})),
+        ("distance_from_home", json!({})),
+    ];
+    assert_eq!(ops.len(), 55);
+    for (op, p) in ops {
+        let spec = try_compile(op, p).unwrap_or_else(|e| panic!("{op}: {e}"));
+        assert_eq!(spec.op_name(), op);
+        // A fresh state reads without panicking.
+        let state = spec.new_state();
+        let _ = spec.read(&state, 0);
+        assert_eq!(state.heap_bytes(), 0, "{op}: a fresh state owns no heap");
     }
 }

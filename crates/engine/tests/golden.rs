@@ -24,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("golden")
 }
 
 fn load(name: &str) -> J {
@@ -103,7 +105,9 @@ fn cmp(path: &str, want: &J, got: &J, tol: Tol, errs: &mut Vec<String>) {
                 Tol::Approx(rel) => close(w.as_f64().unwrap(), g.as_f64().unwrap(), rel, 1e-9),
             };
             if !ok {
-                errs.push(format!("{path}: want {want}, got {got} (tolerance {tol:?})"));
+                errs.push(format!(
+                    "{path}: want {want}, got {got} (tolerance {tol:?})"
+                ));
             }
         }
         (J::Array(w), J::Array(g)) => {
@@ -154,7 +158,10 @@ fn cmp_obj(
         errs.push(format!("{path}: missing members {missing:?}"));
     }
     if !extra.is_empty() {
-        errs.push(format!("{path}: unexpected members {extra:?} (got {})", J::Object(g.clone())));
+        errs.push(format!(
+            "{path}: unexpected members {extra:?} (got {})",
+            J::Object(g.clone())
+        ));
     }
     for (k, wv) in w {
         if let Some(gv) = g.get(k) {
@@ -252,13 +259,25 @@ fn cmp_register(
         let lax = std::env::var("GOLDEN_LAX_REASON").is_ok_and(|v| v == "1");
         for key in ["code", "path", "diff"] {
             if let Some(w) = werr.get(key) {
-                cmp(&format!("{path}.error.{key}"), w, gerr.get(key).unwrap_or(&J::Null), Tol::Exact, errs);
+                cmp(
+                    &format!("{path}.error.{key}"),
+                    w,
+                    gerr.get(key).unwrap_or(&J::Null),
+                    Tol::Exact,
+                    errs,
+                );
             }
         }
         let wpath = werr.get("path").and_then(J::as_str).unwrap_or("");
         if !lax && wpath != "<body>" {
             if let Some(w) = werr.get("reason") {
-                cmp(&format!("{path}.error.reason"), w, gerr.get("reason").unwrap_or(&J::Null), Tol::Exact, errs);
+                cmp(
+                    &format!("{path}.error.reason"),
+                    w,
+                    gerr.get("reason").unwrap_or(&J::Null),
+                    Tol::Exact,
+                    errs,
+                );
             }
         }
         return;
@@ -378,31 +397,61 @@ fn run_scenario(name: &str) -> Vec<String> {
     let mut engine = Engine::new(EngineConfig::default());
     let reg = engine.register(&fx["register"]);
     let want = &fx["register_response"];
-    let before = errs.len();
-    cmp_register("register", i(want, "status") as u16, &want["body"], &reg, &mut errs);
+    cmp_register(
+        "register",
+        i(want, "status") as u16,
+        &want["body"],
+        &reg,
+        &mut errs,
+    );
     if reg.is_err() {
         errs.push("initial register failed: remaining steps not replayed".into());
         return errs;
     }
-    let _ = before;
 
     for (n, step) in steps.iter().enumerate() {
-        let mid = (i(step, "t_before_ms") + i(step, "t_after_ms")) / 2;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            replay_step(&mut engine, n, step, &tols, &mut errs)
+        }));
+        if let Err(p) = outcome {
+            errs.push(format!(
+                "step[{n}]: engine panicked: {} (remaining steps skipped)",
+                panic_text(&p)
+            ));
+            break;
+        }
+    }
+    errs
+}
+
+fn replay_step(
+    engine: &mut Engine,
+    n: usize,
+    step: &J,
+    tols: &BTreeMap<String, Tol>,
+    errs: &mut Vec<String>,
+) {
+    let mid = (i(step, "t_before_ms") + i(step, "t_after_ms")) / 2;
+    {
         if let Some(push) = step.get("push") {
             let event = push["event"].as_str().unwrap_or_default();
             let path = format!("step[{n}] push {event}");
-            replay_push(&mut engine, &path, event, &push["data"], mid, step, &mut errs);
+            replay_push(engine, &path, event, &push["data"], mid, step, errs);
         } else if let Some(raw) = step.get("raw_push") {
             // HTTP-layer body: replay what the server would hand the engine, if anything.
             let text = raw["body_text"].as_str().unwrap_or_default();
             if step.get("weir_may_differ").is_some() {
-                continue; // documented deliberate deviation (see the step's note)
+                return; // documented deliberate deviation (see the step's note)
             }
-            let Ok(body) = serde_json::from_str::<J>(text) else { continue };
-            let Some(event) = body.get("event").and_then(J::as_str) else { continue };
+            let Ok(body) = serde_json::from_str::<J>(text) else {
+                return;
+            };
+            let Some(event) = body.get("event").and_then(J::as_str) else {
+                return;
+            };
             let data = body.get("data").cloned().unwrap_or_else(|| json!({}));
             let path = format!("step[{n}] raw_push {text}");
-            replay_push(&mut engine, &path, event, &data, mid, step, &mut errs);
+            replay_push(engine, &path, event, &data, mid, step, errs);
         } else if let Some(req) = step.get("get") {
             let table = req["table"].as_str().unwrap_or_default();
             let key = req["key"].as_str().unwrap_or_default();
@@ -414,13 +463,20 @@ fn run_scenario(name: &str) -> Vec<String> {
             match got {
                 Ok(row) => {
                     if status != 200 {
-                        errs.push(format!("{path}: want {status} {}, got row {}", step["expect"], to_json(&row)));
+                        errs.push(format!(
+                            "{path}: want {status} {}, got row {}",
+                            step["expect"],
+                            to_json(&row)
+                        ));
                     } else {
-                        cmp_row(&path, &step["expect"], &to_json(&row), &tols, &mut errs);
+                        cmp_row(&path, &step["expect"], &to_json(&row), tols, errs);
                     }
                 }
                 Err(e) => {
-                    let want_code = step.pointer("/expect/error/code").and_then(J::as_str).unwrap_or("<row>");
+                    let want_code = step
+                        .pointer("/expect/error/code")
+                        .and_then(J::as_str)
+                        .unwrap_or("<row>");
                     if status == 200 || want_code != query_error_code(&e) {
                         errs.push(format!(
                             "{path}: want {status} {}, got error {} ({})",
@@ -429,9 +485,15 @@ fn run_scenario(name: &str) -> Vec<String> {
                             e.message()
                         ));
                     } else if status == 500 {
-                        let want_reason = step.pointer("/expect/error/reason").and_then(J::as_str).unwrap_or("");
+                        let want_reason = step
+                            .pointer("/expect/error/reason")
+                            .and_then(J::as_str)
+                            .unwrap_or("");
                         if want_reason != e.message() {
-                            errs.push(format!("{path}: reason want {want_reason:?}, got {:?}", e.message()));
+                            errs.push(format!(
+                                "{path}: reason want {want_reason:?}, got {:?}",
+                                e.message()
+                            ));
                         }
                     }
                 }
@@ -456,45 +518,72 @@ fn run_scenario(name: &str) -> Vec<String> {
                         whole_batch_error.get_or_insert(err);
                         results.push(J::Null);
                     }
-                    Err(err) => results.push(json!({"error": {"code": err.code(), "message": err.message()}})),
+                    Err(err) => results
+                        .push(json!({"error": {"code": err.code(), "message": err.message()}})),
                 }
             }
             if status != 200 {
                 match whole_batch_error {
-                    Some(e) if e.code() == step.pointer("/expect/error/code").and_then(J::as_str).unwrap_or("") => {}
+                    Some(e)
+                        if e.code()
+                            == step
+                                .pointer("/expect/error/code")
+                                .and_then(J::as_str)
+                                .unwrap_or("") => {}
                     other => errs.push(format!(
                         "{path}: want {status} {}, got {:?}",
                         step["expect"],
                         other.map(|e| e.message())
                     )),
                 }
-                continue;
+                return;
             }
             if let Some(e) = whole_batch_error {
-                errs.push(format!("{path}: unexpected whole-batch error {}", e.message()));
-                continue;
+                errs.push(format!(
+                    "{path}: unexpected whole-batch error {}",
+                    e.message()
+                ));
+                return;
             }
-            let want = step["expect"]["results"].as_array().cloned().unwrap_or_default();
+            let want = step["expect"]["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if want.len() != results.len() {
-                errs.push(format!("{path}: {} results, want {}", results.len(), want.len()));
-                continue;
+                errs.push(format!(
+                    "{path}: {} results, want {}",
+                    results.len(),
+                    want.len()
+                ));
+                return;
             }
             for (k, (w, g)) in want.iter().zip(&results).enumerate() {
                 let p = format!("{path}.results[{k}]");
                 if let Some(werr) = w.get("error") {
-                    cmp(&format!("{p}.error.code"), &werr["code"], g.pointer("/error/code").unwrap_or(g), Tol::Exact, &mut errs);
-                    cmp(&format!("{p}.error.message"), &werr["message"], g.pointer("/error/message").unwrap_or(&J::Null), Tol::Exact, &mut errs);
+                    cmp(
+                        &format!("{p}.error.code"),
+                        &werr["code"],
+                        g.pointer("/error/code").unwrap_or(g),
+                        Tol::Exact,
+                        errs,
+                    );
+                    cmp(
+                        &format!("{p}.error.message"),
+                        &werr["message"],
+                        g.pointer("/error/message").unwrap_or(&J::Null),
+                        Tol::Exact,
+                        errs,
+                    );
                 } else {
-                    cmp_row(&p, w, g, &tols, &mut errs);
+                    cmp_row(&p, w, g, tols, errs);
                 }
             }
         } else if let Some(body) = step.get("register") {
             let path = format!("step[{n}] register");
             let got = engine.register(body);
-            cmp_register(&path, i(step, "status") as u16, &step["expect"], &got, &mut errs);
+            cmp_register(&path, i(step, "status") as u16, &step["expect"], &got, errs);
         }
     }
-    errs
 }
 
 fn run_register_errors() -> Vec<String> {
@@ -507,7 +596,13 @@ fn run_register_errors() -> Vec<String> {
         }
         let mut engine = Engine::new(EngineConfig::default());
         let mut setup_ok = true;
-        for (k, s) in case["setup"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+        for (k, s) in case["setup"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             if let Err(e) = engine.register(s) {
                 errs.push(format!("{name}: setup[{k}] failed: {e}"));
                 setup_ok = false;
@@ -517,7 +612,13 @@ fn run_register_errors() -> Vec<String> {
             continue;
         }
         let got = engine.register(&case["request"]);
-        cmp_register(&name, i(&case, "status") as u16, &case["body"], &got, &mut errs);
+        cmp_register(
+            &name,
+            i(&case, "status") as u16,
+            &case["body"],
+            &got,
+            &mut errs,
+        );
     }
     errs
 }
@@ -595,7 +696,11 @@ fn every_fixture_is_wired() {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         if stem != "register_errors" && !SCENARIOS.contains(&stem.as_str()) {
             missing.push(stem);
         }
@@ -608,12 +713,29 @@ fn every_fixture_is_wired() {
 fn comparator_self_check() {
     let mut e = Vec::new();
     cmp("a", &json!(3), &json!(3), Tol::Exact, &mut e);
-    cmp("b", &json!(3.0), &json!(3.0000000000001), Tol::Exact, &mut e);
-    cmp("c", &json!([{"count": 1, "value": "x"}]), &json!([{"count": 1, "value": "x"}]), Tol::Exact, &mut e);
+    cmp(
+        "b",
+        &json!(3.0),
+        &json!(3.0000000000001),
+        Tol::Exact,
+        &mut e,
+    );
+    cmp(
+        "c",
+        &json!([{"count": 1, "value": "x"}]),
+        &json!([{"count": 1, "value": "x"}]),
+        Tol::Exact,
+        &mut e,
+    );
     cmp("d", &json!(1000), &json!(1004), Tol::Time(5), &mut e);
     cmp("e", &json!(100.0), &json!(103.0), Tol::Approx(0.05), &mut e);
-    cmp("f", &json!([{"count": 3, "value": "v1"}, {"count": 2, "value": "a"}]),
-        &json!([{"count": 3, "value": "v1"}, {"count": 1, "value": "b"}]), Tol::Approx(0.05), &mut e);
+    cmp(
+        "f",
+        &json!([{"count": 3, "value": "v1"}, {"count": 2, "value": "a"}]),
+        &json!([{"count": 3, "value": "v1"}, {"count": 1, "value": "b"}]),
+        Tol::Approx(0.05),
+        &mut e,
+    );
     assert!(e.is_empty(), "{e:?}");
     let mut bad = Vec::new();
     cmp("int_vs_float", &json!(3), &json!(3.0), Tol::Exact, &mut bad);
@@ -621,7 +743,19 @@ fn comparator_self_check() {
     cmp("value", &json!(3.0), &json!(3.1), Tol::Exact, &mut bad);
     cmp("null", &json!(null), &json!(0), Tol::Exact, &mut bad);
     cmp("time", &json!(1000), &json!(1010), Tol::Time(5), &mut bad);
-    cmp("members", &json!({"a": 1}), &json!({"a": 1, "b": 2}), Tol::Exact, &mut bad);
-    cmp("order", &json!(["a", "b"]), &json!(["b", "a"]), Tol::Exact, &mut bad);
+    cmp(
+        "members",
+        &json!({"a": 1}),
+        &json!({"a": 1, "b": 2}),
+        Tol::Exact,
+        &mut bad,
+    );
+    cmp(
+        "order",
+        &json!(["a", "b"]),
+        &json!(["b", "a"]),
+        Tol::Exact,
+        &mut bad,
+    );
     assert_eq!(bad.len(), 8, "{bad:#?}"); // "order" reports both elements
 }

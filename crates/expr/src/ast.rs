@@ -2,11 +2,12 @@
 //! printed form.
 //!
 //! The tree mirrors beava's binary tree except that a run of the same left-associative
-//! operator level (`a + b - c`, `a and b and c`) is one n-ary node. That keeps the tree as
-//! shallow as the source's parenthesis nesting (beava accepts `(a + a + ... + a)` with
-//! thousands of terms, which as a binary tree would be thousands of levels deep), while
-//! describing exactly the same left-leaning binary tree: parentheses create no node in beava,
-//! so `((a + b) - c)` and `(a + b - c)` are the same expression and parse to the same `Expr`.
+//! operator level (`a + b - c`, `a and b and c`) is one n-ary node. The tree's depth is then
+//! bounded by the source's nesting (at most one node per precedence level per parenthesis)
+//! instead of by the length of a chain (beava accepts `(a + a + ... + a)` with thousands of
+//! terms, a binary tree thousands of levels deep), while describing exactly the same
+//! left-leaning binary tree: parentheses create no node in beava, so `((a + b) - c)` and
+//! `(a + b - c)` are the same expression and parse to the same `Expr`.
 //!
 //! Rewrites already applied by the parser (as beava does):
 //! * `(x == null)` / `(null == x)` becomes `isnull(x)`; `(x != null)` becomes `(not isnull(x))`;
@@ -87,6 +88,10 @@ impl ArithOp {
 }
 
 /// A parsed expression.
+///
+/// `Drop`, `Clone` and `PartialEq` do not recurse (see their impls), so a deep tree cannot
+/// overflow the stack; because of the `Drop` impl, match on a reference rather than moving
+/// out of an `Expr`.
 #[derive(Debug)]
 pub enum Expr {
     Null,
@@ -165,7 +170,11 @@ impl Expr {
     /// A copy of this node with its children taken from the end of `built` (in order).
     fn rebuild(&self, built: &mut Vec<Expr>) -> Expr {
         let mut children = built.split_off(built.len() - self.n_children()).into_iter();
-        let mut next = || children.next().expect("rebuild receives one expression per child");
+        let mut next = || {
+            children
+                .next()
+                .expect("rebuild receives one expression per child")
+        };
         match self {
             Expr::Null => Expr::Null,
             Expr::Bool(value) => Expr::Bool(*value),
@@ -298,26 +307,63 @@ impl PartialEq for Expr {
     }
 }
 
+/// Where a subtree is printed, which decides whether it needs parentheses of its own.
+#[derive(Clone, Copy)]
+enum Context {
+    /// Top level or call argument: only atoms may appear bare.
+    Atom,
+    /// Inside a parenthesis: nodes binding tighter than this precedence may appear bare.
+    Within(u8),
+}
+
 /// A piece of printed output still to write (see `Display for Expr`).
 enum Piece<'e> {
-    Expr(&'e Expr),
+    Expr(&'e Expr, Context),
     Text(&'e str),
 }
 
-/// Prints the canonical, fully parenthesised form, which parses back to an equal `Expr`
-/// (except for NaN floats, which no literal can express). Iterative, so any depth prints.
+/// Binding strength of a node as printed; atoms (including `(not E)`, which brings its own
+/// parentheses) bind tightest.
+fn precedence(expr: &Expr) -> u8 {
+    match expr {
+        Expr::Or(_) => 1,
+        Expr::And(_) => 2,
+        Expr::Compare { .. } => 3,
+        Expr::Arith { rest, .. } if rest.first().is_some_and(|(op, _)| op.is_additive()) => 4,
+        Expr::Arith { .. } => 5,
+        _ => ATOM,
+    }
+}
+
+const ATOM: u8 = 6;
+
+/// Prints the canonical form: parentheses only where the grammar needs them, single spaces
+/// around binary operators. Any tree produced by [`crate::parse`] prints to a string that
+/// parses back to an equal tree, nested no deeper than the source was (NaN floats aside,
+/// which no literal can express). Iterative, so any depth prints.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Pieces are written last-pushed first, so inner nodes push theirs in reverse.
-        let mut pending = vec![Piece::Expr(self)];
+        let mut pending = vec![Piece::Expr(self, Context::Atom)];
         while let Some(piece) = pending.pop() {
-            let expr = match piece {
+            let (expr, context) = match piece {
                 Piece::Text(text) => {
                     f.write_str(text)?;
                     continue;
                 }
-                Piece::Expr(expr) => expr,
+                Piece::Expr(expr, context) => (expr, context),
             };
+            let own = precedence(expr);
+            let bare = match context {
+                Context::Atom => own == ATOM,
+                Context::Within(outer) => own > outer,
+            };
+            if !bare {
+                f.write_str("(")?;
+                pending.push(Piece::Text(")"));
+                pending.push(Piece::Expr(expr, Context::Within(0)));
+                continue;
+            }
             match expr {
                 Expr::Null => f.write_str("null")?,
                 Expr::Bool(value) => write!(f, "{value}")?,
@@ -328,29 +374,30 @@ impl fmt::Display for Expr {
                 Expr::Not(operand) => {
                     f.write_str("(not ")?;
                     pending.push(Piece::Text(")"));
-                    pending.push(Piece::Expr(operand));
+                    pending.push(Piece::Expr(operand, Context::Within(0)));
                 }
                 Expr::Compare { op, lhs, rhs } => {
-                    f.write_str("(")?;
-                    pending.push(Piece::Text(")"));
-                    pending.push(Piece::Expr(rhs));
+                    pending.push(Piece::Expr(rhs, Context::Within(own)));
                     pending.push(Piece::Text(op.spaced_symbol()));
-                    pending.push(Piece::Expr(lhs));
+                    pending.push(Piece::Expr(lhs, Context::Within(own)));
                 }
                 Expr::Arith { first, rest } => {
-                    f.write_str("(")?;
-                    pending.push(Piece::Text(")"));
                     for (op, term) in rest.iter().rev() {
-                        pending.push(Piece::Expr(term));
+                        pending.push(Piece::Expr(term, Context::Within(own)));
                         pending.push(Piece::Text(op.spaced_symbol()));
                     }
-                    pending.push(Piece::Expr(first));
+                    pending.push(Piece::Expr(first, Context::Within(own)));
                 }
-                Expr::And(terms) => push_joined(f, &mut pending, terms, " and ")?,
-                Expr::Or(terms) => push_joined(f, &mut pending, terms, " or ")?,
+                Expr::And(terms) => {
+                    push_separated(&mut pending, terms, " and ", Context::Within(own))
+                }
+                Expr::Or(terms) => {
+                    push_separated(&mut pending, terms, " or ", Context::Within(own))
+                }
                 Expr::Call { name, args } => {
-                    f.write_str(name)?;
-                    push_joined(f, &mut pending, args, ", ")?;
+                    write!(f, "{name}(")?;
+                    pending.push(Piece::Text(")"));
+                    push_separated(&mut pending, args, ", ", Context::Atom);
                 }
             }
         }
@@ -358,22 +405,19 @@ impl fmt::Display for Expr {
     }
 }
 
-/// Writes `(` and schedules `items` separated by `separator`, then `)`.
-fn push_joined<'e>(
-    f: &mut fmt::Formatter<'_>,
+/// Schedules `items` separated by `separator`.
+fn push_separated<'e>(
     pending: &mut Vec<Piece<'e>>,
     items: &'e [Expr],
     separator: &'e str,
-) -> fmt::Result {
-    f.write_str("(")?;
-    pending.push(Piece::Text(")"));
+    context: Context,
+) {
     for (idx, item) in items.iter().enumerate().rev() {
-        pending.push(Piece::Expr(item));
+        pending.push(Piece::Expr(item, context));
         if idx > 0 {
             pending.push(Piece::Text(separator));
         }
     }
-    Ok(())
 }
 
 /// The grammar only has `digits.digits[e±digits]`, so `1e300` is printed as `1.0e300` and

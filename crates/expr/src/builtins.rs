@@ -6,12 +6,14 @@
 //! `tests/semantics.rs`):
 //!
 //! ```text
-//! n    = 2^zoom                                   zoom: i64 in 1..=24, anything else -> null
-//! lat' = clamp(lat, -85.05112878, 85.05112878)     NaN stays NaN
-//! x    = floor((lon + 180) / 360 * n)              not clamped: lon outside ±180 leaves 0..n
-//! y    = floor((1 + sin(lat' in radians)) / 2 * n) counts northwards: 0 is the south edge
-//! id   = x * n + y                                 i64, saturating; f64 -> i64 casts saturate, NaN -> 0
+//! n    = 2^zoom                                    zoom: i64 in 1..=24, else null
+//! lat' = clamp(lat, -85.05112878, 85.05112878)      NaN stays NaN
+//! x    = floor((lon + 180) / 360 * n)               not clamped: may leave 0..n
+//! y    = floor((1 + sin(lat' in radians)) / 2 * n)  northwards: 0 is the south edge
+//! id   = x * n + y                                  i64 arithmetic, saturating
 //! ```
+//!
+//! (f64 to i64 conversions saturate and map NaN to 0, as Rust's `as` does.)
 //!
 //! so for a valid longitude `id >> zoom` is the column and `id & (n - 1)` the row. `y` uses
 //! the sine (a cylindrical equal-area projection), not the true Mercator `ln(tan(..))`.

@@ -1,14 +1,15 @@
 //! `cast`: converting a value to `str`, `int`, `float` or `bool`, as the `cast(x, T)` builtin
 //! and the `cast` chain op do. Every failure is `null`, never an error.
 //!
-//! | from \ to | str                  | int                    | float          | bool                   |
-//! |-----------|----------------------|------------------------|----------------|------------------------|
-//! | null      | null                 | null                   | null           | null                   |
-//! | str       | itself               | Rust `i64` parse       | Rust `f64` parse (`inf`, `NaN`, `.5` ok) | `"true"`/`"false"` only |
-//! | i64       | decimal              | itself                 | as f64         | `!= 0`                 |
-//! | f64       | Rust `Display` (`1`, `0.1`, `inf`, `NaN`, no exponent) | truncate, saturate, NaN -> 0 | itself | `!= 0`, NaN -> false |
-//! | bool      | `"true"`/`"false"`   | 1/0                    | 1.0/0.0        | itself                 |
-//! | list, map | null                 | null                   | null           | null                   |
+//! * from `null`: null, whatever the target;
+//! * to `str`: strings unchanged, i64 in decimal, f64 with Rust's `Display` (`1`, `0.1`,
+//!   `1000000000000000000000`, `inf`, `NaN`: never an exponent), bools as `true`/`false`;
+//! * to `int`: strings through Rust's `i64` parse (`+3` ok), f64 truncated toward zero and
+//!   saturated at the i64 bounds (NaN -> 0), bools as 1/0;
+//! * to `float`: strings through Rust's `f64` parse (`1e3`, `.5`, `inf`, `NaN` ok), i64
+//!   converted, bools as 1.0/0.0;
+//! * to `bool`: only the strings `true`/`false`, numbers as `!= 0` (NaN -> false);
+//! * lists and maps: null for every target.
 //!
 //! Parses reject surrounding whitespace (`" 12"` -> null), as in beava.
 

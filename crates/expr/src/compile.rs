@@ -52,7 +52,10 @@ pub(crate) enum Node {
     Quadkey([NodeId; 3]),
     Compare(CompareOp, NodeId, NodeId),
     /// `first`, then each `(op, term)` of the range, left to right.
-    Arith { first: NodeId, rest: TermRange },
+    Arith {
+        first: NodeId,
+        rest: TermRange,
+    },
     And(TermRange),
     Or(TermRange),
 }
@@ -71,21 +74,17 @@ pub struct Compiled {
 /// Compiles a `filter` or `with_columns` expression (beava's checked form; module doc).
 pub fn compile(src: &str, schema: &RowSchema) -> Result<Compiled, ExprError> {
     let expr = parse(src)?;
-    let compiled = resolve_fields(&expr, schema).and_then(|field_refs| {
-        let output_type = typing::check(&expr, schema)?.field_type();
-        Ok(Compiled::lower(&expr, schema, output_type, field_refs))
-    });
-    compiled
+    let field_refs = resolve_fields(&expr, schema)?;
+    let output_type = typing::check(&expr, schema)?.field_type();
+    Ok(Compiled::lower(&expr, schema, output_type, field_refs))
 }
 
 /// Compiles an aggregation `where` predicate (beava's unchecked form; module doc).
 pub fn compile_where(src: &str, schema: &RowSchema) -> Result<Compiled, ExprError> {
     let expr = parse(src)?;
-    let compiled = resolve_fields(&expr, schema).map(|field_refs| {
-        let output_type = typing::infer_unchecked(&expr, schema);
-        Compiled::lower(&expr, schema, output_type, field_refs)
-    });
-    compiled
+    let field_refs = resolve_fields(&expr, schema)?;
+    let output_type = typing::infer_unchecked(&expr, schema);
+    Ok(Compiled::lower(&expr, schema, output_type, field_refs))
 }
 
 impl Compiled {
@@ -169,7 +168,10 @@ enum Step<'e> {
     Quadkey,
     Compare(CompareOp),
     Arith(&'e [(ArithOp, Expr)]),
-    Logic { is_and: bool, n_terms: usize },
+    Logic {
+        is_and: bool,
+        n_terms: usize,
+    },
 }
 
 struct Lowering<'c, 's> {
@@ -221,7 +223,9 @@ impl<'e> Lowering<'_, '_> {
                 }
                 Step::Logic { is_and, n_terms } => {
                     let start = self.compiled.logic_terms.len();
-                    self.compiled.logic_terms.extend(ids.drain(ids.len() - n_terms..));
+                    self.compiled
+                        .logic_terms
+                        .extend(ids.drain(ids.len() - n_terms..));
                     let range = term_range(start, self.compiled.logic_terms.len());
                     if is_and {
                         Node::And(range)
@@ -272,7 +276,8 @@ impl<'e> Lowering<'_, '_> {
 }
 
 fn pop_id(ids: &mut Vec<NodeId>) -> NodeId {
-    ids.pop().expect("each step pops only ids pushed by the steps before it")
+    ids.pop()
+        .expect("each step pops only ids pushed by the steps before it")
 }
 
 // In beava's left-leaning tree for a chain `t0 op1 t1 ... opN tN` rooted at `depth`, the
@@ -366,7 +371,8 @@ fn schedule_call<'e>(
 }
 
 fn term_range(start: usize, end: usize) -> TermRange {
-    let to_u32 = |idx: usize| u32::try_from(idx).expect("term count is bounded by the source length");
+    let to_u32 =
+        |idx: usize| u32::try_from(idx).expect("term count is bounded by the source length");
     TermRange {
         start: to_u32(start),
         end: to_u32(end),

@@ -59,7 +59,9 @@ impl ExprError {
     /// beava's `reason` for `aggregation_invalid_where` (agg `params.where`).
     pub fn where_reason(&self) -> String {
         match &self.kind {
-            ExprErrorKind::Syntax { .. } => format!("where predicate parse error at {}", self.message),
+            ExprErrorKind::Syntax { .. } => {
+                format!("where predicate parse error at {}", self.message)
+            }
             ExprErrorKind::UnknownField { field } => {
                 format!("where predicate references unknown field '{field}'")
             }

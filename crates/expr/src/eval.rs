@@ -15,7 +15,7 @@
 
 use crate::ast::{ArithOp, CompareOp};
 use crate::builtins::quadkey;
-use crate::cast::cast_value;
+use crate::cast::{cast_value, CastTarget};
 use crate::compile::{Compiled, Node, NodeId, TermRange};
 use model::Value;
 use std::borrow::Cow;
@@ -31,34 +31,76 @@ impl Compiled {
 
     /// Whether the expression evaluates to exactly `true` (how `filter` and `where` decide).
     pub fn is_true(&self, row: &[Value]) -> bool {
-        matches!(*self.eval_node(self.root, row), Value::Bool(true))
+        matches!(self.truth(self.root, row), Truth::True)
     }
 
     // Recursion depth is bounded by the program depth, which lowering caps at the beava
-    // evaluator limit (513 levels).
+    // evaluator limit (513 levels). Each kind of node is evaluated in its own small function
+    // so that a level of recursion costs little stack even in debug builds.
+
+    /// The value of a node, borrowed from the program or the row when it is a literal or a
+    /// field.
     fn eval_node<'a>(&'a self, id: NodeId, row: &'a [Value]) -> Cow<'a, Value> {
-        let value = match &self.nodes[id as usize] {
-            Node::Const(value) => return Cow::Borrowed(value),
-            Node::Field(slot) => return Cow::Borrowed(row.get(*slot).unwrap_or(&NULL)),
-            Node::Not(operand) => match *self.eval_node(*operand, row) {
-                Value::Bool(flag) => Value::Bool(!flag),
-                _ => Value::Null,
-            },
-            Node::IsNull(operand) => Value::Bool(self.eval_node(*operand, row).is_null()),
-            Node::Cast(operand, target) => cast_value(&self.eval_node(*operand, row), *target),
-            Node::Quadkey([lat, lon, zoom]) => quadkey(
-                &self.eval_node(*lat, row),
-                &self.eval_node(*lon, row),
-                &self.eval_node(*zoom, row),
-            ),
-            Node::Compare(op, lhs, rhs) => {
-                compare(*op, &self.eval_node(*lhs, row), &self.eval_node(*rhs, row))
-            }
+        match &self.nodes[id as usize] {
+            Node::Const(value) => Cow::Borrowed(value),
+            Node::Field(slot) => Cow::Borrowed(row.get(*slot).unwrap_or(&NULL)),
+            node => Cow::Owned(self.eval_computed(node, row)),
+        }
+    }
+
+    fn eval_computed(&self, node: &Node, row: &[Value]) -> Value {
+        match node {
+            Node::Const(value) => value.clone(),
+            Node::Field(slot) => row.get(*slot).cloned().unwrap_or(Value::Null),
+            Node::Cast(operand, target) => self.eval_cast(*operand, *target, row),
+            Node::Quadkey(args) => self.eval_quadkey(args, row),
             Node::Arith { first, rest } => self.eval_arith(*first, *rest, row),
-            Node::And(terms) => self.eval_and(*terms, row),
-            Node::Or(terms) => self.eval_or(*terms, row),
-        };
-        Cow::Owned(value)
+            // Predicates only ever produce true, false or null.
+            Node::Not(_) | Node::IsNull(_) | Node::Compare(..) | Node::And(_) | Node::Or(_) => {
+                self.node_truth(node, row).into_value()
+            }
+        }
+    }
+
+    /// The value of a node as an operand of a logical operator. Predicates (comparisons,
+    /// logic, `isnull`) are evaluated here directly, without building a `Value`.
+    fn truth(&self, id: NodeId, row: &[Value]) -> Truth {
+        self.node_truth(&self.nodes[id as usize], row)
+    }
+
+    fn node_truth(&self, node: &Node, row: &[Value]) -> Truth {
+        match node {
+            Node::Const(value) => Truth::of(value),
+            Node::Field(slot) => Truth::of(row.get(*slot).unwrap_or(&NULL)),
+            Node::Not(operand) => self.truth(*operand, row).negated(),
+            Node::IsNull(operand) => self.is_null_truth(*operand, row),
+            Node::Compare(op, lhs, rhs) => self.compare_truth(*op, *lhs, *rhs, row),
+            Node::And(terms) => self.and_truth(*terms, row),
+            Node::Or(terms) => self.or_truth(*terms, row),
+            Node::Cast(..) | Node::Quadkey(_) | Node::Arith { .. } => {
+                Truth::of(&self.eval_computed(node, row))
+            }
+        }
+    }
+
+    fn is_null_truth(&self, operand: NodeId, row: &[Value]) -> Truth {
+        Truth::from_bool(self.eval_node(operand, row).is_null())
+    }
+
+    fn compare_truth(&self, op: CompareOp, lhs: NodeId, rhs: NodeId, row: &[Value]) -> Truth {
+        compare(op, &self.eval_node(lhs, row), &self.eval_node(rhs, row))
+    }
+
+    fn eval_cast(&self, operand: NodeId, target: CastTarget, row: &[Value]) -> Value {
+        cast_value(&self.eval_node(operand, row), target)
+    }
+
+    fn eval_quadkey(&self, [lat, lon, zoom]: &[NodeId; 3], row: &[Value]) -> Value {
+        quadkey(
+            &self.eval_node(*lat, row),
+            &self.eval_node(*lon, row),
+            &self.eval_node(*zoom, row),
+        )
     }
 
     fn eval_arith(&self, first: NodeId, rest: TermRange, row: &[Value]) -> Value {
@@ -77,56 +119,52 @@ impl Compiled {
         acc.into_value()
     }
 
-    fn truth_of(&self, id: NodeId, row: &[Value]) -> Truth {
-        Truth::of(&self.eval_node(id, row))
-    }
-
-    fn eval_and(&self, terms: TermRange, row: &[Value]) -> Value {
+    fn and_truth(&self, terms: TermRange, row: &[Value]) -> Truth {
         let terms = &self.logic_terms[terms.indices()];
         let Some((&first, rest)) = terms.split_first() else {
-            return Value::Null;
+            return Truth::Null;
         };
-        let mut acc = self.truth_of(first, row);
+        let mut acc = self.truth(first, row);
         for &term in rest {
             acc = match acc {
-                Truth::False => return Value::Bool(false),
-                Truth::NonBool => return Value::Null,
-                Truth::True => match self.truth_of(term, row) {
+                Truth::False => return Truth::False,
+                Truth::NonBool => return Truth::Null,
+                Truth::True => match self.truth(term, row) {
                     Truth::True => Truth::True,
                     Truth::False => Truth::False,
                     Truth::Null | Truth::NonBool => Truth::Null,
                 },
-                Truth::Null => match self.truth_of(term, row) {
+                Truth::Null => match self.truth(term, row) {
                     Truth::False => Truth::False,
                     _ => Truth::Null,
                 },
             };
         }
-        acc.into_value()
+        acc
     }
 
-    fn eval_or(&self, terms: TermRange, row: &[Value]) -> Value {
+    fn or_truth(&self, terms: TermRange, row: &[Value]) -> Truth {
         let terms = &self.logic_terms[terms.indices()];
         let Some((&first, rest)) = terms.split_first() else {
-            return Value::Null;
+            return Truth::Null;
         };
-        let mut acc = self.truth_of(first, row);
+        let mut acc = self.truth(first, row);
         for &term in rest {
             acc = match acc {
-                Truth::True => return Value::Bool(true),
-                Truth::NonBool => return Value::Null,
-                Truth::False => match self.truth_of(term, row) {
+                Truth::True => return Truth::True,
+                Truth::NonBool => return Truth::Null,
+                Truth::False => match self.truth(term, row) {
                     Truth::True => Truth::True,
                     Truth::False => Truth::False,
                     Truth::Null | Truth::NonBool => Truth::Null,
                 },
-                Truth::Null => match self.truth_of(term, row) {
+                Truth::Null => match self.truth(term, row) {
                     Truth::True => Truth::True,
                     _ => Truth::Null,
                 },
             };
         }
-        acc.into_value()
+        acc
     }
 }
 
@@ -146,6 +184,23 @@ impl Truth {
             Value::Bool(false) => Truth::False,
             Value::Null => Truth::Null,
             _ => Truth::NonBool,
+        }
+    }
+
+    fn from_bool(flag: bool) -> Truth {
+        if flag {
+            Truth::True
+        } else {
+            Truth::False
+        }
+    }
+
+    /// `not`: null stays null, and so does a non-bool operand.
+    fn negated(self) -> Truth {
+        match self {
+            Truth::True => Truth::False,
+            Truth::False => Truth::True,
+            Truth::Null | Truth::NonBool => Truth::Null,
         }
     }
 
@@ -210,7 +265,7 @@ impl Number {
     }
 }
 
-fn compare(op: CompareOp, lhs: &Value, rhs: &Value) -> Value {
+fn compare(op: CompareOp, lhs: &Value, rhs: &Value) -> Truth {
     let ordering = match (lhs, rhs) {
         (Value::I64(l), Value::I64(r)) => Some(l.cmp(r)),
         (Value::I64(l), Value::F64(r)) => (*l as f64).partial_cmp(r),
@@ -218,10 +273,10 @@ fn compare(op: CompareOp, lhs: &Value, rhs: &Value) -> Value {
         (Value::F64(l), Value::F64(r)) => l.partial_cmp(r),
         (Value::Str(l), Value::Str(r)) => Some(l.as_str().cmp(r.as_str())),
         (Value::Bool(l), Value::Bool(r)) => Some(l.cmp(r)),
-        _ => return Value::Null,
+        _ => return Truth::Null,
     };
     // `None` means a NaN operand: every comparison is false.
-    Value::Bool(ordering.is_some_and(|ordering| holds(op, ordering)))
+    Truth::from_bool(ordering.is_some_and(|ordering| holds(op, ordering)))
 }
 
 fn holds(op: CompareOp, ordering: Ordering) -> bool {

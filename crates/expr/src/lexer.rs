@@ -149,7 +149,8 @@ impl<'s> Lexer<'s> {
             while self.byte_at(pos).is_some_and(is_ident_continue) {
                 pos += 1;
             }
-            if self.byte_at(pos) == Some(b'.') && self.byte_at(pos + 1).is_some_and(is_ident_start) {
+            if self.byte_at(pos) == Some(b'.') && self.byte_at(pos + 1).is_some_and(is_ident_start)
+            {
                 pos += 2;
             } else {
                 break;
@@ -180,7 +181,9 @@ impl<'s> Lexer<'s> {
         };
         let mut pos = skip_digits(self, start);
         let mut is_float = false;
-        if self.byte_at(pos) == Some(b'.') && self.byte_at(pos + 1).is_some_and(|b| b.is_ascii_digit()) {
+        if self.byte_at(pos) == Some(b'.')
+            && self.byte_at(pos + 1).is_some_and(|b| b.is_ascii_digit())
+        {
             is_float = true;
             pos = skip_digits(self, pos + 1);
             if matches!(self.byte_at(pos), Some(b'e' | b'E')) {

@@ -145,11 +145,18 @@ impl<'s> Parser<'s> {
                                 };
                                 atom = make_call(name, args);
                             }
-                            _ => return Err(ExprError::syntax(token.column(), "expected ',' or ')'")),
+                            _ => {
+                                return Err(ExprError::syntax(
+                                    token.column(),
+                                    "expected ',' or ')'",
+                                ))
+                            }
                         }
                     }
                     Frame::Group {
-                        operands, operators, ..
+                        operands,
+                        operators,
+                        ..
                     } => {
                         operands.push(atom);
                         let token = self.peek()?;
@@ -175,7 +182,11 @@ impl<'s> Parser<'s> {
                             fold(&mut operands, op);
                         }
                         let inner = operands.pop().expect("a group holds one folded operand");
-                        atom = if negated { Expr::Not(Box::new(inner)) } else { inner };
+                        atom = if negated {
+                            Expr::Not(Box::new(inner))
+                        } else {
+                            inner
+                        };
                     }
                 }
             }
@@ -315,7 +326,9 @@ fn fold(operands: &mut Vec<Expr>, op: BinaryOp) {
         }
         BinaryOp::Arith(op) => match &mut lhs {
             Expr::Arith { rest, .. }
-                if rest.first().is_some_and(|(head, _)| head.is_additive() == op.is_additive()) =>
+                if rest
+                    .first()
+                    .is_some_and(|(head, _)| head.is_additive() == op.is_additive()) =>
             {
                 rest.push((op, rhs));
                 lhs

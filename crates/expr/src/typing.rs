@@ -63,11 +63,13 @@ const BOOL: StaticType = StaticType::Known(FieldType::Bool);
 enum Step<'e> {
     /// Check a subtree and push its type.
     Visit(&'e Expr),
-    /// Pop the operand type, push bool.
+    /// Pop the operand type (checked for `not`), push bool.
     Not,
     IsNull,
     /// Pop the operand type, check the target, push the target type.
-    Cast { target: &'e Expr },
+    Cast {
+        target: &'e Expr,
+    },
     /// Pop two types, check them, push the result.
     Compare(CompareOp),
     Arith(ArithOp),
@@ -194,7 +196,11 @@ fn schedule_logic<'e>(
 }
 
 /// beava checks a call's name and arity before looking at its arguments.
-fn schedule_call<'e>(name: &str, args: &'e [Expr], steps: &mut Vec<Step<'e>>) -> Result<(), ExprError> {
+fn schedule_call<'e>(
+    name: &str,
+    args: &'e [Expr],
+    steps: &mut Vec<Step<'e>>,
+) -> Result<(), ExprError> {
     let Some(builtin) = Builtin::from_name(name) else {
         return Err(ExprError::invalid(format!(
             "unknown function \"{name}\"; only 'cast' and 'isnull' are supported in Phase 4"

@@ -22,10 +22,12 @@
 //! `is_failed()` turns true. Nothing is retried.
 //!
 //! **Relaxed mode** (`AckMode::Relaxed`): a completion gets `Ok(lsn)` as soon as the record is
-//! appended to the in-memory buffer; the thread syncs at most `sync_interval_ms` after the oldest
-//! unsynced record (and whenever `batch_bytes_max` is pending). **Loss window:** acknowledged
-//! records not yet synced — at most `sync_interval_ms` plus one fsync of them — are lost if the
-//! machine crashes or an fsync fails. On `StorageFull` the records stay buffered (they were
+//! appended to the in-memory buffer; the buffer is written to the OS whenever the queue runs
+//! empty, and the thread syncs at most `sync_interval_ms` after the oldest unsynced record (and
+//! whenever `batch_bytes_max` is pending). **Loss window:** a process crash loses at most the
+//! records acknowledged since the queue last ran empty (usually none); a machine crash, power
+//! loss or failed fsync loses the records acknowledged but not yet synced — at most
+//! `sync_interval_ms` of them, plus the duration of one fsync. On `StorageFull` the records stay buffered (they were
 //! acknowledged) and are written again on every tick until space returns; meanwhile new
 //! submissions get `StorageFull`.
 
@@ -440,14 +442,23 @@ impl Committer {
             // Never acknowledged, so never to be written later.
             self.wal.discard_pending();
         }
+        // Publish first: a producer woken by its completion must see the new state.
+        self.publish(Some(&result));
         let durable_lsn = self.wal.durable_lsn();
-        let mut n_acked = 0u64;
+        let n_acked = batch
+            .appended
+            .iter()
+            .filter(|(lsn, _)| *lsn <= durable_lsn)
+            .count() as u64;
+        self.shared
+            .records_acked
+            .fetch_add(n_acked, Ordering::Relaxed);
+        self.shared.batches.fetch_add(1, Ordering::Relaxed);
         for (lsn, completion) in batch.appended {
             match &result {
                 Err(error) if lsn > durable_lsn => completion.complete(Err(error.clone())),
                 _ => {
                     assert!(lsn <= durable_lsn);
-                    n_acked += 1;
                     completion.complete(Ok(lsn));
                 }
             }
@@ -456,11 +467,6 @@ impl Committer {
             completion.complete(result.clone());
         }
         assert!(n_acked <= n_appended);
-        self.shared
-            .records_acked
-            .fetch_add(n_acked, Ordering::Relaxed);
-        self.shared.batches.fetch_add(1, Ordering::Relaxed);
-        self.publish(Some(&result));
     }
 
     fn run_relaxed(&mut self, sync_interval: Duration) {
@@ -512,6 +518,17 @@ impl Committer {
                 Ok(CommitInput::Shutdown) | Err(RecvTimeoutError::Disconnected) => stop = true,
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            if !stop
+                && self.blocked.is_none()
+                && self.wal.pending_bytes() > 0
+                && self.receiver.is_empty()
+            {
+                // Hand acknowledged records to the OS at once: a process crash then loses none.
+                if let Err(error) = self.wal.flush() {
+                    self.blocked = (!self.wal.is_failed()).then(|| error.clone());
+                    self.publish(Some(&Err::<Lsn, _>(error)));
+                }
+            }
             let due = oldest_unsynced.is_some_and(|since| since.elapsed() >= sync_interval);
             if stop || due || self.wal.pending_bytes() >= self.options.batch_bytes_max {
                 if self.sync_relaxed().is_ok() || self.wal.is_failed() {
@@ -528,7 +545,7 @@ impl Committer {
     }
 
     fn sync_relaxed(&mut self) -> Result<Lsn, WalError> {
-        if self.wal.pending_bytes() == 0 && self.blocked.is_none() {
+        if self.wal.pending_bytes() == 0 && self.wal.written_lsn() == self.wal.durable_lsn() {
             return Ok(self.wal.durable_lsn());
         }
         let result = self.wal.sync();

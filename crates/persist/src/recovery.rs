@@ -11,8 +11,11 @@
 //!
 //! 1. **Shape: the record at `p` is physically incomplete.** One of
 //!    - *short header*: fewer than 32 bytes are left;
-//!    - *zero fill*: every byte from `p` to EOF is zero (space the file size covers but no data
-//!      reached, or a preallocated tail);
+//!    - *zero fill*: the file ends in zeros that start inside the record at `p` (inside its
+//!      header if the header checksum fails; else inside the record, with zeros continuing past
+//!      its end) or at `p` itself: a write whose prefix landed while the file size already
+//!      covered more (a preallocated tail, or a size update that reached the disk before the
+//!      data);
 //!    - *short payload*: the header's own checksum matches (so its length can be trusted), its
 //!      LSN is `L`, and the file ends inside the payload;
 //!    - *missing sector*: a 512-byte, 512-aligned sector overlapping the record (its 32-byte
@@ -38,10 +41,11 @@
 //! complete, and never covered by a later record's durability claim, are cut.
 //!
 //! Residual risk, documented rather than hidden: if the very last record of the log was
-//! acknowledged, nothing was written after it, and damage hits it in a way that looks torn (a
-//! whole sector of it turns to zeros, or a flip lands in a record whose final partial sector is
-//! naturally all zeros), it is cut as torn. No local rule can tell this case from a torn write
-//! without another fsync per batch.
+//! acknowledged, nothing valid was written after it, and damage hits it in a way that looks torn
+//! (a whole sector of it turns to zeros; or a bit flips in it while its payload happens to end in
+//! zero bytes that run into a zero-filled tail, or its final partial sector is naturally zero),
+//! it is cut as torn — after being copied to the quarantine file. No local rule can tell this
+//! case from a torn write without another fsync per batch.
 
 use std::path::{Path, PathBuf};
 
@@ -410,8 +414,13 @@ fn classify_tail(
     salt: u32,
     expected: Lsn,
 ) -> Result<TornKind, String> {
-    let tail = &bytes[offset..];
-    let shape = if tail.iter().all(|&b| b == 0) {
+    // Start of the run of zeros that ends the file (EOF if the last byte is not zero).
+    let zeros_from = bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |idx| idx + 1)
+        .max(offset);
+    let shape = if zeros_from == offset {
         Some(TornKind::ZeroFill)
     } else {
         match outcome {
@@ -420,12 +429,20 @@ fn classify_tail(
                 Some(TornKind::ShortPayload)
             }
             RecordDecode::HeaderCrcMismatch => {
-                missing_sector(bytes, offset, offset + RECORD_HEADER_BYTES)
-                    .then_some(TornKind::MissingSector)
+                if zeros_from < offset + RECORD_HEADER_BYTES {
+                    Some(TornKind::ZeroFill)
+                } else {
+                    missing_sector(bytes, offset, offset + RECORD_HEADER_BYTES)
+                        .then_some(TornKind::MissingSector)
+                }
             }
             RecordDecode::RecordCrcMismatch { header } if header.lsn == expected => {
                 let record_end = offset + header.record_bytes() as usize;
-                missing_sector(bytes, offset, record_end).then_some(TornKind::MissingSector)
+                if zeros_from < record_end && bytes.len() > record_end {
+                    Some(TornKind::ZeroFill)
+                } else {
+                    missing_sector(bytes, offset, record_end).then_some(TornKind::MissingSector)
+                }
             }
             _ => None,
         }

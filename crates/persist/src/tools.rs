@@ -94,8 +94,9 @@ pub fn verify(disk: &dyn Disk, dir: &Path) -> Result<VerifyReport, WalError> {
     })
 }
 
-/// Writes one line per record (`segment offset lsn durable_lsn len crc`) and one `error` line
-/// where a segment stops decoding, then a summary line. Read-only.
+/// Writes one line per record (`segment offset lsn durable_lsn len crc=ok|bad`), one `error`
+/// line where a segment's framing is lost (a record header that does not check out), then a
+/// summary line with the health `open` would see. Read-only.
 pub fn dump(
     disk: &dyn Disk,
     dir: &Path,
@@ -132,13 +133,22 @@ pub fn dump(
                     .map_err(write_error)?;
                     offset += record.record_bytes() as usize;
                 }
+                RecordDecode::RecordCrcMismatch { header: record } => {
+                    // The header checksum held, so the framing does: report and keep going.
+                    writeln!(
+                        out,
+                        "segment={name} offset={offset} lsn={} durable_lsn={} len={} crc=bad",
+                        record.lsn, record.durable_lsn, record.payload_len
+                    )
+                    .map_err(write_error)?;
+                    offset += record.record_bytes() as usize;
+                }
                 other => {
                     let lsn = match other {
                         RecordDecode::LengthAboveMax { header }
                         | RecordDecode::UnknownFlags { header }
                         | RecordDecode::DurableNotBeforeLsn { header }
-                        | RecordDecode::ShortPayload { header, .. }
-                        | RecordDecode::RecordCrcMismatch { header } => header.lsn.to_string(),
+                        | RecordDecode::ShortPayload { header, .. } => header.lsn.to_string(),
                         _ => "?".to_string(),
                     };
                     writeln!(

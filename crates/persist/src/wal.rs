@@ -4,7 +4,8 @@
 //! 1. `append` checks the payload size, rotates first if the record would take a non-empty
 //!    active segment past `segment_bytes_target`, assigns the next LSN and encodes the record
 //!    into the pending buffer (stamping the current `durable_lsn` into its header);
-//! 2. `sync` writes the pending buffer at the end of the active segment and `fdatasync`s it;
+//! 2. `flush` writes the pending buffer at the end of the active segment (into the OS page
+//!    cache: it survives a process crash, not a power loss); `sync` flushes and `fdatasync`s;
 //!    only then is `durable_lsn` advanced, and only records at or below it may be acknowledged;
 //! 3. rotation = `sync` the active segment, then create the next one: write its header to
 //!    `{name}.tmp`, fsync, rename into place, fsync the directory.
@@ -15,8 +16,9 @@
 //!   nothing is retried (after a failed fsync Linux may have dropped the dirty pages; a retry
 //!   could "succeed" without the data). Restarting recovers what is really on disk.
 //! - **A failed write is rolled back.** If writing the pending buffer fails (ENOSPC gives
-//!   `StorageFull`, anything else `Io`), the segment is truncated back to its last durable length
-//!   and that truncation is fsynced, so no half-written record is left to be found later. The
+//!   `StorageFull`, anything else `Io`), the segment is truncated back to the end of the last
+//!   complete write and that truncation is fsynced, so no half-written record is left to be found
+//!   later. The
 //!   pending records stay pending: `sync` can be retried once space returns, or
 //!   `discard_pending` drops them and rewinds the LSN counter (what group commit does in the
 //!   durable mode, where those records were never acknowledged). If the rollback itself fails,
@@ -106,7 +108,7 @@ pub struct RecoveryReport {
 pub struct SegmentInfo {
     pub id: SegmentId,
     pub path: PathBuf,
-    /// File size (for the active segment: durable bytes, excluding the pending buffer).
+    /// File size (for the active segment: bytes written, excluding the pending buffer).
     pub bytes: u64,
     pub first_lsn: Lsn,
     /// Last LSN in it, `None` if it holds no record yet.
@@ -140,7 +142,9 @@ struct Active {
     path: PathBuf,
     salt: u32,
     file: Box<dyn DiskFile>,
-    /// Bytes of the file that are written and fsynced; pending bytes go after them.
+    /// Bytes of the file written by completed writes; pending bytes go after them.
+    written_bytes: u64,
+    /// Bytes of the file known durable (<= `written_bytes`).
     durable_bytes: u64,
 }
 
@@ -154,6 +158,9 @@ pub struct Wal {
     active: Active,
     pending: Vec<u8>,
     next_lsn: Lsn,
+    /// Last LSN handed to the OS by a completed write.
+    written_lsn: Lsn,
+    /// Last LSN covered by a completed fdatasync.
     durable_lsn: Lsn,
     failure: Option<String>,
     stats: WalStats,
@@ -259,6 +266,7 @@ impl Wal {
             path: last.path.clone(),
             salt: last.salt,
             file,
+            written_bytes: last.valid_end,
             durable_bytes: last.valid_end,
         };
         report.next_lsn = next_lsn;
@@ -279,6 +287,7 @@ impl Wal {
             active,
             pending: Vec::new(),
             next_lsn,
+            written_lsn: next_lsn.prev(),
             durable_lsn: next_lsn.prev(),
             failure: None,
             stats: WalStats::default(),
@@ -307,6 +316,7 @@ impl Wal {
             active,
             pending: Vec::new(),
             next_lsn: first_lsn,
+            written_lsn: first_lsn.prev(),
             durable_lsn: first_lsn.prev(),
             failure: None,
             stats: WalStats::default(),
@@ -325,7 +335,7 @@ impl Wal {
         }
         let record_bytes = (RECORD_HEADER_BYTES + payload.len()) as u64;
         let active_has_records = self.next_lsn > self.active.id.first_lsn();
-        let active_bytes = self.active.durable_bytes + self.pending.len() as u64;
+        let active_bytes = self.active.written_bytes + self.pending.len() as u64;
         if active_has_records && active_bytes + record_bytes > self.options.segment_bytes_target {
             self.rotate()?;
         }
@@ -342,60 +352,76 @@ impl Wal {
         Ok(lsn)
     }
 
-    /// Writes the pending records and fdatasyncs the active segment. Returns the durable LSN:
-    /// every record at or below it survives any crash. No IO if nothing is pending.
-    pub fn sync(&mut self) -> Result<Lsn, WalError> {
+    /// Writes the pending records to the OS without fsync and returns the last written LSN.
+    /// They survive a process crash but not a power loss, and are not acknowledgeable yet.
+    pub fn flush(&mut self) -> Result<Lsn, WalError> {
         self.check_failed()?;
         if self.pending.is_empty() {
-            return Ok(self.durable_lsn);
+            return Ok(self.written_lsn);
         }
-        let offset = self.active.durable_bytes;
+        let offset = self.active.written_bytes;
         if let Err((_, error)) = write_all_at(self.active.file.as_mut(), offset, &self.pending) {
             return Err(self.roll_back_write(&error));
+        }
+        self.stats.bytes_written += self.pending.len() as u64;
+        self.active.written_bytes += self.pending.len() as u64;
+        self.pending.clear();
+        self.written_lsn = self.next_lsn.prev();
+        Ok(self.written_lsn)
+    }
+
+    /// Writes the pending records and fdatasyncs the active segment. Returns the durable LSN:
+    /// every record at or below it survives any crash. No IO if nothing is new.
+    pub fn sync(&mut self) -> Result<Lsn, WalError> {
+        self.flush()?;
+        if self.active.durable_bytes == self.active.written_bytes {
+            assert!(self.durable_lsn == self.written_lsn);
+            return Ok(self.durable_lsn);
         }
         if let Err(error) = self.active.file.sync_data() {
             let path = self.active.path.clone();
             return Err(self.fail(&format!("fsync of {} failed: {error}", path.display())));
         }
         self.stats.fsyncs += 1;
-        self.stats.bytes_written += self.pending.len() as u64;
-        self.active.durable_bytes += self.pending.len() as u64;
-        self.pending.clear();
-        self.durable_lsn = self.next_lsn.prev();
+        self.active.durable_bytes = self.active.written_bytes;
+        self.durable_lsn = self.written_lsn;
         Ok(self.durable_lsn)
     }
 
-    /// Drops every pending (unsynced) record and rewinds the LSN counter to `durable_lsn + 1`.
-    /// Returns how many records were dropped. Their LSNs will be assigned again.
+    /// Drops every pending (unwritten) record and rewinds the LSN counter to the last written
+    /// LSN + 1. Returns how many records were dropped. Their LSNs will be assigned again.
     pub fn discard_pending(&mut self) -> u64 {
-        let n_dropped = self.next_lsn.0 - self.durable_lsn.next().0;
+        let n_dropped = self.next_lsn.0 - self.written_lsn.next().0;
         self.pending.clear();
-        self.next_lsn = self.durable_lsn.next();
+        self.next_lsn = self.written_lsn.next();
         self.stats.records_appended -= n_dropped;
         n_dropped
     }
 
-    /// Undoes a failed write: truncate to the durable length and make the truncation durable.
+    /// Undoes a failed write: truncate to the end of the last complete write and fsync, which
+    /// also makes every earlier write durable.
     fn roll_back_write(&mut self, error: &std::io::Error) -> WalError {
         let cause = WalError::io(IoOp::Write, &self.active.path, error);
-        let durable_bytes = self.active.durable_bytes;
+        let written_bytes = self.active.written_bytes;
         let rolled_back = self
             .active
             .file
-            .set_len(durable_bytes)
+            .set_len(written_bytes)
             .and_then(|()| self.active.file.sync_data());
         match rolled_back {
             Ok(()) => {
+                self.active.durable_bytes = written_bytes;
+                self.durable_lsn = self.written_lsn;
                 tracing::warn!(
                     segment = %self.active.path.display(),
-                    offset = durable_bytes,
+                    offset = written_bytes,
                     error = %cause,
                     "wal.write_failed_rolled_back"
                 );
                 cause
             }
             Err(rollback_error) => self.fail(&format!(
-                "{cause}; rolling back to offset {durable_bytes} also failed: {rollback_error}"
+                "{cause}; rolling back to offset {written_bytes} also failed: {rollback_error}"
             )),
         }
     }
@@ -414,7 +440,7 @@ impl Wal {
         self.sealed.push(SegmentInfo {
             id: sealed.id,
             path: sealed.path,
-            bytes: sealed.durable_bytes,
+            bytes: sealed.written_bytes,
             first_lsn: sealed.id.first_lsn(),
             last_lsn: Some(id.first_lsn().prev()),
             active: false,
@@ -466,7 +492,7 @@ impl Wal {
             .iter()
             .map(|segment| segment.bytes)
             .sum();
-        reclamation.active_segment_bytes = self.active.durable_bytes;
+        reclamation.active_segment_bytes = self.active.written_bytes;
         tracing::info!(
             covered_lsn = lsn.0,
             segments_removed = reclamation.removed.len(),
@@ -486,9 +512,9 @@ impl Wal {
         segments.push(SegmentInfo {
             id: self.active.id,
             path: self.active.path.clone(),
-            bytes: self.active.durable_bytes,
+            bytes: self.active.written_bytes,
             first_lsn,
-            last_lsn: (self.durable_lsn >= first_lsn).then_some(self.durable_lsn),
+            last_lsn: (self.written_lsn >= first_lsn).then_some(self.written_lsn),
             active: true,
         });
         segments
@@ -502,6 +528,11 @@ impl Wal {
     /// Every record at or below this LSN is durable.
     pub fn durable_lsn(&self) -> Lsn {
         self.durable_lsn
+    }
+
+    /// Every record at or below this LSN has been handed to the OS (survives a process crash).
+    pub fn written_lsn(&self) -> Lsn {
+        self.written_lsn
     }
 
     /// Bytes appended but not yet written and synced.
@@ -587,6 +618,7 @@ fn create_segment(disk: &dyn Disk, dir: &Path, id: SegmentId) -> Result<Active, 
         path,
         salt: header.salt,
         file,
+        written_bytes: SEGMENT_HEADER_BYTES as u64,
         durable_bytes: SEGMENT_HEADER_BYTES as u64,
     })
 }

@@ -12,16 +12,21 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::{disk_with, open, payload, record_spans, segment_paths, small_segments, wal_dir, write_synced};
+use common::{
+    disk_with, open, payload, record_spans, segment_paths, small_segments, wal_dir, write_synced,
+};
 use persist::{
-    CrashMode, Fault, FaultKind, FileDisk, Lsn, SimDisk, Site, TornKind, Wal, WalOptions, SECTOR_BYTES,
+    CrashMode, Fault, FaultKind, FileDisk, Lsn, SimDisk, Site, TornKind, Wal, WalOptions,
+    SECTOR_BYTES,
 };
 
 /// Builds a log of `n` synced records (over two segments), returns its files, the last segment
 /// path, and what was written.
 fn reference_log(n: u64) -> (BTreeMap<PathBuf, Vec<u8>>, PathBuf, Vec<(Lsn, Vec<u8>)>) {
     let disk = SimDisk::new();
-    let payloads: Vec<Vec<u8>> = (0..n).map(|idx| payload(idx, 40 + (idx as usize * 13) % 90)).collect();
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|idx| payload(idx, 40 + (idx as usize * 13) % 90))
+        .collect();
     let written = write_synced(&disk, &small_segments(), &payloads);
     let files = disk.snapshot(&wal_dir());
     let last = segment_paths(&disk).pop().unwrap();
@@ -43,18 +48,30 @@ fn check_cut(
     let disk = disk_with(&image);
     let (wal, report, replayed) = open(&disk, &small_segments(), Lsn::FIRST)
         .unwrap_or_else(|error| panic!("open after cut to {} bytes: {error}", damaged.len()));
-    assert_eq!(replayed, written[..n_complete].to_vec(), "exactly the complete records");
+    assert_eq!(
+        replayed,
+        written[..n_complete].to_vec(),
+        "exactly the complete records"
+    );
     assert_eq!(wal.next_lsn(), Lsn(n_complete as u64 + 1));
     drop(wal);
     let segment_after = disk.file(last).unwrap();
-    assert_eq!(segment_after.len(), complete_end, "segment cut right after the last complete record");
+    assert_eq!(
+        segment_after.len(),
+        complete_end,
+        "segment cut right after the last complete record"
+    );
     if damaged.len() > complete_end {
         assert_eq!(report.n_torn_tails_repaired, 1);
         let torn = report.torn_tail.clone().unwrap();
         assert_eq!(torn.offset as usize, complete_end);
         assert_eq!(torn.lsn, Lsn(n_complete as u64 + 1));
         let quarantine = report.quarantine_file.clone().unwrap();
-        assert_eq!(disk.file(&quarantine).unwrap(), damaged[complete_end..].to_vec(), "quarantine holds the cut bytes");
+        assert_eq!(
+            disk.file(&quarantine).unwrap(),
+            damaged[complete_end..].to_vec(),
+            "quarantine holds the cut bytes"
+        );
     } else {
         assert_eq!(report.n_torn_tails_repaired, 0);
     }
@@ -72,14 +89,29 @@ fn truncation_sweep_over_the_last_three_records() {
     let segment = files[&last].clone();
     let spans = record_spans(&segment);
     assert!(spans.len() >= 4, "the last segment holds enough records");
-    assert!(segment_paths(&disk_with(&files)).len() >= 2, "the log spans segments");
+    assert!(
+        segment_paths(&disk_with(&files)).len() >= 2,
+        "the log spans segments"
+    );
     let n_before_last_segment = written.len() - spans.len();
     let first_cut = spans[spans.len() - 3].0;
     for cut in first_cut..=segment.len() {
         let n_complete_here = spans.iter().filter(|(_, end, _)| *end <= cut).count();
-        let complete_end = spans.iter().filter(|(_, end, _)| *end <= cut).map(|(_, end, _)| *end).max().unwrap();
+        let complete_end = spans
+            .iter()
+            .filter(|(_, end, _)| *end <= cut)
+            .map(|(_, end, _)| *end)
+            .max()
+            .unwrap();
         let n_complete = n_before_last_segment + n_complete_here;
-        check_cut(&files, &last, segment[..cut].to_vec(), complete_end, &written, n_complete);
+        check_cut(
+            &files,
+            &last,
+            segment[..cut].to_vec(),
+            complete_end,
+            &written,
+            n_complete,
+        );
     }
 }
 
@@ -96,8 +128,20 @@ fn truncation_then_zero_fill_sweep() {
         let mut damaged = segment[..cut].to_vec();
         damaged.resize(segment.len() + 1000, 0);
         let n_complete_here = spans.iter().filter(|(_, end, _)| *end <= cut).count();
-        let complete_end = spans.iter().filter(|(_, end, _)| *end <= cut).map(|(_, end, _)| *end).max().unwrap();
-        check_cut(&files, &last, damaged, complete_end, &written, n_before_last_segment + n_complete_here);
+        let complete_end = spans
+            .iter()
+            .filter(|(_, end, _)| *end <= cut)
+            .map(|(_, end, _)| *end)
+            .max()
+            .unwrap();
+        check_cut(
+            &files,
+            &last,
+            damaged,
+            complete_end,
+            &written,
+            n_before_last_segment + n_complete_here,
+        );
     }
 }
 
@@ -123,7 +167,10 @@ fn a_lost_sector_inside_the_last_unsynced_record_is_torn() {
     let (_, report, replayed) = open(&disk, &WalOptions::default(), Lsn::FIRST).unwrap();
     assert_eq!(replayed.len(), 1);
     let torn = report.torn_tail.unwrap();
-    assert_eq!((torn.kind, torn.lsn, torn.offset as usize), (TornKind::MissingSector, lsn, start));
+    assert_eq!(
+        (torn.kind, torn.lsn, torn.offset as usize),
+        (TornKind::MissingSector, lsn, start)
+    );
 }
 
 #[test]
@@ -173,12 +220,19 @@ fn a_crash_at_any_step_of_the_repair_converges() {
             let disk = disk_with(&image);
             disk.inject(Fault::new(site, FaultKind::Eio).skip(skip));
             let error = open(&disk, &small_segments(), Lsn::FIRST).err();
-            assert!(error.is_some(), "a failing {site:?} #{skip} must fail the open");
+            assert!(
+                error.is_some(),
+                "a failing {site:?} #{skip} must fail the open"
+            );
             disk.crash(mode);
             disk.clear_faults();
             let (_, _, replayed) = open(&disk, &small_segments(), Lsn::FIRST).unwrap();
             assert_eq!(replayed, written[..written.len() - 1].to_vec());
-            assert_eq!(disk.snapshot(&wal_dir()), expected, "{site:?} #{skip} {mode:?}");
+            assert_eq!(
+                disk.snapshot(&wal_dir()),
+                expected,
+                "{site:?} #{skip} {mode:?}"
+            );
         }
     }
 }
@@ -188,7 +242,14 @@ fn truncation_on_real_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("wal");
     let options = WalOptions::default();
-    let (mut wal, _) = Wal::open(Arc::new(FileDisk), &dir, options.clone(), Lsn::FIRST, |_, _| {}).unwrap();
+    let (mut wal, _) = Wal::open(
+        Arc::new(FileDisk),
+        &dir,
+        options.clone(),
+        Lsn::FIRST,
+        |_, _| {},
+    )
+    .unwrap();
     for idx in 0..5 {
         wal.append(&payload(idx, 50)).unwrap();
         wal.sync().unwrap();
@@ -201,13 +262,22 @@ fn truncation_on_real_files() {
     for cut in (last_start + 1..last_end).step_by(7) {
         std::fs::write(&path, &pristine[..cut]).unwrap();
         let mut n_replayed = 0;
-        let (_, report) =
-            Wal::open(Arc::new(FileDisk), &dir, options.clone(), Lsn::FIRST, |_, _| n_replayed += 1).unwrap();
+        let (_, report) = Wal::open(
+            Arc::new(FileDisk),
+            &dir,
+            options.clone(),
+            Lsn::FIRST,
+            |_, _| n_replayed += 1,
+        )
+        .unwrap();
         assert_eq!(n_replayed, 4);
         assert_eq!(report.n_torn_tails_repaired, 1);
         assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, last_start);
         let quarantine = report.quarantine_file.unwrap();
-        assert_eq!(std::fs::read(&quarantine).unwrap(), pristine[last_start..cut].to_vec());
+        assert_eq!(
+            std::fs::read(&quarantine).unwrap(),
+            pristine[last_start..cut].to_vec()
+        );
         std::fs::remove_file(quarantine).unwrap();
     }
 }

@@ -156,7 +156,6 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
     let mut parsing = true;
     let mut eof = false;
     let mut partial_deadline: Option<Instant> = None;
-    let noop = &mut Context::from_waker(Waker::noop());
 
     loop {
         // 1. Parse what is buffered (also after EOF: a half-closed client still gets answers).
@@ -177,7 +176,10 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
         let mut close = false;
         while let Some(head) = queue.front_mut() {
             head.start(&ctx);
-            if head.poll_ready(noop).is_pending() {
+            if head
+                .poll_ready(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+            {
                 break;
             }
             let pending = queue.pop_front().expect("front exists");

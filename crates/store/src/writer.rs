@@ -47,7 +47,6 @@ pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Input>, batch_max: usize)
             Err(TryRecvError::Empty) => {
                 if stats_dirty {
                     shared.status.publish_engine(&shared.engine.read().stats());
-                    stats_dirty = false;
                     stats_published = Instant::now();
                 }
                 match queue.recv() {

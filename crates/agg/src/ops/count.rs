@@ -55,6 +55,12 @@ mod tests {
         let mut other = RatioCounts::default();
         other.add(true);
         r.merge(&other);
-        assert_eq!(r, RatioCounts { matched: 3, total: 4 });
+        assert_eq!(
+            r,
+            RatioCounts {
+                matched: 3,
+                total: 4
+            }
+        );
     }
 }

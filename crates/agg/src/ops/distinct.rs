@@ -105,7 +105,11 @@ impl Categories {
     }
 
     fn add_n(&mut self, value: &Value, n: u64) {
-        if let Some(slot) = self.counts.iter_mut().find(|(k, _)| scalar_matches(k, value)) {
+        if let Some(slot) = self
+            .counts
+            .iter_mut()
+            .find(|(k, _)| scalar_matches(k, value))
+        {
             slot.1 += n;
             return;
         }
@@ -154,7 +158,11 @@ impl Categories {
 
     pub fn heap_bytes(&self) -> usize {
         self.counts.capacity() * std::mem::size_of::<(Scalar, u64)>()
-            + self.counts.iter().map(|(k, _)| k.heap_bytes()).sum::<usize>()
+            + self
+                .counts
+                .iter()
+                .map(|(k, _)| k.heap_bytes())
+                .sum::<usize>()
     }
 }
 

@@ -68,7 +68,12 @@ mod tests {
     #[test]
     fn mixed_kinds_and_bools_do_not_compare() {
         // Oracle: max over [1, 2.5, 0.5, 3] is 3, min is 1; over [1.0, 2, 3.5] max is 3.5.
-        let xs = [Value::I64(1), Value::F64(2.5), Value::F64(0.5), Value::I64(3)];
+        let xs = [
+            Value::I64(1),
+            Value::F64(2.5),
+            Value::F64(0.5),
+            Value::I64(3),
+        ];
         assert_eq!(fold(&xs, Ordering::Greater), Value::I64(3));
         assert_eq!(fold(&xs, Ordering::Less), Value::I64(1));
         let ys = [Value::F64(1.0), Value::I64(2), Value::F64(3.5)];

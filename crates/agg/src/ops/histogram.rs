@@ -10,8 +10,8 @@
 //! - `dow_hour_histogram`: 168 counts keyed `"Mon-00"`…`"Sun-23"` (UTC).
 //! - `seasonal_deviation`: z-score of the last value against the values seen in the same UTC
 //!   hour (sample sd, the last value included); null below 2 values or when sd is 0.
-//! - `event_type_mix`: share of each category among all counted values. Strings and integers
-//!   count (integers keyed by their decimal form); floats, bools and nested values are skipped.
+//! - `event_type_mix`: share of each category among all counted values. Strings, integers and
+//!   bools count (keyed `"5"`, `"true"`); floats and nested values are skipped (oracle).
 //!   With `categories`, only those keys are reported; otherwise the first `max_categories`
 //!   (default 256) distinct keys are. Values of unreported keys still count in the total.
 
@@ -172,6 +172,8 @@ impl Mix {
                 int_key = i.to_compact_string();
                 int_key.as_str()
             }
+            Value::Bool(true) => "true",
+            Value::Bool(false) => "false",
             _ => return,
         };
         self.total += 1;
@@ -223,7 +225,10 @@ mod tests {
     #[test]
     fn bin_labels_and_placement() {
         let l = BinLayout::new(Some(vec![0.5, 10.0, 1e6]));
-        assert_eq!(keys(&l.read(None)), ["0.5-10", "10-1000000", "<0.5", ">=1000000"]);
+        assert_eq!(
+            keys(&l.read(None)),
+            ["0.5-10", "10-1000000", "<0.5", ">=1000000"]
+        );
         assert_eq!(l.bin_of(0.25), 0);
         assert_eq!(l.bin_of(0.5), 1);
         assert_eq!(l.bin_of(10.0), 2);

@@ -87,7 +87,8 @@ impl Welford {
     }
 
     pub fn read_std(&self) -> Value {
-        self.sample_var().map_or(Value::Null, |v| Value::F64(v.sqrt()))
+        self.sample_var()
+            .map_or(Value::Null, |v| Value::F64(v.sqrt()))
     }
 }
 

@@ -33,7 +33,13 @@ mod tests {
         for hit in [true, true, false, true, true, true, false] {
             r.step(hit);
         }
-        assert_eq!(r, Runs { current: 0, best: 3 });
+        assert_eq!(
+            r,
+            Runs {
+                current: 0,
+                best: 3
+            }
+        );
         r.step(true);
         assert_eq!(r.current, 1);
     }

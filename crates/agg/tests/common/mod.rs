@@ -1,5 +1,5 @@
 //! Shared test harness: build a schema, compile one aggregation, feed events, read.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use agg::{compile, AggSpec, AggState, CompileContext};
 use model::{Column, FieldType, RegisterError, RowSchema, TimestampMs, Value};
@@ -59,7 +59,9 @@ pub fn row(fields: Json) -> Vec<Value> {
     let mut row = vec![Value::Null; schema.columns.len()];
     if let Json::Object(m) = fields {
         for (k, v) in m {
-            let slot = schema.slot_of(&k).unwrap_or_else(|| panic!("no column {k}"));
+            let slot = schema
+                .slot_of(&k)
+                .unwrap_or_else(|| panic!("no column {k}"));
             row[slot] = to_value(&v);
         }
     }

@@ -1,0 +1,47 @@
+//! Command-line flags (beava-compat §8.1; all global, as beava's). CLI values beat environment,
+//! which beats the YAML file, which beats the defaults.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// weir: a real-time feature server, wire-compatible with beava 0.0.6.
+///
+/// Listens on an HTTP/1.1 data plane, a framed TCP data plane and an admin sidecar
+/// (/health, /ready, /metrics, /registry). Every flag has a BEAVA_* environment equivalent
+/// (and the same name with a WEIR_ prefix, which wins); see README.
+///
+/// Durability: the write-ahead log is not implemented yet. With or without --data-dir the
+/// server keeps state in memory only and loses it on exit (a warning says so at startup).
+#[derive(Parser, Debug, Default)]
+#[command(name = "weir", version = concat!(env!("CARGO_PKG_VERSION"), " (beava 0.0.6 wire-compatible)"))]
+pub struct Cli {
+    /// YAML config file (beava's schema). An empty file (e.g. /dev/null) means all defaults.
+    #[arg(short = 'c', long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// HTTP listener [default: 127.0.0.1:8080; env BEAVA_LISTEN_ADDR; port 0 = any free port].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+
+    /// Framed TCP listener [default: 127.0.0.1:8081; env BEAVA_TCP_HOST / BEAVA_TCP_PORT].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub tcp_addr: Option<SocketAddr>,
+
+    /// Admin sidecar listener [default: 127.0.0.1:8090; env BEAVA_ADMIN_ADDR].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+
+    /// Data directory: the WAL goes to <PATH>/wal, snapshots to <PATH>/snapshots
+    /// [default: ./weir-data; env BEAVA_WAL_DIR / BEAVA_SNAPSHOT_DIR set them one by one].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep everything in memory: no WAL, no snapshots, no recovery.
+    #[arg(long, global = true)]
+    pub memory_only: bool,
+
+    /// Enable POST /reset and OP_RESET (also BEAVA_TEST_MODE=1). Never in production.
+    #[arg(long, global = true)]
+    pub test_mode: bool,
+}

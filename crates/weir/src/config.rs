@@ -1,0 +1,412 @@
+//! Configuration: the YAML file (beava's schema, `deny_unknown_fields`), the `BEAVA_*`
+//! environment (each also readable as `WEIR_*`, which wins), and the CLI, resolved with the
+//! precedence CLI > environment > YAML > defaults.
+
+use crate::cli::Cli;
+use serde::Deserialize;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// Largest accepted `tcp.max_frame_bytes` (the frame length field is a u32; past this a
+/// single connection could hold too much memory).
+const TCP_FRAME_BYTES_CEILING: usize = 256 * 1024 * 1024;
+
+/// The YAML file. Every key optional; unknown keys are an error (as in beava).
+#[derive(Deserialize, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub listen_addr: Option<String>,
+    pub log_level: Option<String>,
+    pub admin_addr: Option<String>,
+    pub tcp: TcpSection,
+    pub durability: DurabilitySection,
+}
+
+#[derive(Deserialize, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpSection {
+    /// Parsed and ignored: the TCP listener is always bound (as in beava 0.0.6).
+    pub enabled: Option<bool>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub max_frame_bytes: Option<usize>,
+}
+
+/// beava's durability keys. Only the directories are used today; the rest is validated and kept
+/// for the WAL.
+#[derive(Deserialize, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DurabilitySection {
+    pub wal_dir: Option<PathBuf>,
+    pub wal_fsync_interval_ms: Option<u64>,
+    pub wal_fsync_bytes: Option<u64>,
+    pub wal_segment_bytes: Option<u64>,
+    pub dedupe_sweep_interval_secs: Option<u64>,
+    pub snapshot_dir: Option<PathBuf>,
+    pub snapshot_interval_ms: Option<u64>,
+    pub snapshot_retain_count: Option<u32>,
+    pub wal_sync_mode: Option<String>,
+}
+
+/// Reads and parses the YAML file; an empty (or comment-only) file means defaults.
+pub fn load_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading config {}: {e}", path.display()))?;
+    parse_file(&text).map_err(|e| format!("config {}: {e}", path.display()))
+}
+
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    let config: Option<FileConfig> = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    let config = config.unwrap_or_default();
+    if let Some(mode) = &config.durability.wal_sync_mode {
+        if mode != "periodic" && mode != "per-event" {
+            return Err(format!(
+                "durability.wal_sync_mode must be \"periodic\" or \"per-event\", got {mode:?}"
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// Where values come from; `Env` is a function so tests can supply their own.
+pub struct Sources<'a> {
+    pub cli: &'a Cli,
+    pub file: FileConfig,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The resolved settings the binary runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub http_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub tcp_frame_bytes_max: usize,
+    pub log_level: String,
+    pub wal_dir: PathBuf,
+    pub snapshot_dir: PathBuf,
+    pub memory_only: bool,
+    pub test_mode: bool,
+    pub memory_governance: bool,
+    pub io_threads: usize,
+    /// Human summary for the banner ("defaults", "--config x + env [..] + CLI [..]").
+    pub source: String,
+}
+
+/// The process environment, `WEIR_<NAME>` before `BEAVA_<NAME>`; empty values count as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    [format!("WEIR_{name}"), format!("BEAVA_{name}")]
+        .into_iter()
+        .find_map(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+}
+
+fn parse_addr(what: &str, text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("{what}: {text:?} is not a socket address: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{what}: {text:?} resolves to no address"))
+}
+
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+fn falsy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "0" | "false" | "no" | "off"
+    )
+}
+
+pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
+    let Sources { cli, file, env } = sources;
+    let mut from_env: Vec<&str> = Vec::new();
+    let mut from_cli: Vec<&str> = Vec::new();
+    let mut env_var = |name: &'static str| {
+        let value = env(name);
+        if value.is_some() {
+            from_env.push(name);
+        }
+        value
+    };
+
+    let http_addr = match (cli.http_addr, env_var("LISTEN_ADDR"), &file.listen_addr) {
+        (Some(addr), _, _) => {
+            from_cli.push("--http-addr");
+            addr
+        }
+        (None, Some(text), _) => parse_addr("BEAVA_LISTEN_ADDR", &text)?,
+        (None, None, Some(text)) => parse_addr("listen_addr", text)?,
+        (None, None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
+
+    let tcp_addr = match cli.tcp_addr {
+        Some(addr) => {
+            from_cli.push("--tcp-addr");
+            addr
+        }
+        None => {
+            let host = env_var("TCP_HOST")
+                .or_else(|| file.tcp.host.clone())
+                .unwrap_or_else(|| "127.0.0.1".into());
+            let port = match env_var("TCP_PORT") {
+                Some(text) => text
+                    .trim()
+                    .parse::<u16>()
+                    .map_err(|e| format!("BEAVA_TCP_PORT: {text:?}: {e}"))?,
+                None => file.tcp.port.unwrap_or(8081),
+            };
+            parse_addr("tcp host/port", &format!("{host}:{port}"))?
+        }
+    };
+    if let Some(text) = env_var("TCP_ENABLED") {
+        if !truthy(&text) && !falsy(&text) {
+            return Err(format!("BEAVA_TCP_ENABLED: {text:?} is not a boolean"));
+        }
+    }
+
+    let admin_addr = match (cli.admin_addr, env_var("ADMIN_ADDR"), &file.admin_addr) {
+        (Some(addr), _, _) => {
+            from_cli.push("--admin-addr");
+            addr
+        }
+        (None, Some(text), _) => parse_addr("BEAVA_ADMIN_ADDR", &text)?,
+        (None, None, Some(text)) => parse_addr("admin_addr", text)?,
+        (None, None, None) => SocketAddr::from(([127, 0, 0, 1], 8090)),
+    };
+
+    let tcp_frame_bytes_max = match env_var("TCP_MAX_FRAME_BYTES") {
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .map_err(|e| format!("BEAVA_TCP_MAX_FRAME_BYTES: {text:?}: {e}"))?,
+        None => file
+            .tcp
+            .max_frame_bytes
+            .unwrap_or(model::limits::TCP_FRAME_BYTES_DEFAULT),
+    };
+    if tcp_frame_bytes_max == 0 || tcp_frame_bytes_max > TCP_FRAME_BYTES_CEILING {
+        return Err(format!(
+            "tcp max_frame_bytes must be in 1..={TCP_FRAME_BYTES_CEILING}, got {tcp_frame_bytes_max}"
+        ));
+    }
+
+    let log_level = env_var("LOG_LEVEL")
+        .or_else(|| file.log_level.clone())
+        .unwrap_or_else(|| "info".into())
+        .to_ascii_lowercase();
+    if !["trace", "debug", "info", "warn", "error"].contains(&log_level.as_str()) {
+        return Err(format!(
+            "log level must be one of trace|debug|info|warn|error, got {log_level:?}"
+        ));
+    }
+
+    let (wal_dir, snapshot_dir) = match &cli.data_dir {
+        Some(dir) => {
+            from_cli.push("--data-dir");
+            (dir.join("wal"), dir.join("snapshots"))
+        }
+        None => {
+            let default = Path::new("./weir-data");
+            let wal = env_var("WAL_DIR")
+                .map(PathBuf::from)
+                .or_else(|| file.durability.wal_dir.clone())
+                .unwrap_or_else(|| default.join("wal"));
+            let snapshots = env_var("SNAPSHOT_DIR")
+                .map(PathBuf::from)
+                .or_else(|| file.durability.snapshot_dir.clone())
+                .unwrap_or_else(|| default.join("snapshots"));
+            (wal, snapshots)
+        }
+    };
+    if cli.memory_only {
+        from_cli.push("--memory-only");
+    }
+
+    let test_mode = if cli.test_mode {
+        from_cli.push("--test-mode");
+        true
+    } else {
+        env_var("TEST_MODE").is_some_and(|v| truthy(&v))
+    };
+    let memory_governance = !env_var("MEMORY_GOV_ENFORCE").is_some_and(|v| falsy(&v));
+    let io_threads = match env_var("IO_THREADS") {
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .map_err(|e| format!("BEAVA_IO_THREADS: {text:?}: {e}"))?
+            .clamp(1, 64),
+        None => {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            (cores / 4).max(2)
+        }
+    };
+
+    let mut source = match &cli.config {
+        Some(path) => format!("--config {}", path.display()),
+        None => "defaults".to_string(),
+    };
+    if !from_env.is_empty() {
+        source.push_str(&format!(" + env [{}]", from_env.join(", ")));
+    }
+    if !from_cli.is_empty() {
+        source.push_str(&format!(" + CLI [{}]", from_cli.join(", ")));
+    }
+
+    Ok(Settings {
+        http_addr,
+        tcp_addr,
+        admin_addr,
+        tcp_frame_bytes_max,
+        log_level,
+        wal_dir,
+        snapshot_dir,
+        memory_only: cli.memory_only,
+        test_mode,
+        memory_governance,
+        io_threads,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve_with(cli: &Cli, yaml: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| {
+            env.get(&format!("WEIR_{name}"))
+                .or_else(|| env.get(&format!("BEAVA_{name}")))
+                .cloned()
+        };
+        resolve(Sources {
+            cli,
+            file: parse_file(yaml)?,
+            env: &lookup,
+        })
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        for yaml in ["", "\n", "# only a comment\n"] {
+            assert_eq!(parse_file(yaml).unwrap(), FileConfig::default());
+        }
+        let s = resolve_with(&Cli::default(), "", &[]).unwrap();
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.tcp_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(s.admin_addr.to_string(), "127.0.0.1:8090");
+        assert_eq!(s.tcp_frame_bytes_max, 4 * 1024 * 1024);
+        assert_eq!(s.wal_dir, Path::new("./weir-data/wal"));
+        assert!(!s.test_mode);
+        assert!(s.memory_governance);
+        assert_eq!(s.log_level, "info");
+    }
+
+    #[test]
+    fn unknown_yaml_keys_are_refused() {
+        assert!(parse_file("listen_addr: 127.0.0.1:1\nbogus: 1\n").is_err());
+        assert!(parse_file("tcp:\n  bogus: 1\n").is_err());
+        assert!(parse_file("durability:\n  wal_sync_mode: sometimes\n").is_err());
+    }
+
+    #[test]
+    fn embed_mode_environment() {
+        // Exactly what the beava SDK's embed mode sets.
+        let s = resolve_with(
+            &Cli::default(),
+            "",
+            &[
+                ("BEAVA_LISTEN_ADDR", "127.0.0.1:0"),
+                ("BEAVA_TCP_PORT", "0"),
+                ("BEAVA_ADMIN_ADDR", "127.0.0.1:0"),
+                ("BEAVA_DEV_ENDPOINTS", "1"),
+                ("BEAVA_WAL_DIR", "/tmp/x/wal"),
+                ("BEAVA_SNAPSHOT_DIR", "/tmp/x/snapshots"),
+                ("BEAVA_TEST_MODE", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.http_addr.port(), 0);
+        assert_eq!(s.tcp_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(s.admin_addr.port(), 0);
+        assert_eq!(s.wal_dir, Path::new("/tmp/x/wal"));
+        assert_eq!(s.snapshot_dir, Path::new("/tmp/x/snapshots"));
+        assert!(s.test_mode);
+    }
+
+    #[test]
+    fn precedence_cli_env_yaml_default() {
+        let yaml = "listen_addr: 127.0.0.1:1001\nadmin_addr: 127.0.0.1:1002\ntcp:\n  port: 1003\n  max_frame_bytes: 1024\nlog_level: warn\n";
+        let s = resolve_with(&Cli::default(), yaml, &[]).unwrap();
+        assert_eq!(s.http_addr.port(), 1001);
+        assert_eq!(s.tcp_addr.port(), 1003);
+        assert_eq!(s.tcp_frame_bytes_max, 1024);
+        assert_eq!(s.log_level, "warn");
+
+        let env = [
+            ("BEAVA_LISTEN_ADDR", "127.0.0.1:2001"),
+            ("BEAVA_TCP_PORT", "2003"),
+            ("BEAVA_TCP_MAX_FRAME_BYTES", "2048"),
+            ("BEAVA_LOG_LEVEL", "debug"),
+        ];
+        let s = resolve_with(&Cli::default(), yaml, &env).unwrap();
+        assert_eq!(s.http_addr.port(), 2001);
+        assert_eq!(s.admin_addr.port(), 1002);
+        assert_eq!(s.tcp_addr.port(), 2003);
+        assert_eq!(s.tcp_frame_bytes_max, 2048);
+        assert_eq!(s.log_level, "debug");
+
+        // WEIR_ wins over BEAVA_.
+        let s = resolve_with(
+            &Cli::default(),
+            yaml,
+            &[("BEAVA_LISTEN_ADDR", "127.0.0.1:2001"), ("WEIR_LISTEN_ADDR", "127.0.0.1:3001")],
+        )
+        .unwrap();
+        assert_eq!(s.http_addr.port(), 3001);
+
+        let cli = Cli {
+            http_addr: Some("127.0.0.1:4001".parse().unwrap()),
+            tcp_addr: Some("127.0.0.1:4003".parse().unwrap()),
+            data_dir: Some(PathBuf::from("/data")),
+            test_mode: true,
+            ..Cli::default()
+        };
+        let s = resolve_with(&cli, yaml, &env).unwrap();
+        assert_eq!(s.http_addr.port(), 4001);
+        assert_eq!(s.tcp_addr.port(), 4003);
+        assert_eq!(s.wal_dir, Path::new("/data/wal"));
+        assert_eq!(s.snapshot_dir, Path::new("/data/snapshots"));
+        assert!(s.test_mode);
+        assert!(s.source.contains("CLI [--http-addr, --tcp-addr, --data-dir, --test-mode]"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let cli = Cli::default();
+        assert!(resolve_with(&cli, "", &[("BEAVA_LISTEN_ADDR", "nope")]).is_err());
+        assert!(resolve_with(&cli, "", &[("BEAVA_TCP_PORT", "70000")]).is_err());
+        assert!(resolve_with(&cli, "", &[("BEAVA_TCP_MAX_FRAME_BYTES", "0")]).is_err());
+        assert!(resolve_with(&cli, "", &[("BEAVA_LOG_LEVEL", "loud")]).is_err());
+        assert!(resolve_with(&cli, "listen_addr: x\n", &[]).is_err());
+    }
+
+    #[test]
+    fn switches() {
+        let cli = Cli::default();
+        let s = resolve_with(&cli, "", &[("BEAVA_MEMORY_GOV_ENFORCE", "0")]).unwrap();
+        assert!(!s.memory_governance);
+        let s = resolve_with(&cli, "", &[("BEAVA_TEST_MODE", "0")]).unwrap();
+        assert!(!s.test_mode);
+        let s = resolve_with(&cli, "", &[("BEAVA_IO_THREADS", "3")]).unwrap();
+        assert_eq!(s.io_threads, 3);
+    }
+}
