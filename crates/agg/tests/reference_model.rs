@@ -404,16 +404,18 @@ proptest! {
                     "streak" => json!(run),
                     "max_streak" => json!(best),
                     "negative_streak" => json!(neg),
-                    "time_since_last_n" => {
-                        if matches.len() < 3 { json!(null) } else { json!(q - matches[matches.len() - 3].t) }
-                    }
+                    "time_since_last_n" => match matches.len() {
+                        0..=2 => json!(null),
+                        n => json!(q - matches[n - 3].t),
+                    },
                     "first" => values.first().cloned().unwrap_or(json!(null)),
                     "last" => values.last().cloned().unwrap_or(json!(null)),
                     "last_n" => json!(values[values.len().saturating_sub(4)..]),
                     "first_n" => json!(values[..values.len().min(4)]),
-                    "lag" => {
-                        if values.len() < 3 { json!(null) } else { values[values.len() - 3].clone() }
-                    }
+                    "lag" => match values.len() {
+                        0..=2 => json!(null),
+                        n => values[n - 3].clone(),
+                    },
                     _ => unreachable!(),
                 };
                 prop_assert_eq!(agg.read(q), want, "{}", op);

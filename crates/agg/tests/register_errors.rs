@@ -274,7 +274,8 @@ fn half_life_and_sub_window() {
                     "invalid_registration".into(),
                     format!("{PATH}.params.half_life"),
                     format!(
-                        "{owner} requires positive finite half_life duration string (e.g., \"5m\"); got None"
+                        "{owner} requires positive finite half_life duration string \
+                         (e.g., \"5m\"); got None"
                     )
                 )
             );

@@ -383,11 +383,11 @@ impl<'a> Compiler<'a> {
             let agg_spec = agg::compile(op, params, &ctx)?;
             let predicate = match params.get("where") {
                 None | Some(Json::Null) => None,
-                Some(Json::String(src)) => Some(expr::compile(src, &schema).map_err(|e| {
+                Some(Json::String(src)) => Some(expr::compile_where(src, &schema).map_err(|e| {
                     RegisterError::new(
                         "aggregation_invalid_where",
                         format!("{path}.params.where"),
-                        format!("where predicate {}", e.message),
+                        e.where_reason(),
                     )
                 })?),
                 Some(other) => {
@@ -438,8 +438,13 @@ impl<'a> Compiler<'a> {
 /// Name under which a dropped column stays in the slot layout; it can never be referenced.
 const HIDDEN: &str = "\u{0}hidden";
 
-fn expr_error(path: String, message: String) -> RegisterError {
-    RegisterError::new("invalid_expression", path, message)
+/// beava reports syntax and unknown-field errors at `<op>.expr`, type errors at the op itself.
+fn expr_error(op_path: &str, error: expr::ExprError) -> RegisterError {
+    let path = match error.kind {
+        expr::ExprErrorKind::Invalid => op_path.to_string(),
+        _ => format!("{op_path}.expr"),
+    };
+    RegisterError::new("invalid_expression", path, error.message)
 }
 
 fn compile_prefix_op(
@@ -450,8 +455,7 @@ fn compile_prefix_op(
 ) -> Result<(), RegisterError> {
     match op {
         OpSpec::Filter { expr: src } => {
-            let predicate =
-                expr::compile(src, schema).map_err(|e| expr_error(format!("{path}.expr"), e.message))?;
+            let predicate = expr::compile(src, schema).map_err(|e| expr_error(path, e))?;
             steps.push(Step::Filter(predicate));
         }
         OpSpec::WithColumns { exprs } | OpSpec::Map { exprs } => {
@@ -459,13 +463,16 @@ fn compile_prefix_op(
             let mut names: Vec<&String> = exprs.keys().collect();
             names.sort();
             for name in names {
-                let field_path = format!("{path}.exprs.{name}");
                 let Some(src) = exprs[name].as_str() else {
-                    return Err(expr_error(field_path, "expression must be a string".into()));
+                    return Err(RegisterError::new(
+                        "invalid_expression",
+                        format!("{path}.expr"),
+                        format!("expression for column '{name}' must be a string"),
+                    ));
                 };
-                let compiled =
-                    expr::compile(src, schema).map_err(|e| expr_error(field_path.clone(), e.message))?;
-                let ty = compiled.output_type();
+                let compiled = expr::compile(src, schema).map_err(|e| expr_error(path, e))?;
+                // beava types a column whose expression is statically null as `str`.
+                let ty = Some(compiled.output_type().unwrap_or(FieldType::Str));
                 let slot = match schema.slot_of(name) {
                     Some(slot) => {
                         schema.columns[slot].ty = ty;
@@ -529,13 +536,15 @@ fn compile_prefix_op(
             for (field, target) in type_map {
                 let field_path = format!("{path}.type_map.{field}");
                 let Some(target) = target.as_str().and_then(expr::CastTarget::parse) else {
-                    return Err(expr_error(
+                    return Err(RegisterError::new(
+                        "invalid_expression",
                         field_path,
                         format!("cast target {target} must be one of str, int, float, bool"),
                     ));
                 };
                 let Some(slot) = schema.slot_of(field) else {
-                    return Err(expr_error(
+                    return Err(RegisterError::new(
+                        "invalid_expression",
                         field_path,
                         format!("field '{field}' not found in upstream schema"),
                     ));
@@ -547,7 +556,8 @@ fn compile_prefix_op(
         OpSpec::Fillna { defaults } => {
             for (field, default) in defaults {
                 let Some(slot) = schema.slot_of(field) else {
-                    return Err(expr_error(
+                    return Err(RegisterError::new(
+                        "invalid_expression",
                         format!("{path}.defaults.{field}"),
                         format!("field '{field}' not found in upstream schema"),
                     ));

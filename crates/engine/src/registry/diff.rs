@@ -164,7 +164,7 @@ fn compare_node(old: &NodeSpec, new: &NodeSpec, diff: &mut Diff) {
             }
             let (o_keys, o_aggs) = group_parts(o);
             let (n_keys, n_aggs) = group_parts(n);
-            for (feature, o_def) in o_aggs {
+            for (feature, o_def) in o_aggs.into_iter().flatten() {
                 match n_aggs.and_then(|m| m.get(feature)) {
                     None => diff.destructive.push(DiffEntry::AggRemoval {
                         table: table.clone(),

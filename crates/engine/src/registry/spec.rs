@@ -35,10 +35,7 @@ impl NodeSpec {
     pub fn descriptor_kind(&self) -> &'static str {
         match self {
             NodeSpec::Event(_) => "event",
-            NodeSpec::Derivation(d) => match d.output_kind {
-                OutputKind::Table => "table",
-                OutputKind::Event => "derivation",
-            },
+            NodeSpec::Derivation(_) => "derivation",
         }
     }
 }

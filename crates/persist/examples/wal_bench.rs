@@ -1,0 +1,124 @@
+//! Group-commit benchmark on a real directory: appends per second, records per fsync and ack
+//! latency, for 1 and 16 blocking producers (each waits for its ack, like HTTP clients), one
+//! pipelined producer (a window of in-flight appends, like a pipelined TCP client), and the
+//! relaxed mode for contrast.
+//!
+//! `cargo run --release -p persist --example wal_bench -- [seconds per scenario] [dir]`
+//! (defaults: 3 s, a fresh directory under the system temp dir; use a path on the disk you
+//! care about — tmpfs makes fsync free).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use persist::{AckMode, FileDisk, GroupCommitOptions, GroupCommitter, Lsn, Wal, WalOptions};
+
+const PAYLOAD_BYTES: usize = 200;
+
+struct Outcome {
+    records: u64,
+    fsyncs: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * fraction) as usize]
+}
+
+fn start(dir: &PathBuf, ack_mode: AckMode) -> GroupCommitter {
+    let _ = std::fs::remove_dir_all(dir);
+    let (wal, _) = Wal::open(Arc::new(FileDisk), dir, WalOptions::default(), Lsn::FIRST, |_, _| {})
+        .expect("open the wal");
+    GroupCommitter::start(wal, GroupCommitOptions { ack_mode, ..GroupCommitOptions::default() })
+}
+
+fn blocking(dir: &PathBuf, n_producers: usize, duration: Duration, ack_mode: AckMode) -> Outcome {
+    let committer = start(dir, ack_mode);
+    let started = Instant::now();
+    let producers: Vec<_> = (0..n_producers)
+        .map(|_| {
+            let handle = committer.handle();
+            thread::spawn(move || {
+                let mut latencies_us = Vec::new();
+                let payload = vec![7u8; PAYLOAD_BYTES];
+                while started.elapsed() < duration {
+                    let sent = Instant::now();
+                    handle.append(payload.clone()).expect("append");
+                    latencies_us.push(sent.elapsed().as_micros() as u64);
+                }
+                latencies_us
+            })
+        })
+        .collect();
+    let mut latencies_us: Vec<u64> = producers.into_iter().flat_map(|p| p.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    let status = committer.handle().status();
+    drop(committer);
+    latencies_us.sort_unstable();
+    Outcome { records: status.records_acked, fsyncs: status.fsyncs, elapsed, latencies_us }
+}
+
+fn pipelined(dir: &PathBuf, window: usize, duration: Duration) -> Outcome {
+    let committer = start(dir, AckMode::Durable);
+    let handle = committer.handle();
+    let (sender, receiver) = bounded::<Instant>(window);
+    let (done_sender, done_receiver) = bounded::<u64>(window);
+    let started = Instant::now();
+    let payload = vec![7u8; PAYLOAD_BYTES];
+    let mut latencies_us = Vec::new();
+    let mut in_flight = 0usize;
+    while started.elapsed() < duration {
+        while in_flight < window {
+            let sent = Instant::now();
+            sender.send(sent).unwrap();
+            let done = done_sender.clone();
+            handle.submit(payload.clone(), move |result| {
+                result.expect("append");
+                let _ = done.send(sent.elapsed().as_micros() as u64);
+            });
+            in_flight += 1;
+        }
+        latencies_us.push(done_receiver.recv().unwrap());
+        let _ = receiver.recv();
+        in_flight -= 1;
+    }
+    for _ in 0..in_flight {
+        latencies_us.push(done_receiver.recv().unwrap());
+    }
+    let elapsed = started.elapsed();
+    let status = handle.status();
+    drop(committer);
+    latencies_us.sort_unstable();
+    Outcome { records: status.records_acked, fsyncs: status.fsyncs, elapsed, latencies_us }
+}
+
+fn report(name: &str, outcome: &Outcome) {
+    let rate = outcome.records as f64 / outcome.elapsed.as_secs_f64();
+    let per_fsync = outcome.records as f64 / outcome.fsyncs.max(1) as f64;
+    println!(
+        "{name:<34} {rate:>10.0} appends/s  {per_fsync:>7.1} records/fsync  {:>6} fsyncs  ack p50 {:>6} us  p99 {:>6} us",
+        outcome.fsyncs,
+        percentile(&outcome.latencies_us, 0.50),
+        percentile(&outcome.latencies_us, 0.99),
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let seconds: f64 = args.next().map_or(3.0, |s| s.parse().expect("seconds"));
+    let base = args.next().map_or_else(|| std::env::temp_dir().join(format!("weir-wal-bench-{}", std::process::id())), PathBuf::from);
+    let duration = Duration::from_secs_f64(seconds);
+    let dir = base.join("wal");
+    println!("dir {} ({PAYLOAD_BYTES}-byte records, {seconds} s per scenario)", dir.display());
+    report("durable, 1 blocking producer", &blocking(&dir, 1, duration, AckMode::Durable));
+    report("durable, 16 blocking producers", &blocking(&dir, 16, duration, AckMode::Durable));
+    report("durable, 1 pipelined (window 256)", &pipelined(&dir, 256, duration));
+    report("relaxed 20 ms, 1 blocking producer", &blocking(&dir, 1, duration, AckMode::relaxed()));
+    let _ = std::fs::remove_dir_all(&base);
+}
