@@ -8,7 +8,12 @@
 //! 4. op params: `n` (`aggregation_unknown_field`), `k` (`invalid_top_k_k`),
 //!    `q` (`invalid_percentile_q`);
 //! 5. `window` — `aggregation_invalid_window` / `window_not_supported`;
-//! 6. bloom `target_fpr`/`fpr` — `invalid_bloom_fpr`.
+//! 6. `most_recent_n`'s `n` / `reservoir_sample`'s `samples` (`aggregation_unknown_field`;
+//!    reachable only with governance off), bloom `target_fpr`/`fpr` (`invalid_bloom_fpr`).
+//!
+//! Params beava does not validate (`sigma`, `buckets` contents, `categories`,
+//! `max_categories`, `samples` of `distance_from_home`, `lat_field`/`lon_field`, `expected_n`)
+//! are accepted as beava accepts them.
 //!
 //! The `where` param is not looked at: the engine compiles and evaluates it.
 
