@@ -31,15 +31,15 @@ fn percentile(sorted: &[u64], fraction: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * fraction) as usize]
 }
 
-fn start(dir: &PathBuf, ack_mode: AckMode) -> GroupCommitter {
+fn start(dir: &PathBuf, options: GroupCommitOptions) -> GroupCommitter {
     let _ = std::fs::remove_dir_all(dir);
     let (wal, _) = Wal::open(Arc::new(FileDisk), dir, WalOptions::default(), Lsn::FIRST, |_, _| {})
         .expect("open the wal");
-    GroupCommitter::start(wal, GroupCommitOptions { ack_mode, ..GroupCommitOptions::default() })
+    GroupCommitter::start(wal, options)
 }
 
-fn blocking(dir: &PathBuf, n_producers: usize, duration: Duration, ack_mode: AckMode) -> Outcome {
-    let committer = start(dir, ack_mode);
+fn blocking(dir: &PathBuf, n_producers: usize, duration: Duration, options: GroupCommitOptions) -> Outcome {
+    let committer = start(dir, options);
     let started = Instant::now();
     let producers: Vec<_> = (0..n_producers)
         .map(|_| {
@@ -65,7 +65,7 @@ fn blocking(dir: &PathBuf, n_producers: usize, duration: Duration, ack_mode: Ack
 }
 
 fn pipelined(dir: &PathBuf, window: usize, duration: Duration) -> Outcome {
-    let committer = start(dir, AckMode::Durable);
+    let committer = start(dir, GroupCommitOptions::default());
     let handle = committer.handle();
     let (sender, receiver) = bounded::<Instant>(window);
     let (done_sender, done_receiver) = bounded::<u64>(window);
@@ -116,9 +116,14 @@ fn main() {
     let duration = Duration::from_secs_f64(seconds);
     let dir = base.join("wal");
     println!("dir {} ({PAYLOAD_BYTES}-byte records, {seconds} s per scenario)", dir.display());
-    report("durable, 1 blocking producer", &blocking(&dir, 1, duration, AckMode::Durable));
-    report("durable, 16 blocking producers", &blocking(&dir, 16, duration, AckMode::Durable));
+    let durable = GroupCommitOptions::default();
+    let no_wait = GroupCommitOptions { batch_wait_us: 0, ..GroupCommitOptions::default() };
+    let relaxed = GroupCommitOptions { ack_mode: AckMode::relaxed(), ..GroupCommitOptions::default() };
+    report("durable, 1 blocking producer", &blocking(&dir, 1, duration, durable.clone()));
+    report("durable, 16 blocking producers", &blocking(&dir, 16, duration, durable));
     report("durable, 1 pipelined (window 256)", &pipelined(&dir, 256, duration));
-    report("relaxed 20 ms, 1 blocking producer", &blocking(&dir, 1, duration, AckMode::relaxed()));
+    report("durable wait 0, 1 blocking", &blocking(&dir, 1, duration, no_wait.clone()));
+    report("durable wait 0, 16 blocking", &blocking(&dir, 16, duration, no_wait));
+    report("relaxed 20 ms, 1 blocking producer", &blocking(&dir, 1, duration, relaxed));
     let _ = std::fs::remove_dir_all(&base);
 }

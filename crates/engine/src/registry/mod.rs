@@ -273,10 +273,12 @@ fn precheck(body: &Json, governance: bool) -> Result<(), RegisterError> {
                         continue;
                     };
                     if !params.get("window").is_some_and(Json::is_string) {
+                        // beava's governance paths name the node: `nodes[1].T.ops[0].agg.f`.
+                        let name = node.get("name").and_then(Json::as_str).unwrap_or_default();
                         agg::governance_check(
                             op_name,
                             params,
-                            &format!("nodes[{i}].ops[{j}].agg.{feature}"),
+                            &format!("nodes[{i}].{name}.ops[{j}].agg.{feature}"),
                         )?;
                     }
                 }

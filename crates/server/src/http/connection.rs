@@ -32,7 +32,7 @@ enum Kind {
     Continue,
     ProtocolError,
     Ping,
-    Register,
+    Register(bytes::Bytes),
     Push,
     Reset,
     Get(HttpGetReq),
@@ -81,6 +81,7 @@ impl Protocol for HttpProtocol {
         ServerMetrics::incr(&ctx.metrics.http_requests_total);
         let head = &request.head;
         let close = head.close;
+        let request_body = &request.body;
         let body = &request.body[..];
         let target = head.target.as_str();
         let route = route(target);
@@ -121,7 +122,10 @@ impl Protocol for HttpProtocol {
                     ));
                 }
                 match serde_json::from_slice::<serde_json::Value>(body) {
-                    Ok(value) => Pending::write(request(Kind::Register), Command::Register(value)),
+                    Ok(value) => Pending::write(
+                        request(Kind::Register(request_body.clone())),
+                        Command::Register(value),
+                    ),
                     Err(e) => {
                         let error = model::RegisterError::new(
                             "invalid_registration",
@@ -241,7 +245,7 @@ impl Protocol for HttpProtocol {
                 }
                 other => write_failure(out, scratch, close, other),
             },
-            Kind::Register => match result {
+            Kind::Register(raw) => match result {
                 Some(Ok(Outcome::Register(Ok(engine::RegisterOutcome::DryRun { diff })))) => {
                     let body = DryRunBody {
                         diff: DiffBody(&diff),
@@ -264,7 +268,10 @@ impl Protocol for HttpProtocol {
                     };
                     response::write_json(out, scratch, 200, close, &body);
                 }
-                Some(Ok(Outcome::Register(Err(refused)))) => {
+                Some(Ok(Outcome::Register(Err(mut refused)))) => {
+                    if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw) {
+                        refused.error.reason = reason;
+                    }
                     let body = ErrorBody::Register {
                         error: &refused.error,
                         registry_version: refused.registry_version,

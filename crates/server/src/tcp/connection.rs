@@ -26,7 +26,7 @@ pub(crate) enum TcpRequest {
     /// A frame decided at parse time.
     Immediate { op: u16, body: Vec<u8>, fatal: bool },
     Ping,
-    Register,
+    Register(bytes::Bytes),
     Push,
     Reset,
     Get { content_type: ContentType, req: HttpGetReq },
@@ -110,7 +110,10 @@ impl Protocol for TcpProtocol {
                     )));
                 }
                 match serde_json::from_slice::<serde_json::Value>(payload) {
-                    Ok(value) => Pending::write(TcpRequest::Register, Command::Register(value)),
+                    Ok(value) => Pending::write(
+                        TcpRequest::Register(frame.payload.clone()),
+                        Command::Register(value),
+                    ),
                     Err(e) => {
                         let error =
                             model::RegisterError::new("invalid_registration", "<body>", e.to_string());
@@ -173,7 +176,7 @@ impl Protocol for TcpProtocol {
                 ),
                 other => write_failure(out, other, Some(ctx.store.status().registry_version())),
             },
-            TcpRequest::Register => match result {
+            TcpRequest::Register(raw) => match result {
                 Some(Ok(Outcome::Register(Ok(engine::RegisterOutcome::DryRun { diff })))) => {
                     let body = DryRunBody {
                         diff: DiffBody(&diff),
@@ -196,13 +199,18 @@ impl Protocol for TcpProtocol {
                     };
                     write_frame(out, op::REGISTER, ContentType::Json, &body);
                 }
-                Some(Ok(Outcome::Register(Err(refused)))) => write_error(
-                    out,
-                    &ErrorBody::Register {
-                        error: &refused.error,
-                        registry_version: refused.registry_version,
-                    },
-                ),
+                Some(Ok(Outcome::Register(Err(mut refused)))) => {
+                    if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw) {
+                        refused.error.reason = reason;
+                    }
+                    write_error(
+                        out,
+                        &ErrorBody::Register {
+                            error: &refused.error,
+                            registry_version: refused.registry_version,
+                        },
+                    )
+                }
                 other => write_failure(out, other, None),
             },
             TcpRequest::Reset => match result {
@@ -268,7 +276,10 @@ fn dispatch_typed(
         RequestOp::Get => match codec::decode::<HttpGetReq>(content_type, payload) {
             Ok(req) => Pending::read(TcpRequest::Get { content_type, req }),
             Err(reason) => {
-                if read_request::is_legacy_get_shape(content_type, payload) {
+                // beava recognises legacy shapes in JSON payloads only.
+                if content_type == ContentType::Json
+                    && read_request::is_legacy_get_shape(content_type, payload)
+                {
                     error_frame(&ErrorBody::message("unsupported_request_shape", TCP_LEGACY_GET_HINT))
                 } else {
                     error_frame(&ErrorBody::internal(&reason))
