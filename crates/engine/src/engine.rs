@@ -236,6 +236,7 @@ impl Engine {
         if segments != def.key_slots.len() {
             return Err(QueryError::KeyParseFailure {
                 table: table.to_string(),
+                key: key.to_string(),
                 expected: def.key_slots.len(),
                 got: segments,
             });

@@ -2,8 +2,8 @@
 //! nothing that could not be replayed ever enters the WAL (durability.md §2.6).
 //!
 //! Checks, in order: control characters anywhere (event name, field names, strings at any
-//! depth) ⇒ `control_character_in_string`; unknown event ⇒ `event_not_found`; body not an
-//! object ⇒ `invalid_event`; unknown fields ⇒ `unknown_field_event_time_v0` / `unknown_field_v0`;
+//! depth) ⇒ `control_character_in_string`; body not an object ⇒ `invalid_event`; unknown
+//! event ⇒ `event_not_found`; unknown fields ⇒ `unknown_field_event_time_v0` / `unknown_field_v0`;
 //! missing/null required fields, type mismatches and non-finite numbers ⇒ `invalid_event`.
 
 use crate::registry::Registry;
@@ -22,6 +22,13 @@ pub fn validate(registry: &Registry, event: &str, body: &Value) -> Result<Valida
         return Err(control_error("event name"));
     }
     check_strings(body)?;
+    // beava checks the body shape before the event name.
+    let Value::Map(members) = body else {
+        return Err(PushError::new(
+            "invalid_event",
+            format!("event body must be an object, got {}", body.type_name()),
+        ));
+    };
     let compiled = registry.compiled();
     let Some(&event_id) = compiled.event_by_name.get(event) else {
         return Err(PushError::new(
@@ -30,12 +37,6 @@ pub fn validate(registry: &Registry, event: &str, body: &Value) -> Result<Valida
         ));
     };
     let schema = &compiled.events[event_id].schema;
-    let Value::Map(members) = body else {
-        return Err(PushError::new(
-            "invalid_event",
-            format!("event body must be an object, got {}", body.type_name()),
-        ));
-    };
     let mut fields = vec![Value::Null; schema.columns.len()];
     for (name, value) in members {
         let Some(slot) = schema.slot_of(name) else {

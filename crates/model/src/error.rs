@@ -73,7 +73,12 @@ pub enum QueryError {
     /// `unknown_table` (404): not a registered table.
     UnknownTable { table: String },
     /// `key_parse_failure` (404): `|`-segments of the key differ from the group-key arity.
-    KeyParseFailure { table: String, expected: usize, got: usize },
+    KeyParseFailure {
+        table: String,
+        key: String,
+        expected: usize,
+        got: usize,
+    },
     /// beava answers 500 `internal_error` with reason `feature_not_found: missing=[..] table=..`.
     FeatureNotFound { table: String, missing: Vec<String> },
 }
@@ -94,9 +99,10 @@ impl QueryError {
             }
             QueryError::KeyParseFailure {
                 table,
+                key,
                 expected,
-                got,
-            } => format!("key for table '{table}' has {got} segment(s), expected {expected}"),
+                ..
+            } => format!("key '{key}' does not match table '{table}' group_keys arity ({expected})"),
             QueryError::FeatureNotFound { table, missing } => {
                 format!("feature_not_found: missing={missing:?} table={table}")
             }
