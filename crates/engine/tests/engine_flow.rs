@@ -358,7 +358,7 @@ fn register_validation_errors_carry_beava_codes_and_paths() {
     check(
         with_ops(json!([{"op":"join"}])),
         "feature_removed_no_joins_v0",
-        "nodes[1].ops[0]",
+        "nodes[1].T.ops[0]",
     );
     assert_eq!(engine.registry_version(), 0, "failed registers change nothing");
 }

@@ -33,12 +33,23 @@ fn percentile(sorted: &[u64], fraction: f64) -> u64 {
 
 fn start(dir: &PathBuf, options: GroupCommitOptions) -> GroupCommitter {
     let _ = std::fs::remove_dir_all(dir);
-    let (wal, _) = Wal::open(Arc::new(FileDisk), dir, WalOptions::default(), Lsn::FIRST, |_, _| {})
-        .expect("open the wal");
+    let (wal, _) = Wal::open(
+        Arc::new(FileDisk),
+        dir,
+        WalOptions::default(),
+        Lsn::FIRST,
+        |_, _| {},
+    )
+    .expect("open the wal");
     GroupCommitter::start(wal, options)
 }
 
-fn blocking(dir: &PathBuf, n_producers: usize, duration: Duration, options: GroupCommitOptions) -> Outcome {
+fn blocking(
+    dir: &PathBuf,
+    n_producers: usize,
+    duration: Duration,
+    options: GroupCommitOptions,
+) -> Outcome {
     let committer = start(dir, options);
     let started = Instant::now();
     let producers: Vec<_> = (0..n_producers)
@@ -56,12 +67,20 @@ fn blocking(dir: &PathBuf, n_producers: usize, duration: Duration, options: Grou
             })
         })
         .collect();
-    let mut latencies_us: Vec<u64> = producers.into_iter().flat_map(|p| p.join().unwrap()).collect();
+    let mut latencies_us: Vec<u64> = producers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
     let elapsed = started.elapsed();
     let status = committer.handle().status();
     drop(committer);
     latencies_us.sort_unstable();
-    Outcome { records: status.records_acked, fsyncs: status.fsyncs, elapsed, latencies_us }
+    Outcome {
+        records: status.records_acked,
+        fsyncs: status.fsyncs,
+        elapsed,
+        latencies_us,
+    }
 }
 
 fn pipelined(dir: &PathBuf, window: usize, duration: Duration) -> Outcome {
@@ -95,7 +114,12 @@ fn pipelined(dir: &PathBuf, window: usize, duration: Duration) -> Outcome {
     let status = handle.status();
     drop(committer);
     latencies_us.sort_unstable();
-    Outcome { records: status.records_acked, fsyncs: status.fsyncs, elapsed, latencies_us }
+    Outcome {
+        records: status.records_acked,
+        fsyncs: status.fsyncs,
+        elapsed,
+        latencies_us,
+    }
 }
 
 fn report(name: &str, outcome: &Outcome) {
@@ -112,18 +136,48 @@ fn report(name: &str, outcome: &Outcome) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: f64 = args.next().map_or(3.0, |s| s.parse().expect("seconds"));
-    let base = args.next().map_or_else(|| std::env::temp_dir().join(format!("weir-wal-bench-{}", std::process::id())), PathBuf::from);
+    let base = args.next().map_or_else(
+        || std::env::temp_dir().join(format!("weir-wal-bench-{}", std::process::id())),
+        PathBuf::from,
+    );
     let duration = Duration::from_secs_f64(seconds);
     let dir = base.join("wal");
-    println!("dir {} ({PAYLOAD_BYTES}-byte records, {seconds} s per scenario)", dir.display());
+    println!(
+        "dir {} ({PAYLOAD_BYTES}-byte records, {seconds} s per scenario)",
+        dir.display()
+    );
     let durable = GroupCommitOptions::default();
-    let no_wait = GroupCommitOptions { batch_wait_us: 0, ..GroupCommitOptions::default() };
-    let relaxed = GroupCommitOptions { ack_mode: AckMode::relaxed(), ..GroupCommitOptions::default() };
-    report("durable, 1 blocking producer", &blocking(&dir, 1, duration, durable.clone()));
-    report("durable, 16 blocking producers", &blocking(&dir, 16, duration, durable));
-    report("durable, 1 pipelined (window 256)", &pipelined(&dir, 256, duration));
-    report("durable wait 0, 1 blocking", &blocking(&dir, 1, duration, no_wait.clone()));
-    report("durable wait 0, 16 blocking", &blocking(&dir, 16, duration, no_wait));
-    report("relaxed 20 ms, 1 blocking producer", &blocking(&dir, 1, duration, relaxed));
+    let no_wait = GroupCommitOptions {
+        batch_wait_us: 0,
+        ..GroupCommitOptions::default()
+    };
+    let relaxed = GroupCommitOptions {
+        ack_mode: AckMode::relaxed(),
+        ..GroupCommitOptions::default()
+    };
+    report(
+        "durable, 1 blocking producer",
+        &blocking(&dir, 1, duration, durable.clone()),
+    );
+    report(
+        "durable, 16 blocking producers",
+        &blocking(&dir, 16, duration, durable),
+    );
+    report(
+        "durable, 1 pipelined (window 256)",
+        &pipelined(&dir, 256, duration),
+    );
+    report(
+        "durable wait 0, 1 blocking",
+        &blocking(&dir, 1, duration, no_wait.clone()),
+    );
+    report(
+        "durable wait 0, 16 blocking",
+        &blocking(&dir, 16, duration, no_wait),
+    );
+    report(
+        "relaxed 20 ms, 1 blocking producer",
+        &blocking(&dir, 1, duration, relaxed),
+    );
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -327,23 +327,27 @@ impl GroupCommitter {
     }
 
     /// Handles everything queued so far, syncs, stops the thread and gives the `Wal` back.
-    /// Requests submitted after this get `WalError::Closed`.
+    /// Requests submitted after this get `WalError::Closed`. Panics if the commit thread
+    /// panicked (a completion callback panicked).
     pub fn shutdown(mut self) -> Wal {
-        self.stop().expect("the commit thread was already stopped")
+        match self.stop() {
+            Some(Ok(wal)) => wal,
+            Some(Err(_)) => panic!("the wal commit thread panicked"),
+            None => unreachable!("the commit thread is stopped only once"),
+        }
     }
 
-    fn stop(&mut self) -> Option<Wal> {
+    fn stop(&mut self) -> Option<std::thread::Result<Wal>> {
         let thread = self.thread.take()?;
         let _ = self.handle.sender.send(CommitInput::Shutdown);
-        Some(thread.join().expect("the wal commit thread panicked"))
+        Some(thread.join())
     }
 }
 
 impl Drop for GroupCommitter {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = self.stop();
-        }
+        // A panicked commit thread has already dropped (and so refused) its requests.
+        let _ = self.stop();
     }
 }
 

@@ -32,11 +32,16 @@ fn verify_names_the_damage_and_exits_non_zero() {
     let (disk, written, victim, start) = damaged_log();
     let report = tools::verify(&disk, &wal_dir()).unwrap();
     assert_eq!(report.exit_code(), EXIT_UNREPAIRABLE);
-    let Health::Corrupt(corrupt) = &report.health else { panic!("{:?}", report.health) };
+    let Health::Corrupt(corrupt) = &report.health else {
+        panic!("{:?}", report.health)
+    };
     assert_eq!((&corrupt.path, corrupt.offset as usize), (&victim, start));
     let first_of_victim = report.segments[1].id.first_lsn();
     assert_eq!(corrupt.lsn, Lsn(first_of_victim.0 + 4));
-    assert!(corrupt.to_error().to_string().starts_with("WAL unrepairable"));
+    assert!(corrupt
+        .to_error()
+        .to_string()
+        .starts_with("WAL unrepairable"));
     assert_eq!(report.first_lsn, Some(Lsn::FIRST));
     assert_eq!(report.last_lsn, Some(Lsn(first_of_victim.0 + 3)));
     assert!(report.n_records < written.len() as u64);
@@ -49,10 +54,21 @@ fn dump_lists_every_record_and_the_problem() {
     tools::dump(&disk, &wal_dir(), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     let n_ok = text.lines().filter(|line| line.ends_with("crc=ok")).count();
-    assert_eq!(n_ok, written.len() - 1, "every other record is listed, later segments too");
-    assert_eq!(text.lines().filter(|line| line.contains("crc=bad")).count(), 1);
+    assert_eq!(
+        n_ok,
+        written.len() - 1,
+        "every other record is listed, later segments too"
+    );
+    assert_eq!(
+        text.lines().filter(|line| line.contains("crc=bad")).count(),
+        1
+    );
     assert!(text.lines().last().unwrap().contains("WAL unrepairable"));
-    assert!(text.lines().next().unwrap().starts_with("segment=00000000000000000001.wal offset=32 lsn=1 "));
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("segment=00000000000000000001.wal offset=32 lsn=1 "));
 }
 
 #[test]
@@ -66,7 +82,10 @@ fn salvage_keeps_the_valid_prefix_and_quarantines_the_rest() {
     assert_eq!((cut_file, cut_offset as usize), (victim.clone(), start));
     assert_eq!(report.next_lsn, Some(cut_lsn));
     // Accounting: kept + quarantined = before.
-    let kept: usize = segment_paths(&disk).iter().map(|p| disk.file(p).unwrap().len()).sum();
+    let kept: usize = segment_paths(&disk)
+        .iter()
+        .map(|p| disk.file(p).unwrap().len())
+        .sum();
     assert_eq!(kept as u64 + report.bytes_quarantined, total_before as u64);
     assert!(report.quarantined.iter().all(|p| disk.file(p).is_some()));
     assert_eq!(segment_paths(&disk).last().unwrap(), &victim);
@@ -76,7 +95,10 @@ fn salvage_keeps_the_valid_prefix_and_quarantines_the_rest() {
     assert_eq!(wal.append(b"resumed").unwrap(), cut_lsn);
     wal.sync().unwrap();
     drop(wal);
-    assert_eq!(tools::verify(&disk, &wal_dir()).unwrap().exit_code(), EXIT_OK);
+    assert_eq!(
+        tools::verify(&disk, &wal_dir()).unwrap().exit_code(),
+        EXIT_OK
+    );
     // Salvaging a healthy log does nothing.
     let report = tools::salvage(&disk, &wal_dir(), &quarantine).unwrap();
     assert_eq!(report.cut_from, None);

@@ -9,11 +9,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{
     disk_with, open, payload, record_spans, segment_paths, small_segments, wal_dir, write_synced,
+    Image, Records,
 };
 use persist::{
     CrashMode, Fault, FaultKind, FileDisk, Lsn, SimDisk, Site, TornKind, Wal, WalOptions,
@@ -22,7 +23,7 @@ use persist::{
 
 /// Builds a log of `n` synced records (over two segments), returns its files, the last segment
 /// path, and what was written.
-fn reference_log(n: u64) -> (BTreeMap<PathBuf, Vec<u8>>, PathBuf, Vec<(Lsn, Vec<u8>)>) {
+fn reference_log(n: u64) -> (Image, PathBuf, Records) {
     let disk = SimDisk::new();
     let payloads: Vec<Vec<u8>> = (0..n)
         .map(|idx| payload(idx, 40 + (idx as usize * 13) % 90))
@@ -37,14 +38,14 @@ fn reference_log(n: u64) -> (BTreeMap<PathBuf, Vec<u8>>, PathBuf, Vec<(Lsn, Vec<
 /// against the records that end at or before `complete_end`, and checks idempotence.
 fn check_cut(
     files: &BTreeMap<PathBuf, Vec<u8>>,
-    last: &PathBuf,
+    last: &Path,
     damaged: Vec<u8>,
     complete_end: usize,
     written: &[(Lsn, Vec<u8>)],
     n_complete: usize,
 ) {
     let mut image = files.clone();
-    image.insert(last.clone(), damaged.clone());
+    image.insert(last.to_path_buf(), damaged.clone());
     let disk = disk_with(&image);
     let (wal, report, replayed) = open(&disk, &small_segments(), Lsn::FIRST)
         .unwrap_or_else(|error| panic!("open after cut to {} bytes: {error}", damaged.len()));

@@ -33,6 +33,7 @@ pub struct FeatureDef {
 #[derive(Clone, Debug)]
 pub struct TableDef {
     pub name: CompactString,
+    /// The root event that feeds it (`usize::MAX` for a table nothing feeds).
     pub event: EventId,
     pub pipeline: Pipeline,
     /// Group-key slots in the pipeline's output row; empty for a global table.
@@ -93,6 +94,7 @@ pub fn compile(nodes: &[NodeSpec]) -> Result<CompiledRegistry, RegisterError> {
             ));
         }
     }
+    check_upstreams(nodes, &by_name)?;
     let mut compiler = Compiler {
         nodes,
         by_name,
@@ -108,33 +110,70 @@ pub fn compile(nodes: &[NodeSpec]) -> Result<CompiledRegistry, RegisterError> {
 }
 
 fn check_name(name: &str, path: &str) -> Result<(), RegisterError> {
+    let fail = |reason: String| Err(RegisterError::new("invalid_registration", path, reason));
+    if name.is_empty() {
+        return fail("descriptor name must not be empty".to_string());
+    }
+    let n_chars = name.chars().count();
+    if n_chars > NAME_CHARS_MAX {
+        return fail(format!(
+            "descriptor name is {n_chars} chars; maximum is {NAME_CHARS_MAX}"
+        ));
+    }
     let mut chars = name.chars();
     let valid_start = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let valid = valid_start && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return Err(RegisterError::new(
-            "invalid_registration",
-            path,
-            format!(
-                "descriptor name '{name}' must match [A-Za-z_][A-Za-z0-9_]* (no hyphens or leading digits)"
-            ),
-        ));
-    }
-    if name.chars().count() > NAME_CHARS_MAX {
-        return Err(RegisterError::new(
-            "invalid_registration",
-            path,
-            format!("descriptor name is longer than {NAME_CHARS_MAX} characters"),
+    if !valid_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return fail(format!(
+            "descriptor name '{name}' must match [A-Za-z_][A-Za-z0-9_]* (no hyphens or leading digits)"
         ));
     }
     if name.starts_with("_beava_") {
-        return Err(RegisterError::new(
-            "invalid_registration",
-            path,
-            format!("descriptor name '{name}' uses the reserved prefix '_beava_'"),
+        return fail(format!(
+            "descriptor name '{name}' uses reserved prefix '_beava_'"
         ));
+    }
+    Ok(())
+}
+
+/// beava's upstream rules, checked in payload order before anything compiles: no self
+/// reference, no reference to a node later in the payload, no unknown name. This also rules out
+/// cycles.
+fn check_upstreams(nodes: &[NodeSpec], by_name: &FxHashMap<&str, usize>) -> Result<(), RegisterError> {
+    for (i, node) in nodes.iter().enumerate() {
+        let NodeSpec::Derivation(d) = node else {
+            continue;
+        };
+        for (u, upstream) in d.upstreams.iter().enumerate() {
+            let path = format!("nodes[{i}].upstreams[{u}]");
+            match by_name.get(upstream.as_str()) {
+                Some(&at) if at == i => {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        format!("nodes[{i}]"),
+                        format!("cycle detected: {upstream} -> {upstream}"),
+                    ))
+                }
+                Some(&at) if at > i => {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        path,
+                        format!("upstream '{upstream}' appears later in payload at nodes[{at}]"),
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        path,
+                        format!(
+                            "upstream '{upstream}' is not declared in this payload or in the registry"
+                        ),
+                    ))
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -196,7 +235,7 @@ impl<'a> Compiler<'a> {
                 return Err(RegisterError::new(
                     "invalid_registration",
                     format!("nodes[{i}].dedupe_key"),
-                    format!("dedupe_key '{key}' is not a field of the event schema"),
+                    format!("dedupe_key '{key}' is not a field in schema"),
                 ));
             }
         }
@@ -233,11 +272,17 @@ impl<'a> Compiler<'a> {
         spec: &DerivationSpec,
     ) -> Result<Compiled, RegisterError> {
         let Some(first) = spec.upstreams.first() else {
-            return Err(RegisterError::new(
-                "invalid_registration",
-                format!("nodes[{i}].upstreams"),
-                "derivation must have at least one upstream",
-            ));
+            let (code, reason) = match spec.output_kind {
+                OutputKind::Table => (
+                    "aggregation_on_table_not_supported",
+                    "aggregation derivation must have at least one upstream",
+                ),
+                OutputKind::Event => (
+                    "invalid_registration",
+                    "derivation must have at least one upstream",
+                ),
+            };
+            return Err(RegisterError::new(code, format!("nodes[{i}].upstreams"), reason));
         };
         for (u, upstream) in spec.upstreams.iter().enumerate() {
             let Some(&idx) = self.by_name.get(upstream.as_str()) else {
@@ -263,7 +308,9 @@ impl<'a> Compiler<'a> {
                 return Err(RegisterError::new(
                     "aggregation_on_table_not_supported",
                     format!("nodes[{i}].upstreams[0]"),
-                    format!("upstream '{first}' is a table; derivations must read events"),
+                    format!(
+                        "aggregation source '{first}' is a Table; aggregation on Table is not supported in v0"
+                    ),
                 ))
             }
             None => unreachable!("upstream compiled above"),
@@ -303,6 +350,14 @@ impl<'a> Compiler<'a> {
                     ));
                 }
                 let Some(j) = group_at else {
+                    if spec.ops.is_empty()
+                        && spec.schema.as_ref().is_some_and(|s| !s.fields.is_empty())
+                    {
+                        // beava accepts a table with a schema and no ops: it has no features
+                        // and nothing feeds it; reads of it answer `{}`.
+                        self.add_unfed_table(spec);
+                        return Ok(Compiled::Table);
+                    }
                     let (path, reason) = if spec.ops.is_empty() {
                         (
                             format!("nodes[{i}].schema.fields"),
@@ -323,6 +378,21 @@ impl<'a> Compiler<'a> {
                 Ok(Compiled::Table)
             }
         }
+    }
+
+    fn add_unfed_table(&mut self, spec: &DerivationSpec) {
+        let arity = spec.table_primary_key.as_ref().map_or(0, Vec::len);
+        let table_id = self.out.tables.len();
+        self.out
+            .table_by_name
+            .insert(CompactString::from(spec.name.as_str()), table_id);
+        self.out.tables.push(TableDef {
+            name: CompactString::from(spec.name.as_str()),
+            event: usize::MAX,
+            pipeline: Pipeline::default(),
+            key_slots: (0..arity).collect(),
+            features: Vec::new(),
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -538,8 +608,10 @@ fn compile_prefix_op(
                 let Some(target) = target.as_str().and_then(expr::CastTarget::parse) else {
                     return Err(RegisterError::new(
                         "invalid_expression",
-                        field_path,
-                        format!("cast target {target} must be one of str, int, float, bool"),
+                        path,
+                        format!(
+                            "unknown cast target type {target}; must be one of: str, int, float, bool"
+                        ),
                     ));
                 };
                 let Some(slot) = schema.slot_of(field) else {

@@ -188,16 +188,20 @@ fn compare_node(old: &NodeSpec, new: &NodeSpec, diff: &mut Diff) {
                     }
                 }
             }
-            if o_keys != n_keys || o.table_primary_key != n.table_primary_key {
-                let (from, to) = if o_keys != n_keys {
-                    (keys_json(o_keys), keys_json(n_keys))
-                } else {
-                    (
-                        keys_json(o.table_primary_key.as_deref()),
-                        keys_json(n.table_primary_key.as_deref()),
-                    )
-                };
-                diff.destructive.push(DiffEntry::KeyColsChange { table, from, to });
+            // beava reports the group keys and the primary key separately.
+            if o_keys != n_keys {
+                diff.destructive.push(DiffEntry::KeyColsChange {
+                    table: table.clone(),
+                    from: keys_json(o_keys),
+                    to: keys_json(n_keys),
+                });
+            }
+            if o.table_primary_key != n.table_primary_key {
+                diff.destructive.push(DiffEntry::KeyColsChange {
+                    table,
+                    from: keys_json(o.table_primary_key.as_deref()),
+                    to: keys_json(n.table_primary_key.as_deref()),
+                });
             }
         }
         (old, new) => diff.destructive.push(DiffEntry::AggRemoval {
@@ -247,9 +251,19 @@ fn compare_agg(table: &str, feature: &str, o: &Json, n: &Json, diff: &mut Diff) 
     let (o_params, o_window) = params(o);
     let (n_params, n_window) = params(n);
     if op(o) != op(n) || o_params != n_params {
+        // beava: a changed op is the old feature removed and a new one added.
         diff.destructive.push(DiffEntry::AggRemoval {
             table: table.to_string(),
             agg: feature.to_string(),
+        });
+        diff.additive.push(DiffEntry::NewAgg {
+            table: table.to_string(),
+            agg: feature.to_string(),
+            source: op(n)
+                .as_ref()
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string(),
         });
         return;
     }

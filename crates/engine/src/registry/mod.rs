@@ -111,11 +111,14 @@ impl Registry {
         // Validate the payload as sent (rules 1-11).
         let payload_compiled = compile::compile(&request.nodes)?;
 
+        // Without force only new descriptors apply; with force any change does. No change at
+        // all is a no-op either way (beava: version unchanged, `added: []`).
         let has_new = diff
             .additive
             .iter()
             .any(|e| matches!(e, DiffEntry::NewDescriptor { .. }));
-        if !has_new && !request.force {
+        let has_change = !diff.additive.is_empty() || !diff.destructive.is_empty();
+        if (!request.force && !has_new) || (request.force && !has_change) {
             return Ok(RegisterDecision::NoOp {
                 registered: registered_names,
                 already_present: diff.already_present,
@@ -210,20 +213,27 @@ fn precheck(body: &Json, governance: bool) -> Result<(), RegisterError> {
             .cloned()
             .unwrap_or_default()
     };
+    let name_of = |node: &'_ Json| -> String {
+        node.get("name")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     for (i, node) in nodes.iter().enumerate() {
+        let name = name_of(node);
         for (j, op) in ops_of(node).iter().enumerate() {
             match op.get("op").and_then(Json::as_str) {
                 Some("join") => {
                     return Err(RegisterError::new(
                         "feature_removed_no_joins_v0",
-                        format!("nodes[{i}].ops[{j}]"),
+                        format!("nodes[{i}].{name}.ops[{j}]"),
                         "join was removed in v0; register separate tables instead",
                     ))
                 }
                 Some("union") => {
                     return Err(RegisterError::new(
                         "feature_removed_no_unions_v0",
-                        format!("nodes[{i}].ops[{j}]"),
+                        format!("nodes[{i}].{name}.ops[{j}]"),
                         "union was removed in v0; push each source to its own event instead",
                     ))
                 }
@@ -232,17 +242,18 @@ fn precheck(body: &Json, governance: bool) -> Result<(), RegisterError> {
         }
     }
     for (i, node) in nodes.iter().enumerate() {
+        let name = name_of(node);
         if node.get("event_time_field").is_some() {
             return Err(RegisterError::new(
                 "unknown_field_event_time_v0",
-                format!("nodes[{i}].event_time_field"),
+                format!("nodes[{i}].{name}.event_time_field"),
                 "event time is not supported: weir uses processing time",
             ));
         }
         if node.get("tolerate_delay_ms").is_some() {
             return Err(RegisterError::new(
                 "unknown_field_tolerate_delay_v0",
-                format!("nodes[{i}].tolerate_delay_ms"),
+                format!("nodes[{i}].{name}.tolerate_delay_ms"),
                 "tolerate_delay_ms is not supported: weir uses processing time",
             ));
         }
@@ -253,8 +264,10 @@ fn precheck(body: &Json, governance: bool) -> Result<(), RegisterError> {
             Some(kind) => {
                 return Err(RegisterError::new(
                     "unsupported_node_kind",
-                    format!("nodes[{i}].kind"),
-                    format!("node kind '{kind}' is not supported; use 'event' or 'derivation'"),
+                    format!("nodes[{i}].{}.kind", name_of(node)),
+                    format!(
+                        "Node kind `{kind}` is not supported in v0 (supported kinds: \"event\", \"derivation\")"
+                    ),
                 ))
             }
         }
@@ -269,12 +282,16 @@ fn precheck(body: &Json, governance: bool) -> Result<(), RegisterError> {
                     continue;
                 };
                 for (feature, def) in aggs {
-                    let Some((op_name, params)) = spec::agg_op_and_params(def) else {
-                        continue;
-                    };
+                    // A missing `op` is governed as the unknown op `""` (beava).
+                    let op_name = def.get("op").and_then(Json::as_str).unwrap_or_default();
+                    let empty = serde_json::Map::new();
+                    let params = def
+                        .get("params")
+                        .and_then(Json::as_object)
+                        .unwrap_or(&empty);
                     if !params.get("window").is_some_and(Json::is_string) {
                         // beava's governance paths name the node: `nodes[1].T.ops[0].agg.f`.
-                        let name = node.get("name").and_then(Json::as_str).unwrap_or_default();
+                        let name = name_of(node);
                         agg::governance_check(
                             op_name,
                             params,

@@ -9,10 +9,15 @@ use serde_json::{Map, Value as Json};
 #[derive(Clone, Debug, Deserialize)]
 pub struct RegisterRequest {
     pub nodes: Vec<NodeSpec>,
-    #[serde(default)]
+    /// Only a JSON `true` counts; beava ignores any other value.
+    #[serde(default, deserialize_with = "only_true")]
     pub force: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "only_true")]
     pub dry_run: bool,
+}
+
+fn only_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Json::deserialize(d)? == Json::Bool(true))
 }
 
 /// A node: an event source or a derivation, tagged by `kind`.

@@ -28,12 +28,16 @@ pub fn small_segments() -> WalOptions {
     }
 }
 
+/// Every file of a disk with its content.
+pub type Image = BTreeMap<PathBuf, Vec<u8>>;
+/// Records as `(LSN, payload)`.
+pub type Records = Vec<(Lsn, Vec<u8>)>;
+
+/// A reopened log, its recovery report, and every replayed record.
+pub type Opened = (Wal, RecoveryReport, Vec<(Lsn, Vec<u8>)>);
+
 /// Opens the log and returns it with the report and every replayed record.
-pub fn open(
-    disk: &SimDisk,
-    options: &WalOptions,
-    replay_from: Lsn,
-) -> Result<(Wal, RecoveryReport, Vec<(Lsn, Vec<u8>)>), WalError> {
+pub fn open(disk: &SimDisk, options: &WalOptions, replay_from: Lsn) -> Result<Opened, WalError> {
     let mut replayed = Vec::new();
     let (wal, report) = Wal::open(
         Arc::new(disk.clone()),
