@@ -314,7 +314,7 @@ fn register_validation_errors_carry_beava_codes_and_paths() {
     check(
         json!({"nodes":[{"kind":"table","name":"X"}]}),
         "unsupported_node_kind",
-        "nodes[0].kind",
+        "nodes[0].X.kind",
     );
     check(
         json!({"nodes":[{"kind":"event","name":"9x","schema":{"fields":{"a":"str"}}}]}),
