@@ -175,27 +175,9 @@ fn cmp_obj(
 // Engine outcome → beava wire JSON
 // ------------------------------------------------------------------------------------------------
 
-fn diff_entry_json(e: &model::DiffEntry) -> J {
-    let mut m = Map::new();
-    m.insert("kind".into(), J::String(e.kind().into()));
-    for (k, v) in e.wire_fields() {
-        // beava emits key_cols_change from/to as JSON arrays of key names.
-        let val = if v.starts_with('[') {
-            serde_json::from_str(v).unwrap_or_else(|_| J::String(v.into()))
-        } else {
-            J::String(v.into())
-        };
-        m.insert(k.into(), val);
-    }
-    J::Object(m)
-}
-
+/// The wire form of a diff is `model::Diff`'s own `Serialize` (what the server emits).
 fn diff_json(d: &model::Diff) -> J {
-    json!({
-        "additive": d.additive.iter().map(diff_entry_json).collect::<Vec<_>>(),
-        "destructive": d.destructive.iter().map(diff_entry_json).collect::<Vec<_>>(),
-        "already_present": d.already_present,
-    })
+    serde_json::to_value(d).unwrap_or_else(|e| json!({ "_serialize_error": e.to_string() }))
 }
 
 /// (status, body without the server-added `registry_version` of error bodies).

@@ -202,6 +202,10 @@ impl Wal {
             ..RecoveryReport::default()
         };
         let Some(last) = log.segments.last() else {
+            for tmp in &log.tmp_files {
+                disk.remove_file(tmp).map_err(io(IoOp::Unlink, tmp))?;
+                report.n_tmp_files_removed += 1;
+            }
             let wal = Wal::create(disk, dir, options, replay_from)?;
             report.next_lsn = wal.next_lsn;
             return Ok((wal, report));

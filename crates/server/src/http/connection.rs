@@ -113,14 +113,15 @@ impl Protocol for HttpProtocol {
             }
             Route::Ping => Pending::read(request(Kind::Ping)),
             Route::Register => {
-                let registry_version = ctx.store.status().registry_version();
                 if !head.json_content_type {
+                    // beava reports `registry_version: 0` here whatever the version.
                     return Parsed::Request(immediate(
                         415,
                         close,
-                        &ErrorBody::UnsupportedMediaType { registry_version },
+                        &ErrorBody::UnsupportedMediaType { registry_version: 0 },
                     ));
                 }
+                let registry_version = ctx.store.status().registry_version();
                 match serde_json::from_slice::<serde_json::Value>(body) {
                     Ok(value) => Pending::write(
                         request(Kind::Register(request_body.clone())),
