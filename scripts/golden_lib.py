@@ -9,7 +9,8 @@ documented in crates/engine/tests/golden/README.md):
   "register_response": {"status": int, "body": {...}},
   "steps": [
     {"push": {"event": str, "data": {...}}, "t_before_ms": int, "t_after_ms": int,
-     "status": int, "expect"?: {...error body, only when status != 200}},
+     "status": int, "expect"?: {...error body, only when status != 200},
+     "weir_may_differ"?: str},   # on any step: documented deliberate weir deviation, not compared
     {"raw_push": {"body_text": str}, ... same as push ...,            # sent byte-for-byte
      "weir_may_differ"?: str}                                         # deliberate weir deviation
     {"get": {"table", "key", "features"?}, "t_before_ms", "t_after_ms", "t_ms",
@@ -97,12 +98,14 @@ class Recorder:
                                "status": status, "expect": resp})
         return resp
 
-    def push(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    def push(self, event: str, data: dict[str, Any], may_differ: str = "") -> dict[str, Any]:
         body = {"event": event, "data": data}
         status, resp, t0, t1 = self._post("/push", json.dumps(body).encode())
         step: dict[str, Any] = {"push": body, "t_before_ms": t0, "t_after_ms": t1, "status": status}
         if status != 200:
             step["expect"] = resp
+        if may_differ:
+            step["weir_may_differ"] = may_differ
         self.steps.append(step)
         return resp
 
@@ -119,7 +122,8 @@ class Recorder:
         self.steps.append(step)
         return resp
 
-    def get(self, table: str, key: Any, features: list[str] | None = None, note: str = "") -> Any:
+    def get(self, table: str, key: Any, features: list[str] | None = None, note: str = "",
+            may_differ: str = "") -> Any:
         req: dict[str, Any] = {"table": table, "key": key}
         if features is not None:
             req["features"] = features
@@ -128,6 +132,8 @@ class Recorder:
                                 "t_ms": (t0 + t1) // 2, "status": status, "expect": resp}
         if note:
             step["note"] = note
+        if may_differ:
+            step["weir_may_differ"] = may_differ
         self.steps.append(step)
         return resp
 

@@ -140,20 +140,10 @@ impl UddSketch {
         if self.count == 0 {
             return None;
         }
-        let rank = q * (self.count - 1) as f64;
-        let rank_low = rank.floor();
-        let value_low = self.value_at_rank(rank_low as u64);
-        let fraction = rank - rank_low;
-        if fraction == 0.0 {
-            return Some(value_low);
-        }
-        let value_high = self.value_at_rank(rank.ceil() as u64);
-        let mut interpolated = value_low + (value_high - value_low) * fraction;
-        if !interpolated.is_finite() {
-            // `high - low` overflows only for values near ±f64::MAX; the convex form cannot.
-            interpolated = value_low * (1.0 - fraction) + value_high * fraction;
-        }
-        Some(interpolated.clamp(self.min, self.max))
+        // beava's sketch mode answers the bucket of rank floor(q * (n - 1)), without
+        // interpolating between ranks (interpolation is only for its exact mode).
+        let rank = (q * (self.count - 1) as f64).floor() as u64;
+        Some(self.value_at_rank(rank).clamp(self.min, self.max))
     }
 
     fn value_at_rank(&self, rank: u64) -> f64 {

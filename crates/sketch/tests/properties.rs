@@ -283,12 +283,13 @@ fn assert_quantiles_within_alpha(sketch: &QuantileSketch, values: &[f64]) {
     for q in [
         0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0,
     ] {
-        let (exact, low, high) = naive_quantile(values, q).expect("non-empty");
+        // Sketch mode answers the value at rank floor(q * (n - 1)) (beava), within 2 alpha.
+        let (_interpolated, low, _high) = naive_quantile(values, q).expect("non-empty");
         let estimate = sketch.quantile(q).expect("non-empty");
-        let bound = 2.0 * alpha * low.abs().max(high.abs());
+        let bound = 2.0 * alpha * low.abs();
         assert!(
-            (estimate - exact).abs() <= bound,
-            "q={q} estimate={estimate} exact={exact} alpha={alpha}"
+            (estimate - low).abs() <= bound,
+            "q={q} estimate={estimate} rank value={low} alpha={alpha}"
         );
     }
 }

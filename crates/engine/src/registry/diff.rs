@@ -1,10 +1,8 @@
 //! Registry diffing (beava-compat §4.6): classify a full-desired-state payload against the
 //! registered nodes into additive, destructive and already-present descriptors.
 //!
-//! weir deviation (documented in docs/decisions/0003-register-diff.md): beava reports a changed
-//! prefix op (e.g. an edited `filter` expression) or changed agg params (other than `window`) as
-//! `already_present` and silently keeps the old definition; weir reports them as destructive
-//! (`op_removal` / `agg_removal`), so a changed definition is never silently ignored.
+//! Like beava, edited prefix ops and agg params other than `window` are not diffed (see
+//! docs/decisions/0003-register-diff.md).
 
 use super::spec::{NodeSpec, OpSpec};
 use model::{Diff, DiffEntry};
@@ -144,22 +142,14 @@ fn compare_node(old: &NodeSpec, new: &NodeSpec, diff: &mut Diff) {
                 });
                 return;
             }
+            // beava reports only a shrinking prefix-op list; edited or added prefix ops are
+            // not detected (docs/decisions/0003-register-diff.md).
             let o_prefix: Vec<&OpSpec> = prefix_ops(&o.ops);
             let n_prefix: Vec<&OpSpec> = prefix_ops(&n.ops);
-            for (i, op) in o_prefix.iter().enumerate() {
-                if n_prefix.get(i) != Some(op) {
-                    diff.destructive.push(DiffEntry::OpRemoval {
-                        table: table.clone(),
-                        agg: format!("{}[{}]", op.op_name(), i),
-                    });
-                }
-            }
-            if n_prefix.len() > o_prefix.len() && o_prefix.iter().zip(&n_prefix).all(|(a, b)| a == b)
-            {
-                // New prefix ops change what every feature sees: destructive for the table.
+            for (i, op) in o_prefix.iter().enumerate().skip(n_prefix.len()) {
                 diff.destructive.push(DiffEntry::OpRemoval {
                     table: table.clone(),
-                    agg: format!("{}[{}]", n_prefix[o_prefix.len()].op_name(), o_prefix.len()),
+                    agg: format!("{}[{}]", op.op_name(), i),
                 });
             }
             let (o_keys, o_aggs) = group_parts(o);
@@ -248,10 +238,11 @@ fn compare_agg(table: &str, feature: &str, o: &Json, n: &Json, diff: &mut Diff) 
         let window = p.remove("window");
         (p, window)
     };
-    let (o_params, o_window) = params(o);
-    let (n_params, n_window) = params(n);
-    if op(o) != op(n) || o_params != n_params {
-        // beava: a changed op is the old feature removed and a new one added.
+    let (_, o_window) = params(o);
+    let (_, n_window) = params(n);
+    // beava compares the op string and the window only; other params are not diffed.
+    if op(o) != op(n) {
+        // A changed op is the old feature removed and a new one added.
         diff.destructive.push(DiffEntry::AggRemoval {
             table: table.to_string(),
             agg: feature.to_string(),

@@ -125,8 +125,28 @@ impl Registry {
             });
         }
 
+        // beava: when `force` replaces or changes an existing descriptor, `added` is every
+        // payload name in payload order; otherwise it is the new descriptors in diff order.
+        let replaces_existing = !diff.destructive.is_empty()
+            || diff
+                .additive
+                .iter()
+                .any(|e| !matches!(e, DiffEntry::NewDescriptor { .. }));
+        let new_descriptors: Vec<String> = diff
+            .additive
+            .iter()
+            .filter_map(|e| match e {
+                DiffEntry::NewDescriptor { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
         let (final_nodes, compiled, added) = if request.force {
-            (request.nodes, payload_compiled, registered_names.clone())
+            let added = if replaces_existing {
+                registered_names.clone()
+            } else {
+                new_descriptors
+            };
+            (request.nodes, payload_compiled, added)
         } else {
             // Without force, existing descriptors keep their registered definition: additive
             // changes to them (`new_agg`, `new_field`) are a no-op, as in beava.
@@ -142,15 +162,7 @@ impl Registry {
                 })
                 .collect();
             let compiled = compile::compile(&final_nodes)?;
-            let added = diff
-                .additive
-                .iter()
-                .filter_map(|e| match e {
-                    DiffEntry::NewDescriptor { name, .. } => Some(name.clone()),
-                    _ => None,
-                })
-                .collect();
-            (final_nodes, compiled, added)
+            (final_nodes, compiled, new_descriptors)
         };
 
         let kept_tables = compiled
