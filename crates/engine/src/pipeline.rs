@@ -15,6 +15,8 @@ pub enum Step {
     Cast { slot: usize, target: expr::CastTarget },
     /// `fillna`: replace a null with a default.
     FillNull { slot: usize, value: Value },
+    /// Seed a rewrite slot with the value it shadows.
+    Copy { source: usize, target: usize },
 }
 
 /// A compiled prefix chain. `width` is the number of slots its rows have (raw fields first).
@@ -48,6 +50,10 @@ impl Pipeline {
                 Step::Cast { slot, target } => {
                     let value = expr::cast_value(&row[*slot], *target);
                     row[*slot] = value;
+                }
+                Step::Copy { source, target } => {
+                    let value = row[*source].clone();
+                    row[*target] = value;
                 }
                 Step::FillNull { slot, value } => {
                     if row[*slot].is_null() {

@@ -321,8 +321,10 @@ impl<'a> Compiler<'a> {
             .iter()
             .position(|op| matches!(op, OpSpec::GroupBy { .. }));
         let prefix_end = group_at.unwrap_or(spec.ops.len());
+        let raw = self.out.events[root].schema.clone();
         for (j, op) in spec.ops[..prefix_end].iter().enumerate() {
-            compile_prefix_op(op, &format!("nodes[{i}].ops[{j}]"), &mut schema, &mut steps)?;
+            let path = format!("nodes[{i}].ops[{j}]");
+            compile_prefix_op(op, &path, raw.columns.len(), &mut schema, &mut steps)?;
         }
 
         match spec.output_kind {
@@ -374,7 +376,8 @@ impl<'a> Compiler<'a> {
                 let OpSpec::GroupBy { keys, agg } = &spec.ops[j] else {
                     unreachable!("group_at points at a group_by")
                 };
-                self.compile_table(i, j, spec, root, steps, schema, keys, agg)?;
+                let agg_view = agg_field_view(&schema, &raw);
+                self.compile_table(i, j, spec, root, steps, schema, &agg_view, keys, agg)?;
                 Ok(Compiled::Table)
             }
         }
@@ -404,13 +407,14 @@ impl<'a> Compiler<'a> {
         root: EventId,
         steps: Vec<Step>,
         schema: RowSchema,
+        agg_view: &RowSchema,
         keys: &[String],
         aggs: &serde_json::Map<String, Json>,
     ) -> Result<(), RegisterError> {
         let mut key_slots = Vec::with_capacity(keys.len());
         for (k, key) in keys.iter().enumerate() {
             let path = format!("nodes[{i}].ops[{j}].group_by[{k}]");
-            let Some((slot, column)) = schema.column(key) else {
+            let Some((slot, column)) = agg_view.column(key) else {
                 return Err(RegisterError::new(
                     "aggregation_unknown_field",
                     path,
@@ -448,7 +452,7 @@ impl<'a> Compiler<'a> {
             let ctx = agg::CompileContext {
                 feature,
                 path: &path,
-                schema: &schema,
+                schema: agg_view,
             };
             let agg_spec = agg::compile(op, params, &ctx)?;
             let predicate = match params.get("where") {
@@ -517,9 +521,47 @@ fn expr_error(op_path: &str, error: expr::ExprError) -> RegisterError {
     RegisterError::new("invalid_expression", path, error.message)
 }
 
+/// The schema an aggregation's `field` and the group keys resolve against. beava reads those
+/// from the raw pushed row for fields of the event schema (a `with_columns`, `cast` or `fillna`
+/// that rewrites an event field is seen by `where` and `filter` but not by `field`), while
+/// columns the chain adds or renames resolve to the chain's output.
+fn agg_field_view(schema: &RowSchema, raw: &RowSchema) -> RowSchema {
+    let mut view = schema.clone();
+    for (raw_slot, raw_column) in raw.columns.iter().enumerate() {
+        if let Some(slot) = view.slot_of(&raw_column.name) {
+            if slot >= raw.columns.len() {
+                view.columns[slot].name = CompactString::from(HIDDEN);
+                view.columns[raw_slot] = raw_column.clone();
+            }
+        }
+    }
+    view
+}
+
+/// Slot a rewrite of column `name` writes to: a column the chain added is rewritten in place; a
+/// raw event field gets a new slot (the raw value stays readable, see `agg_field_view`).
+fn rewrite_slot(schema: &mut RowSchema, slot: usize, raw_width: usize) -> usize {
+    if slot >= raw_width {
+        return slot;
+    }
+    let mut column = schema.columns[slot].clone();
+    schema.columns[slot].name = CompactString::from(HIDDEN);
+    column.optional = true;
+    schema.columns.push(column);
+    schema.columns.len() - 1
+}
+
+/// The copy step that seeds a new slot from the raw one before a rewrite.
+fn seed_from(source: usize, target: usize, steps: &mut Vec<Step>) {
+    if source != target {
+        steps.push(Step::Copy { source, target });
+    }
+}
+
 fn compile_prefix_op(
     op: &OpSpec,
     path: &str,
+    raw_width: usize,
     schema: &mut RowSchema,
     steps: &mut Vec<Step>,
 ) -> Result<(), RegisterError> {
@@ -545,6 +587,7 @@ fn compile_prefix_op(
                 let ty = Some(compiled.output_type().unwrap_or(FieldType::Str));
                 let slot = match schema.slot_of(name) {
                     Some(slot) => {
+                        let slot = rewrite_slot(schema, slot, raw_width);
                         schema.columns[slot].ty = ty;
                         schema.columns[slot].optional = true;
                         slot
@@ -621,8 +664,13 @@ fn compile_prefix_op(
                         format!("field '{field}' not found in upstream schema"),
                     ));
                 };
-                schema.columns[slot].ty = Some(target.output_type());
-                steps.push(Step::Cast { slot, target });
+                let target_slot = rewrite_slot(schema, slot, raw_width);
+                seed_from(slot, target_slot, steps);
+                schema.columns[target_slot].ty = Some(target.output_type());
+                steps.push(Step::Cast {
+                    slot: target_slot,
+                    target,
+                });
             }
         }
         OpSpec::Fillna { defaults } => {
@@ -634,8 +682,10 @@ fn compile_prefix_op(
                         format!("field '{field}' not found in upstream schema"),
                     ));
                 };
+                let target_slot = rewrite_slot(schema, slot, raw_width);
+                seed_from(slot, target_slot, steps);
                 steps.push(Step::FillNull {
-                    slot,
+                    slot: target_slot,
                     value: json_to_value(default),
                 });
             }
