@@ -58,7 +58,9 @@ fn per_operator(c: &mut Criterion) {
     for (label, params) in ops() {
         let mut engine = bench::single_op_engine(op_name(label), params);
         for i in 0..256u64 {
-            let v = bench::to_value(json!({"k": "hot", "x": i as f64, "s": format!("v{}", i % 13), "b": i % 3 == 0}));
+            let v = bench::to_value(
+                json!({"k": "hot", "x": i as f64, "s": format!("v{}", i % 13), "b": i % 3 == 0}),
+            );
             let push = engine.validate_push("E", &v).expect("valid");
             engine.apply(&push, 1_700_000_000_000 + i as i64 * 1000);
         }
@@ -73,7 +75,9 @@ fn readme_table(c: &mut Criterion) {
     let mut group = c.benchmark_group("readme");
     group.bench_function("validate_and_apply", |b| {
         let mut engine = bench::readme_engine();
-        let events: Vec<_> = (0..4096u64).map(|i| bench::readme_event(i % 1000, i)).collect();
+        let events: Vec<_> = (0..4096u64)
+            .map(|i| bench::readme_event(i % 1000, i))
+            .collect();
         let mut i = 0usize;
         let mut now = 1_700_000_000_000i64;
         b.iter(|| {
@@ -95,7 +99,14 @@ fn readme_table(c: &mut Criterion) {
         }
         b.iter_batched(
             || (),
-            |_| engine.get("SessionReflexes", "session-1", None, ReadTime::Now(1_700_000_010_000)),
+            |_| {
+                engine.get(
+                    "SessionReflexes",
+                    "session-1",
+                    None,
+                    ReadTime::Now(1_700_000_010_000),
+                )
+            },
             BatchSize::SmallInput,
         )
     });

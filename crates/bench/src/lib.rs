@@ -34,11 +34,11 @@ pub fn readme_event(session: u64, i: u64) -> Value {
     let event = json!({
         "session_id": format!("session-{session}"),
         "tool": tool,
-        "ok": i % 5 != 0,
+        "ok": !i.is_multiple_of(5),
         "tokens": 100 + (i * 37 + session) % 900,
         "latency_ms": 50.0 + ((i * 7919 + session) % 1000) as f64 / 3.0,
-        "risky": i % 7 == 0,
-        "action": if i % 2 == 0 { "lookup" } else { "write" },
+        "risky": i.is_multiple_of(7),
+        "action": if i.is_multiple_of(2) { "lookup" } else { "write" },
     });
     to_value(event)
 }

@@ -95,7 +95,9 @@ impl Engine {
 
     /// Applies a `/register` body (the raw JSON value, so beava's pre-checks on raw JSON can run).
     pub fn register(&mut self, body: &serde_json::Value) -> Result<RegisterOutcome, RegisterError> {
-        let decision = self.registry.register(body, self.config.memory_governance)?;
+        let decision = self
+            .registry
+            .register(body, self.config.memory_governance)?;
         Ok(match decision {
             RegisterDecision::DryRun(diff) => RegisterOutcome::DryRun { diff },
             RegisterDecision::NoOp {

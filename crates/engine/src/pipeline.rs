@@ -12,7 +12,10 @@ pub enum Step {
     Filter(expr::Compiled),
     /// `with_columns`/`map`: write an expression's result into a slot.
     Assign { slot: usize, expr: expr::Compiled },
-    Cast { slot: usize, target: expr::CastTarget },
+    Cast {
+        slot: usize,
+        target: expr::CastTarget,
+    },
     /// `fillna`: replace a null with a default.
     FillNull { slot: usize, value: Value },
     /// Seed a rewrite slot with the value it shadows.

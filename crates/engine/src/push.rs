@@ -17,7 +17,11 @@ pub struct ValidatedPush {
     pub fields: Vec<Value>,
 }
 
-pub fn validate(registry: &Registry, event: &str, body: &Value) -> Result<ValidatedPush, PushError> {
+pub fn validate(
+    registry: &Registry,
+    event: &str,
+    body: &Value,
+) -> Result<ValidatedPush, PushError> {
     if has_control(event) {
         return Err(control_error("event name"));
     }
@@ -82,7 +86,11 @@ pub fn validate(registry: &Registry, event: &str, body: &Value) -> Result<Valida
                     column.name,
                     ty.wire_name(),
                     value.type_name(),
-                    if has_non_finite(value) { " (NaN or infinity)" } else { "" }
+                    if has_non_finite(value) {
+                        " (NaN or infinity)"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }

@@ -118,16 +118,28 @@ fn force_keeps_state_of_unchanged_tables_and_drops_changed_ones() {
     engine
         .register(&json!({"nodes":[event_node(), table_node(aggs.clone()), other.clone()]}))
         .unwrap();
-    push(&mut engine, json!({"user":"a","page":"/p","ok":true}), 1_000);
+    push(
+        &mut engine,
+        json!({"user":"a","page":"/p","ok":true}),
+        1_000,
+    );
     let changed = json!({"n":{"op":"count","params":{}}, "m":{"op":"count","params":{}}});
     engine
         .register(&json!({"nodes":[event_node(), table_node(changed), other], "force": true}))
         .unwrap();
-    assert_eq!(get(&engine, "a", 2_000), json!({}), "changed table starts empty");
+    assert_eq!(
+        get(&engine, "a", 2_000),
+        json!({}),
+        "changed table starts empty"
+    );
     let pages = engine
         .get("Pages", "/p", None, ReadTime::Now(2_000))
         .unwrap();
-    assert_eq!(row_json(&pages), json!({"views": 1}), "unchanged table keeps state");
+    assert_eq!(
+        row_json(&pages),
+        json!({"views": 1}),
+        "unchanged table keeps state"
+    );
 }
 
 #[test]
@@ -140,16 +152,31 @@ fn push_validation_codes() {
             .unwrap_or_else(|e| e.code)
     };
     assert_eq!(code("Nope", json!({})), "event_not_found");
-    assert_eq!(code("Click", json!({"user":"a","page":"/","ok":true})), "ok");
-    assert_eq!(code("Click", json!({"user":"a","page":"/"})), "invalid_event");
-    assert_eq!(code("Click", json!({"user":"a","page":"/","ok":null})), "invalid_event");
-    assert_eq!(code("Click", json!({"user":1,"page":"/","ok":true})), "invalid_event");
+    assert_eq!(
+        code("Click", json!({"user":"a","page":"/","ok":true})),
+        "ok"
+    );
+    assert_eq!(
+        code("Click", json!({"user":"a","page":"/"})),
+        "invalid_event"
+    );
+    assert_eq!(
+        code("Click", json!({"user":"a","page":"/","ok":null})),
+        "invalid_event"
+    );
+    assert_eq!(
+        code("Click", json!({"user":1,"page":"/","ok":true})),
+        "invalid_event"
+    );
     assert_eq!(
         code("Click", json!({"user":"a","page":"/","ok":true,"x":1})),
         "unknown_field_v0"
     );
     assert_eq!(
-        code("Click", json!({"user":"a","page":"/","ok":true,"event_time":1})),
+        code(
+            "Click",
+            json!({"user":"a","page":"/","ok":true,"event_time":1})
+        ),
         "unknown_field_event_time_v0"
     );
     assert_eq!(
@@ -162,7 +189,10 @@ fn push_validation_codes() {
     );
     assert_eq!(code("Click", json!([1, 2])), "invalid_event");
     // i64 fields accept either JSON number kind (beava), but never non-finite numbers.
-    assert_eq!(code("Click", json!({"user":"a","page":"/","ok":true,"ms":1.5})), "ok");
+    assert_eq!(
+        code("Click", json!({"user":"a","page":"/","ok":true,"ms":1.5})),
+        "ok"
+    );
     let nan = Value::Map(vec![
         ("user".into(), Value::str("a")),
         ("page".into(), Value::str("/")),
@@ -181,11 +211,20 @@ fn reads_unknown_entity_projection_and_key_arity() {
         "n":{"op":"count","params":{}},
         "last_page":{"op":"last","params":{"field":"page"}}
     }));
-    push(&mut engine, json!({"user":"a","page":"/x","ok":true}), 1_000);
+    push(
+        &mut engine,
+        json!({"user":"a","page":"/x","ok":true}),
+        1_000,
+    );
     assert_eq!(get(&engine, "zz", 1_000), json!({}));
     assert_eq!(get(&engine, "a", 1_000), json!({"n":1, "last_page":"/x"}));
     let only = engine
-        .get("Activity", "a", Some(&["last_page".to_string()]), ReadTime::Now(1_000))
+        .get(
+            "Activity",
+            "a",
+            Some(&["last_page".to_string()]),
+            ReadTime::Now(1_000),
+        )
         .unwrap();
     assert_eq!(row_json(&only), json!({"last_page":"/x"}));
     let none = engine
@@ -193,7 +232,12 @@ fn reads_unknown_entity_projection_and_key_arity() {
         .unwrap();
     assert_eq!(row_json(&none), json!({}));
     let missing = engine
-        .get("Activity", "a", Some(&["nope".to_string()]), ReadTime::Now(1_000))
+        .get(
+            "Activity",
+            "a",
+            Some(&["nope".to_string()]),
+            ReadTime::Now(1_000),
+        )
         .unwrap_err();
     assert_eq!(missing.code(), "internal_error");
     let arity = engine
@@ -205,7 +249,11 @@ fn reads_unknown_entity_projection_and_key_arity() {
 #[test]
 fn windowed_count_expires_at_read_time_and_batch_reads_use_the_watermark() {
     let mut engine = engine_with(json!({"c":{"op":"count","params":{"window":"1m"}}}));
-    push(&mut engine, json!({"user":"a","page":"/","ok":true}), 60_000);
+    push(
+        &mut engine,
+        json!({"user":"a","page":"/","ok":true}),
+        60_000,
+    );
     assert_eq!(get(&engine, "a", 60_000), json!({"c":1}));
     // /get reads at max(watermark, now): two minutes later the bucket is out of the window.
     assert_eq!(get(&engine, "a", 200_000), json!({"c":0}));
@@ -230,7 +278,10 @@ fn prefix_chain_filters_computes_and_renames_before_grouping() {
         .unwrap();
     for (ms, t) in [(50, 1), (2_500, 2), (4_000, 3)] {
         let v = engine
-            .validate_push("Click", &value(json!({"user":"a","page":"/","ok":true,"ms":ms})))
+            .validate_push(
+                "Click",
+                &value(json!({"user":"a","page":"/","ok":true,"ms":ms})),
+            )
             .unwrap();
         engine.apply(&v, t);
     }
@@ -282,7 +333,9 @@ fn global_and_composite_keys() {
     }
     let site = engine.get("Site", "", None, ReadTime::Now(5)).unwrap();
     assert_eq!(row_json(&site), json!({"views": 3}));
-    let up = engine.get("UserPage", "u|/a", None, ReadTime::Now(5)).unwrap();
+    let up = engine
+        .get("UserPage", "u|/a", None, ReadTime::Now(5))
+        .unwrap();
     assert_eq!(row_json(&up), json!({"hits": 2}));
 }
 
@@ -336,12 +389,16 @@ fn register_validation_errors_carry_beava_codes_and_paths() {
             "table_primary_key":["user"],"ops":ops}]})
     };
     check(
-        with_ops(json!([{"op":"filter","expr":"(nope > 1)"},{"op":"group_by","keys":["user"],"agg":{"c":{"op":"count","params":{}}}}])),
+        with_ops(
+            json!([{"op":"filter","expr":"(nope > 1)"},{"op":"group_by","keys":["user"],"agg":{"c":{"op":"count","params":{}}}}]),
+        ),
         "invalid_expression",
         "nodes[1].ops[0].expr",
     );
     check(
-        with_ops(json!([{"op":"group_by","keys":["user"],"agg":{"c":{"op":"count","params":{"where":"(ms >"}}}}])),
+        with_ops(
+            json!([{"op":"group_by","keys":["user"],"agg":{"c":{"op":"count","params":{"where":"(ms >"}}}}]),
+        ),
         "aggregation_invalid_where",
         "nodes[1].ops[0].agg.c.params.where",
     );
@@ -351,7 +408,9 @@ fn register_validation_errors_carry_beava_codes_and_paths() {
         "nodes[1].ops[0].group_by[0]",
     );
     check(
-        with_ops(json!([{"op":"group_by","keys":["user"],"agg":{"user":{"op":"count","params":{}}}}])),
+        with_ops(
+            json!([{"op":"group_by","keys":["user"],"agg":{"user":{"op":"count","params":{}}}}]),
+        ),
         "aggregation_group_key_collides_with_feature",
         "nodes[1].ops[0].agg.user",
     );
@@ -360,5 +419,9 @@ fn register_validation_errors_carry_beava_codes_and_paths() {
         "feature_removed_no_joins_v0",
         "nodes[1].T.ops[0]",
     );
-    assert_eq!(engine.registry_version(), 0, "failed registers change nothing");
+    assert_eq!(
+        engine.registry_version(),
+        0,
+        "failed registers change nothing"
+    );
 }

@@ -3,15 +3,47 @@
 /// One diff entry. Field names follow the wire (`kind` snake_case tags).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DiffEntry {
-    Rename { from: String, to: String },
-    TypeChange { field: String, from: String, to: String },
-    OpRemoval { table: String, agg: String },
-    AggRemoval { table: String, agg: String },
-    WindowChange { agg: String, from: String, to: String },
-    KeyColsChange { table: String, from: Vec<String>, to: Vec<String> },
-    NewDescriptor { descriptor_kind: String, name: String },
-    NewAgg { table: String, agg: String, source: String },
-    NewField { event: String, field: String, ty: String },
+    Rename {
+        from: String,
+        to: String,
+    },
+    TypeChange {
+        field: String,
+        from: String,
+        to: String,
+    },
+    OpRemoval {
+        table: String,
+        agg: String,
+    },
+    AggRemoval {
+        table: String,
+        agg: String,
+    },
+    WindowChange {
+        agg: String,
+        from: String,
+        to: String,
+    },
+    KeyColsChange {
+        table: String,
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    NewDescriptor {
+        descriptor_kind: String,
+        name: String,
+    },
+    NewAgg {
+        table: String,
+        agg: String,
+        source: String,
+    },
+    NewField {
+        event: String,
+        field: String,
+        ty: String,
+    },
 }
 
 impl DiffEntry {

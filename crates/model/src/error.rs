@@ -9,7 +9,7 @@ pub struct RegisterError {
     pub path: String,
     pub reason: String,
     /// Set only for `force_required` (409): the diff that needs `force`.
-    pub diff: Option<crate::diff::Diff>,
+    pub diff: Option<Box<crate::diff::Diff>>,
 }
 
 impl RegisterError {
@@ -102,7 +102,9 @@ impl QueryError {
                 key,
                 expected,
                 ..
-            } => format!("key '{key}' does not match table '{table}' group_keys arity ({expected})"),
+            } => {
+                format!("key '{key}' does not match table '{table}' group_keys arity ({expected})")
+            }
             QueryError::FeatureNotFound { table, missing } => {
                 format!("feature_not_found: missing={missing:?} table={table}")
             }

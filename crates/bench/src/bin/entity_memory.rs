@@ -5,7 +5,10 @@
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let entities: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let entities: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let events_per_entity: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2);
 
     let mut engine = bench::readme_engine();
@@ -31,7 +34,10 @@ fn main() {
     println!("entities                 {}", stats.entity_count_resident);
     println!("events                   {}", entities * events_per_entity);
     println!("load time                {:.2?}", elapsed);
-    println!("rss growth               {:.1} MiB", rss_delta as f64 / 1048576.0);
+    println!(
+        "rss growth               {:.1} MiB",
+        rss_delta as f64 / 1048576.0
+    );
     println!(
         "rss bytes per entity     {:.0}",
         rss_delta as f64 / entities as f64

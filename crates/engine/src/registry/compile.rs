@@ -140,7 +140,10 @@ fn check_name(name: &str, path: &str) -> Result<(), RegisterError> {
 /// beava's upstream rules, checked in payload order before anything compiles: no self
 /// reference, no reference to a node later in the payload, no unknown name. This also rules out
 /// cycles.
-fn check_upstreams(nodes: &[NodeSpec], by_name: &FxHashMap<&str, usize>) -> Result<(), RegisterError> {
+fn check_upstreams(
+    nodes: &[NodeSpec],
+    by_name: &FxHashMap<&str, usize>,
+) -> Result<(), RegisterError> {
     for (i, node) in nodes.iter().enumerate() {
         let NodeSpec::Derivation(d) = node else {
             continue;
@@ -163,15 +166,13 @@ fn check_upstreams(nodes: &[NodeSpec], by_name: &FxHashMap<&str, usize>) -> Resu
                     ))
                 }
                 Some(_) => {}
-                None => {
-                    return Err(RegisterError::new(
-                        "invalid_registration",
-                        path,
-                        format!(
-                            "upstream '{upstream}' is not declared in this payload or in the registry"
-                        ),
-                    ))
-                }
+                None => return Err(RegisterError::new(
+                    "invalid_registration",
+                    path,
+                    format!(
+                        "upstream '{upstream}' is not declared in this payload or in the registry"
+                    ),
+                )),
             }
         }
     }
@@ -282,7 +283,11 @@ impl<'a> Compiler<'a> {
                     "derivation must have at least one upstream",
                 ),
             };
-            return Err(RegisterError::new(code, format!("nodes[{i}].upstreams"), reason));
+            return Err(RegisterError::new(
+                code,
+                format!("nodes[{i}].upstreams"),
+                reason,
+            ));
         };
         for (u, upstream) in spec.upstreams.iter().enumerate() {
             let Some(&idx) = self.by_name.get(upstream.as_str()) else {
@@ -329,8 +334,7 @@ impl<'a> Compiler<'a> {
 
         match spec.output_kind {
             OutputKind::Event => {
-                if spec.ops.is_empty() && spec.schema.as_ref().is_none_or(|s| s.fields.is_empty())
-                {
+                if spec.ops.is_empty() && spec.schema.as_ref().is_none_or(|s| s.fields.is_empty()) {
                     return Err(RegisterError::new(
                         "invalid_registration",
                         format!("nodes[{i}].schema.fields"),
@@ -457,13 +461,15 @@ impl<'a> Compiler<'a> {
             let agg_spec = agg::compile(op, params, &ctx)?;
             let predicate = match params.get("where") {
                 None | Some(Json::Null) => None,
-                Some(Json::String(src)) => Some(expr::compile_where(src, &schema).map_err(|e| {
-                    RegisterError::new(
-                        "aggregation_invalid_where",
-                        format!("{path}.params.where"),
-                        e.where_reason(),
-                    )
-                })?),
+                Some(Json::String(src)) => {
+                    Some(expr::compile_where(src, &schema).map_err(|e| {
+                        RegisterError::new(
+                            "aggregation_invalid_where",
+                            format!("{path}.params.where"),
+                            e.where_reason(),
+                        )
+                    })?)
+                }
                 Some(other) => {
                     return Err(RegisterError::new(
                         "aggregation_invalid_where",

@@ -64,7 +64,7 @@ pub fn compute(registered: &[NodeSpec], payload: &[NodeSpec]) -> Diff {
             diff.already_present.push(node.name().to_string());
         }
     }
-    diff.additive.sort_by(|a, b| additive_order(a).cmp(&additive_order(b)));
+    diff.additive.sort_by_key(additive_order);
     diff.already_present.sort();
     diff
 }

@@ -93,7 +93,7 @@ impl Registry {
         }
         if !diff.destructive.is_empty() && !request.force {
             return Err(RegisterError {
-                diff: Some(diff),
+                diff: Some(Box::new(diff)),
                 ..RegisterError::new(
                     "force_required",
                     "",

@@ -1,0 +1,75 @@
+//! The admin sidecar: routes, headers like beava's axum sidecar, and the metrics it must expose.
+
+use crate::support::*;
+use serde_json::json;
+
+fn admin(s: &TestServer, raw: &[u8]) -> Response {
+    let (mut r, _) = exchange(s.admin, raw, 1);
+    assert_eq!(r.len(), 1, "{:?}", String::from_utf8_lossy(raw));
+    r.remove(0)
+}
+
+#[test]
+fn routes_and_headers() {
+    let s = start();
+    let r = admin(&s, b"GET /health HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), r#"{"status":"ok"}"#);
+    assert_eq!(r.header("x-runtime").as_deref(), Some("tokio"));
+    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert!(r.header("date").is_some_and(|d| d.ends_with(" GMT")));
+    assert!(r.head.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-runtime: tokio\r\ncontent-length: 15\r\ndate: "));
+
+    assert_eq!(admin(&s, b"GET /ready HTTP/1.1\r\n\r\n").text(), r#"{"status":"ready"}"#);
+    assert_eq!(admin(&s, b"GET /health?x=1 HTTP/1.1\r\n\r\n").status, 200);
+    assert_eq!(admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").text(), r#"{"node_count":0,"version":0}"#);
+
+    let r = admin(&s, b"GET /nope HTTP/1.1\r\n\r\n");
+    assert_eq!((r.status, r.body.len()), (404, 0));
+    let r = admin(&s, b"GET /health/ HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 404);
+    let r = admin(&s, b"POST /health HTTP/1.1\r\n\r\n");
+    assert_eq!((r.status, r.header("allow").as_deref()), (405, Some("GET,HEAD")));
+    let r = admin(&s, b"HEAD /health HTTP/1.1\r\n\r\n");
+    assert_eq!((r.status, r.header("content-length").as_deref()), (200, Some("15")));
+
+    let (r, eof) = exchange(s.admin, b"GARBAGE\r\n\r\n", 1);
+    assert_eq!(r[0].status, 400);
+    let _ = eof;
+}
+
+#[test]
+fn metrics_and_registry_follow_the_store() {
+    let s = start();
+    s.register_clicks();
+    for user in ["a", "b", "a"] {
+        let (status, _) = http_json(s.http, "POST", "/push", &json!({"event": "Click", "data": {"user": user, "amount": 1}}));
+        assert_eq!(status, 200);
+    }
+    assert_eq!(admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").json(), json!({"node_count": 2, "version": 1}));
+    // Counters are published when the writer goes idle; give it a moment.
+    let mut text = String::new();
+    for _ in 0..100 {
+        let r = admin(&s, b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(r.header("content-type").as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+        assert_eq!(r.header("x-runtime").as_deref(), Some("tokio"));
+        text = r.text();
+        if text.contains("\nbeava_entity_count_resident 2\n") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for line in [
+        "beava_registry_version 1",
+        "beava_node_count 2",
+        "beava_runtime_kind{runtime=\"mio\"} 1",
+        "beava_entity_count_resident 2",
+        "beava_cold_entity_evictions_total 0",
+        "beava_bytes_per_entity_p99 7000",
+        "beava_snapshot_last_duration_seconds 0.000000",
+        "weir_store_pushes_acked_total 3",
+        "weir_engine_events_applied_total 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+}
