@@ -106,17 +106,32 @@ pub struct Diff {
     pub already_present: Vec<String>,
 }
 
+/// Members are written in alphabetical key order, as beava (serde_json without
+/// `preserve_order`) writes them.
 impl serde::Serialize for DiffEntry {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(None)?;
-        map.serialize_entry("kind", self.kind())?;
-        for (name, value) in self.wire_fields() {
-            map.serialize_entry(name, value)?;
+        enum Member<'a> {
+            Str(&'a str),
+            List(&'a [String]),
         }
+        let mut members: Vec<(&str, Member)> = self
+            .wire_fields()
+            .into_iter()
+            .map(|(name, value)| (name, Member::Str(value)))
+            .collect();
+        members.push(("kind", Member::Str(self.kind())));
         if let DiffEntry::KeyColsChange { from, to, .. } = self {
-            map.serialize_entry("from", from)?;
-            map.serialize_entry("to", to)?;
+            members.push(("from", Member::List(from)));
+            members.push(("to", Member::List(to)));
+        }
+        members.sort_unstable_by_key(|(name, _)| *name);
+        let mut map = s.serialize_map(Some(members.len()))?;
+        for (name, member) in members {
+            match member {
+                Member::Str(v) => map.serialize_entry(name, v)?,
+                Member::List(v) => map.serialize_entry(name, v)?,
+            }
         }
         map.end()
     }

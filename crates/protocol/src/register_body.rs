@@ -57,14 +57,8 @@ struct Entry<'a>(&'a DiffEntry);
 
 impl Serialize for Entry<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut members = self.0.wire_fields();
-        members.push(("kind", self.0.kind()));
-        members.sort_unstable_by_key(|(name, _)| *name);
-        let mut map = s.serialize_map(Some(members.len()))?;
-        for (name, value) in members {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
+        // model's impl writes beava's member set (incl. key lists) in alphabetical order.
+        self.0.serialize(s)
     }
 }
 

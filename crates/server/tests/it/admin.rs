@@ -30,8 +30,15 @@ fn routes_and_headers() {
     assert_eq!(r.status, 404);
     let r = admin(&s, b"POST /health HTTP/1.1\r\n\r\n");
     assert_eq!((r.status, r.header("allow").as_deref()), (405, Some("GET,HEAD")));
-    let r = admin(&s, b"HEAD /health HTTP/1.1\r\n\r\n");
-    assert_eq!((r.status, r.header("content-length").as_deref()), (200, Some("15")));
+    // HEAD: the GET headers (content-length 15), no body.
+    let mut stream = connect(s.admin);
+    std::io::Write::write_all(&mut stream, b"HEAD /health HTTP/1.1\r\n\r\n").unwrap();
+    let (buf, _) = read_until(&mut stream, std::time::Duration::from_secs(5), |b| b.ends_with(b"\r\n\r\n"));
+    let head = String::from_utf8(buf).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("content-length: 15\r\n"), "{head}");
+    let (rest, _) = read_until(&mut stream, std::time::Duration::from_millis(100), |b| !b.is_empty());
+    assert!(rest.is_empty(), "no body after HEAD");
 
     let (r, eof) = exchange(s.admin, b"GARBAGE\r\n\r\n", 1);
     assert_eq!(r[0].status, 400);

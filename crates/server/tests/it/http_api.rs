@@ -193,7 +193,7 @@ fn get_and_batch_get_errors() {
         (
             r#"{"table":"UserStats","key":5}"#.into(),
             500,
-            r#"{"error":{"code":"internal_error","reason":"invalid type: integer `5`, expected a string at line 1 column 29"}}"#.into(),
+            r#"{"error":{"code":"internal_error","reason":"invalid type: integer `5`, expected a string at line 1 column 28"}}"#.into(),
         ),
         (
             r#"{"table":"UserStats"}"#.into(),

@@ -116,7 +116,7 @@ fn chunked_bodies() {
     let s = start();
     s.register_clicks();
     let wire = b"POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
-                 10;ext=1\r\n{\"event\":\"Click\"\r\n1f\r\n,\"data\":{\"user\":\"c\",\"amount\":1\r\n2\r\n}}\r\n0\r\nX-T: y\r\n\r\n";
+                 10;ext=1\r\n{\"event\":\"Click\"\r\n1e\r\n,\"data\":{\"user\":\"c\",\"amount\":1\r\n2\r\n}}\r\n0\r\nX-T: y\r\n\r\n";
     let (r, _) = exchange(s.http, wire, 1);
     assert_eq!(r[0].status, 200, "{}", r[0].text());
     let (_, row) = http_json(s.http, "POST", "/get", &serde_json::json!({"table": "UserStats", "key": "c"}));
