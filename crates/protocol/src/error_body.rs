@@ -12,7 +12,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 /// beava's hint for legacy `POST /get` body shapes.
-pub const HTTP_LEGACY_GET_HINT: &str = "POST /get expects {table, key, features?}; received legacy \
+pub const HTTP_LEGACY_GET_HINT: &str =
+    "POST /get expects {table, key, features?}; received legacy \
      {keys, features} shape — see docs/http-api.md#post-get";
 /// beava's hint for legacy `OP_GET` payload shapes.
 pub const TCP_LEGACY_GET_HINT: &str = "OP_GET expects {table, key, features?}; received legacy \
@@ -202,7 +203,9 @@ mod tests {
             r#"{"error":{"code":"event_not_found"},"registry_version":2}"#
         );
         assert_eq!(
-            json(ErrorBody::internal("missing field `key` at line 1 column 22")),
+            json(ErrorBody::internal(
+                "missing field `key` at line 1 column 22"
+            )),
             r#"{"error":{"code":"internal_error","reason":"missing field `key` at line 1 column 22"}}"#
         );
         assert_eq!(
@@ -279,14 +282,14 @@ mod tests {
             "",
             "Destructive registry change requires force=true. See diff for details.",
         );
-        force.diff = Some(Diff {
+        force.diff = Some(Box::new(Diff {
             additive: vec![],
             destructive: vec![DiffEntry::AggRemoval {
                 table: "UserStats".into(),
                 agg: "".into(),
             }],
             already_present: vec!["Click".into()],
-        });
+        }));
         assert_eq!(
             json(ErrorBody::Register {
                 error: &force,

@@ -119,7 +119,11 @@ mod tests {
         for cut in 0..whole.len() {
             let mut part = BytesMut::from(&whole[..cut]);
             assert_eq!(decode(&mut part, MAX), Ok(None), "cut at {cut}");
-            assert_eq!(part.len(), cut, "nothing consumed before the frame is whole");
+            assert_eq!(
+                part.len(),
+                cut,
+                "nothing consumed before the frame is whole"
+            );
         }
     }
 

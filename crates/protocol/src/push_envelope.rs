@@ -37,13 +37,18 @@ pub enum PushDecodeError {
 
 /// The stable code at the front of a `ValueSeed` error message, if any.
 pub fn limit_code(message: &str) -> Option<&'static str> {
-    ["integer_out_of_range", "value_too_large", "nesting_too_deep", "invalid_utf8"]
-        .into_iter()
-        .find(|code| {
-            message
-                .strip_prefix(code)
-                .is_some_and(|rest| rest.starts_with(':'))
-        })
+    [
+        "integer_out_of_range",
+        "value_too_large",
+        "nesting_too_deep",
+        "invalid_utf8",
+    ]
+    .into_iter()
+    .find(|code| {
+        message
+            .strip_prefix(code)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
 }
 
 fn classify(message: String, otherwise: PushDecodeError) -> PushDecodeError {
@@ -265,7 +270,12 @@ mod tests {
     use super::*;
 
     fn fields(pairs: &[(&str, Value)]) -> Value {
-        Value::Map(pairs.iter().map(|(k, v)| ((*k).into(), v.clone())).collect())
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -300,7 +310,9 @@ mod tests {
         }
         // `data` that is not an object is left for the engine to refuse (`invalid_event`).
         assert_eq!(
-            decode_http_push(br#"{"event":"A","data":null}"#).unwrap().fields,
+            decode_http_push(br#"{"event":"A","data":null}"#)
+                .unwrap()
+                .fields,
             Value::Null
         );
     }
@@ -310,7 +322,13 @@ mod tests {
         let err =
             decode_http_push(br#"{"event":"A","data":{"n":18446744073709551615}}"#).unwrap_err();
         assert!(
-            matches!(err, PushDecodeError::Limit { code: "integer_out_of_range", .. }),
+            matches!(
+                err,
+                PushDecodeError::Limit {
+                    code: "integer_out_of_range",
+                    ..
+                }
+            ),
             "{err:?}"
         );
         let deep = format!(

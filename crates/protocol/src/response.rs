@@ -60,7 +60,10 @@ pub struct LegacyValue<'a> {
 pub enum BatchEntry {
     Row(Value),
     /// `{"error":{"code":C,"message":M}}`.
-    Error { code: &'static str, message: String },
+    Error {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// `{"results":[...]}`.
@@ -88,9 +91,9 @@ impl Serialize for Entries<'_> {
         for entry in self.0 {
             match entry {
                 BatchEntry::Row(row) => seq.serialize_element(row)?,
-                BatchEntry::Error { code, message } => seq.serialize_element(
-                    &crate::error_body::ErrorBody::message(code, message),
-                )?,
+                BatchEntry::Error { code, message } => {
+                    seq.serialize_element(&crate::error_body::ErrorBody::message(code, message))?
+                }
             }
         }
         seq.end()

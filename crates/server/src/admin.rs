@@ -88,12 +88,26 @@ impl Protocol for AdminProtocol {
     ) -> Flow {
         let status_store = ctx.store.status();
         let (status, content_type, body): (u16, Option<&str>, Vec<u8>) = match request.route {
-            AdminRoute::Health => (200, Some(JSON), codec::to_json_vec(&Status { status: "ok" })),
+            AdminRoute::Health => (
+                200,
+                Some(JSON),
+                codec::to_json_vec(&Status { status: "ok" }),
+            ),
             AdminRoute::Ready => {
                 if status_store.writer_running() {
-                    (200, Some(JSON), codec::to_json_vec(&Status { status: "ready" }))
+                    (
+                        200,
+                        Some(JSON),
+                        codec::to_json_vec(&Status { status: "ready" }),
+                    )
                 } else {
-                    (503, Some(JSON), codec::to_json_vec(&Status { status: "not_ready" }))
+                    (
+                        503,
+                        Some(JSON),
+                        codec::to_json_vec(&Status {
+                            status: "not_ready",
+                        }),
+                    )
                 }
             }
             AdminRoute::Metrics => {

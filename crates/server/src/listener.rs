@@ -23,8 +23,14 @@ pub(crate) enum Plane {
 impl Plane {
     fn counters(self, metrics: &ServerMetrics) -> Option<(&AtomicU64, &AtomicU64)> {
         match self {
-            Plane::Http => Some((&metrics.http_connections_active, &metrics.http_connections_total)),
-            Plane::Tcp => Some((&metrics.tcp_connections_active, &metrics.tcp_connections_total)),
+            Plane::Http => Some((
+                &metrics.http_connections_active,
+                &metrics.http_connections_total,
+            )),
+            Plane::Tcp => Some((
+                &metrics.tcp_connections_active,
+                &metrics.tcp_connections_total,
+            )),
             Plane::Admin => None,
         }
     }

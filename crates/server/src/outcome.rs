@@ -40,7 +40,10 @@ pub(crate) fn failure(result: Option<CommandResult>) -> WriteFailure {
 /// The engine decodes `/register` from a JSON value, so its serde messages lack beava's
 /// `at line L column C` suffix. For `invalid_registration` at `<body>`, re-decode the raw bytes
 /// to recover the positioned message (only if it is the same message plus a position).
-pub(crate) fn positioned_register_reason(error: &model::RegisterError, body: &[u8]) -> Option<String> {
+pub(crate) fn positioned_register_reason(
+    error: &model::RegisterError,
+    body: &[u8],
+) -> Option<String> {
     if error.code != "invalid_registration" || error.path != "<body>" {
         return None;
     }

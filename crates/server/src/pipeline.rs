@@ -31,6 +31,8 @@ use tokio::time::Instant;
 /// shrink back after a large request).
 const BUFFER_BYTES_INITIAL: usize = 8 * 1024;
 const BUFFER_BYTES_RETAINED: usize = 64 * 1024;
+/// Free capacity below which the read buffer grows before the next read.
+const READ_BYTES_MIN: usize = 4 * 1024;
 /// Output buffered before it is written even though more responses are ready.
 const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
 /// A request that started arriving must keep making progress at least this often.
@@ -159,7 +161,12 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
 
     loop {
         // 1. Parse what is buffered (also after EOF: a half-closed client still gets answers).
-        while parsing && queue.len() < depth {
+        let mut queue_was_full = false;
+        while parsing {
+            if queue.len() >= depth {
+                queue_was_full = true;
+                break;
+            }
             let (pending, fatal) = match protocol.parse(&mut input, &ctx) {
                 Parsed::Request(p) => (p, false),
                 Parsed::Fatal(p) => (p, true),
@@ -209,10 +216,12 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
         if close {
             break;
         }
+        // More to do without waiting: a ready head (output was flushed early), or requests
+        // already buffered that did not fit in the queue before.
         let ready_now = queue
             .front_mut()
             .is_some_and(|head| !matches!(head.stage, Stage::Submitted(_)));
-        if ready_now {
+        if ready_now || (parsing && queue_was_full && queue.len() < depth) {
             continue;
         }
         let reading = parsing && !eof;
@@ -221,6 +230,9 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
         }
         if input.is_empty() && input.capacity() > BUFFER_BYTES_RETAINED {
             input = BytesMut::with_capacity(BUFFER_BYTES_INITIAL);
+        } else if input.capacity() - input.len() < READ_BYTES_MIN {
+            // `read_buf` would otherwise read into whatever sliver of capacity is left.
+            input.reserve(BUFFER_BYTES_INITIAL);
         }
 
         // 4. Wait for the head's result, more bytes, a stalled request's deadline, or shutdown.

@@ -24,7 +24,10 @@ pub(crate) fn get(store: &StoreHandle, req: &HttpGetReq) -> Result<Value, QueryE
 /// `batch_get` at the last-push watermark: per-entry `unknown_table` / `key_parse_failure` in
 /// place of the row; a feature filter naming an unknown feature fails the whole batch with the
 /// returned `internal_error` reason (beava-compat §1.5).
-pub(crate) fn batch_get(store: &StoreHandle, body: &BatchGetBody) -> Result<Vec<BatchEntry>, String> {
+pub(crate) fn batch_get(
+    store: &StoreHandle,
+    body: &BatchGetBody,
+) -> Result<Vec<BatchEntry>, String> {
     if body.requests.iter().any(|entry| entry.used_entity_id) {
         tracing::warn!(
             kind = "batch_get.entity_id_deprecated",
@@ -60,7 +63,8 @@ pub(crate) fn legacy_get(
     key: &str,
 ) -> Result<LegacyRead, LegacyReadError> {
     let now_ms = store.now_ms();
-    store.read(|engine| store_read::legacy_get(engine, feature_or_table, key, ReadTime::Now(now_ms)))
+    store
+        .read(|engine| store_read::legacy_get(engine, feature_or_table, key, ReadTime::Now(now_ms)))
 }
 
 /// Legacy TCP `MGET`: `{key: {feature: value}}`; errors are `internal_error` reasons.

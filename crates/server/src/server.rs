@@ -48,7 +48,8 @@ impl RunningServer {
         let http = bind(config.http_addr)?;
         let tcp = bind(config.tcp_addr)?;
         let admin = bind(config.admin_addr)?;
-        let (http_addr, tcp_addr, admin_addr) = (http.local_addr()?, tcp.local_addr()?, admin.local_addr()?);
+        let (http_addr, tcp_addr, admin_addr) =
+            (http.local_addr()?, tcp.local_addr()?, admin.local_addr()?);
 
         let (shutdown, shutdown_rx) = Shutdown::new();
         let metrics = Arc::new(ServerMetrics::default());
@@ -71,8 +72,16 @@ impl RunningServer {
             let http = TcpListener::from_std(http)?;
             let tcp = TcpListener::from_std(tcp)?;
             let max = config.connections_max;
-            runtime.spawn(accept_loop(http, Plane::Http, Arc::clone(&ctx), max, HttpProtocol::default));
-            runtime.spawn(accept_loop(tcp, Plane::Tcp, Arc::clone(&ctx), max, || TcpProtocol));
+            runtime.spawn(accept_loop(
+                http,
+                Plane::Http,
+                Arc::clone(&ctx),
+                max,
+                HttpProtocol::default,
+            ));
+            runtime.spawn(accept_loop(tcp, Plane::Tcp, Arc::clone(&ctx), max, || {
+                TcpProtocol
+            }));
         }
 
         let admin_ctx = Arc::clone(&ctx);
@@ -135,7 +144,11 @@ impl RunningServer {
         self.shutdown.trigger();
         let open = self.shutdown.drain(&self.metrics, self.grace);
         if open > 0 {
-            tracing::warn!(kind = "server.shutdown_forced", open, "closing connections still open after the grace period");
+            tracing::warn!(
+                kind = "server.shutdown_forced",
+                open,
+                "closing connections still open after the grace period"
+            );
         }
         runtime.shutdown_timeout(Duration::from_millis(200));
         if let Some(admin) = self.admin.take() {

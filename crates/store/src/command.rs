@@ -20,10 +20,7 @@ pub enum Command {
     /// A raw `/register` body.
     Register(serde_json::Value),
     /// A decoded push; validated by the writer against the registry of the moment.
-    Push {
-        event: CompactString,
-        fields: Value,
-    },
+    Push { event: CompactString, fields: Value },
     /// Test-mode reset (the server checks test mode before sending it).
     Reset,
 }
@@ -54,9 +51,13 @@ pub struct RegisterRefused {
 pub enum Outcome {
     Register(Result<RegisterOutcome, RegisterRefused>),
     Push(Result<PushAcked, PushRefused>),
-    Reset { registry_version: u64 },
+    Reset {
+        registry_version: u64,
+    },
     /// The engine panicked on this command (a bug); the writer survived it.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// The writer's mutable position in the command sequence.
@@ -75,7 +76,12 @@ pub struct Sequence {
 /// 4. **ack** — the caller sends the reply only after releasing the engine lock (and, with the
 ///    WAL, only after the batch holding the LSN is fsynced), so every acked push is visible to
 ///    the next read.
-pub fn execute(engine: &mut Engine, seq: &mut Sequence, command: Command, now_ms: TimestampMs) -> Outcome {
+pub fn execute(
+    engine: &mut Engine,
+    seq: &mut Sequence,
+    command: Command,
+    now_ms: TimestampMs,
+) -> Outcome {
     match command {
         Command::Push { event, fields } => {
             let validated = match engine.validate_push(&event, &fields) {
@@ -95,12 +101,12 @@ pub fn execute(engine: &mut Engine, seq: &mut Sequence, command: Command, now_ms
                 registry_version: engine.registry_version(),
             }))
         }
-        Command::Register(body) => Outcome::Register(engine.register(&body).map_err(|error| {
-            RegisterRefused {
+        Command::Register(body) => {
+            Outcome::Register(engine.register(&body).map_err(|error| RegisterRefused {
                 error,
                 registry_version: engine.registry_version(),
-            }
-        })),
+            }))
+        }
         Command::Reset => {
             engine.reset();
             Outcome::Reset {

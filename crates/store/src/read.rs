@@ -70,7 +70,9 @@ pub fn legacy_get(
         }
     };
     if is_table(engine, feature_or_table) {
-        let row = engine.get(feature_or_table, key, None, at).map_err(map_err)?;
+        let row = engine
+            .get(feature_or_table, key, None, at)
+            .map_err(map_err)?;
         return match row {
             Value::Map(ref members) if members.is_empty() => Err(LegacyReadError::KeyNotFound),
             row => Ok(LegacyRead::Row(row)),

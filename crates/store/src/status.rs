@@ -92,7 +92,10 @@ impl StoreStatus {
         self.set_registry_version(stats.registry_version);
         store(&self.node_count, stats.node_count as u64);
         store(&self.entity_count_resident, stats.entity_count_resident);
-        store(&self.cold_entity_evictions_total, stats.cold_entity_evictions_total);
+        store(
+            &self.cold_entity_evictions_total,
+            stats.cold_entity_evictions_total,
+        );
         store(&self.bucket_reclaim_total, stats.bucket_reclaim_total);
         store(
             &self.entropy_categories_capped_total,
@@ -113,7 +116,8 @@ impl StoreStatus {
         add(&self.engine_panics_total, counts.panics);
         self.batches_total.fetch_add(1, Ordering::Relaxed);
         self.last_lsn.store(last_lsn, Ordering::Relaxed);
-        self.queue_depth.store(queue_depth as u64, Ordering::Relaxed);
+        self.queue_depth
+            .store(queue_depth as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn record_overloaded(&self) {
@@ -121,7 +125,8 @@ impl StoreStatus {
     }
 
     pub(crate) fn set_queue_capacity(&self, capacity: usize) {
-        self.queue_capacity.store(capacity as u64, Ordering::Relaxed);
+        self.queue_capacity
+            .store(capacity as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn set_writer_running(&self, running: bool) {

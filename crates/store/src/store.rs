@@ -68,9 +68,7 @@ impl Store {
             status,
             clock,
         });
-        shared
-            .status
-            .publish_engine(&shared.engine.read().stats());
+        shared.status.publish_engine(&shared.engine.read().stats());
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let writer_shared = Arc::clone(&shared);
         let batch_max = config.batch_max;

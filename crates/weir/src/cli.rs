@@ -9,7 +9,7 @@ use std::path::PathBuf;
 ///
 /// Listens on an HTTP/1.1 data plane, a framed TCP data plane and an admin sidecar
 /// (/health, /ready, /metrics, /registry). Every flag has a BEAVA_* environment equivalent
-/// (and the same name with a WEIR_ prefix, which wins); see README.
+/// (and the same name with a WEIR_ prefix, which wins).
 ///
 /// Durability: the write-ahead log is not implemented yet. With or without --data-dir the
 /// server keeps state in memory only and loses it on exit (a warning says so at startup).

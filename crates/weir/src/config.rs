@@ -368,7 +368,10 @@ mod tests {
         let s = resolve_with(
             &Cli::default(),
             yaml,
-            &[("BEAVA_LISTEN_ADDR", "127.0.0.1:2001"), ("WEIR_LISTEN_ADDR", "127.0.0.1:3001")],
+            &[
+                ("BEAVA_LISTEN_ADDR", "127.0.0.1:2001"),
+                ("WEIR_LISTEN_ADDR", "127.0.0.1:3001"),
+            ],
         )
         .unwrap();
         assert_eq!(s.http_addr.port(), 3001);
@@ -386,7 +389,9 @@ mod tests {
         assert_eq!(s.wal_dir, Path::new("/data/wal"));
         assert_eq!(s.snapshot_dir, Path::new("/data/snapshots"));
         assert!(s.test_mode);
-        assert!(s.source.contains("CLI [--http-addr, --tcp-addr, --data-dir, --test-mode]"));
+        assert!(s
+            .source
+            .contains("CLI [--http-addr, --tcp-addr, --data-dir, --test-mode]"));
     }
 
     #[test]

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
 
-    println!("weir v{} (beava 0.0.6 wire-compatible)", env!("CARGO_PKG_VERSION"));
+    println!(
+        "weir v{} (beava 0.0.6 wire-compatible)",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("config source : {}", settings.source);
     println!("HTTP listen   : {}", settings.http_addr);
     println!("Admin listen  : {}", settings.admin_addr);

@@ -28,7 +28,10 @@ pub(crate) struct HttpRequest {
 
 enum Kind {
     /// Decided at parse time.
-    Immediate { status: u16, body: Vec<u8> },
+    Immediate {
+        status: u16,
+        body: Vec<u8>,
+    },
     Continue,
     ProtocolError,
     Ping,
@@ -37,7 +40,10 @@ enum Kind {
     Reset,
     Get(HttpGetReq),
     BatchGet(BatchGetBody),
-    LegacyGet { feature: String, key: String },
+    LegacyGet {
+        feature: String,
+        key: String,
+    },
 }
 
 #[derive(Default)]
@@ -46,7 +52,11 @@ pub(crate) struct HttpProtocol {
     scratch: BytesMut,
 }
 
-fn immediate<T: serde::Serialize + ?Sized>(status: u16, close: bool, body: &T) -> Pending<HttpRequest> {
+fn immediate<T: serde::Serialize + ?Sized>(
+    status: u16,
+    close: bool,
+    body: &T,
+) -> Pending<HttpRequest> {
     Pending::ready(HttpRequest {
         close,
         kind: Kind::Immediate {
@@ -105,7 +115,13 @@ impl Protocol for HttpProtocol {
                 if ctx.store.status().writer_running() {
                     immediate(200, close, &Status { status: "ready" })
                 } else {
-                    immediate(503, close, &Status { status: "not_ready" })
+                    immediate(
+                        503,
+                        close,
+                        &Status {
+                            status: "not_ready",
+                        },
+                    )
                 }
             }
             Route::Registry | Route::NotFound => {
@@ -118,7 +134,9 @@ impl Protocol for HttpProtocol {
                     return Parsed::Request(immediate(
                         415,
                         close,
-                        &ErrorBody::UnsupportedMediaType { registry_version: 0 },
+                        &ErrorBody::UnsupportedMediaType {
+                            registry_version: 0,
+                        },
                     ));
                 }
                 let registry_version = ctx.store.status().registry_version();
@@ -242,7 +260,13 @@ impl Protocol for HttpProtocol {
                 }
                 Some(Ok(Outcome::Push(Err(refused)))) => {
                     let status = refused.error.http_status();
-                    response::write_json(out, scratch, status, close, &ErrorBody::code(refused.error.code));
+                    response::write_json(
+                        out,
+                        scratch,
+                        status,
+                        close,
+                        &ErrorBody::code(refused.error.code),
+                    );
                 }
                 other => write_failure(out, scratch, close, other),
             },
@@ -270,7 +294,8 @@ impl Protocol for HttpProtocol {
                     response::write_json(out, scratch, 200, close, &body);
                 }
                 Some(Ok(Outcome::Register(Err(mut refused)))) => {
-                    if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw) {
+                    if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw)
+                    {
                         refused.error.reason = reason;
                     }
                     let body = ErrorBody::Register {
@@ -283,7 +308,11 @@ impl Protocol for HttpProtocol {
             },
             Kind::Reset => match result {
                 Some(Ok(Outcome::Reset { registry_version })) => {
-                    tracing::info!(kind = "server.reset_completed", registry_version, "reset completed");
+                    tracing::info!(
+                        kind = "server.reset_completed",
+                        registry_version,
+                        "reset completed"
+                    );
                     let body = ResetAck {
                         registry_version,
                         reset: true,
@@ -297,15 +326,22 @@ impl Protocol for HttpProtocol {
                 Err(e) => write_query_error(out, scratch, close, &e),
             },
             Kind::BatchGet(req) => match reads::batch_get(&ctx.store, &req) {
-                Ok(entries) => response::write_json(out, scratch, 200, close, &BatchResults(&entries)),
-                Err(reason) => response::write_json(out, scratch, 500, close, &ErrorBody::internal(&reason)),
+                Ok(entries) => {
+                    response::write_json(out, scratch, 200, close, &BatchResults(&entries))
+                }
+                Err(reason) => {
+                    response::write_json(out, scratch, 500, close, &ErrorBody::internal(&reason))
+                }
             },
-            Kind::LegacyGet { feature, key } => match reads::legacy_get(&ctx.store, &feature, &key) {
+            Kind::LegacyGet { feature, key } => match reads::legacy_get(&ctx.store, &feature, &key)
+            {
                 Ok(LegacyRead::Row(row)) => response::write_json(out, scratch, 200, close, &row),
                 Ok(LegacyRead::Value(value)) => {
                     response::write_json(out, scratch, 200, close, &LegacyValue { value: &value })
                 }
-                Err(e) => response::write_json(out, scratch, 404, close, &ErrorBody::code(e.code())),
+                Err(e) => {
+                    response::write_json(out, scratch, 404, close, &ErrorBody::code(e.code()))
+                }
             },
         }
         if close {
@@ -320,7 +356,11 @@ impl Protocol for HttpProtocol {
     }
 }
 
-fn push_decode_error(close: bool, error: PushDecodeError, malformed_code: &'static str) -> Pending<HttpRequest> {
+fn push_decode_error(
+    close: bool,
+    error: PushDecodeError,
+    malformed_code: &'static str,
+) -> Pending<HttpRequest> {
     match error {
         PushDecodeError::Limit { code, reason } => immediate(
             400,
@@ -342,14 +382,23 @@ fn push_decode_error(close: bool, error: PushDecodeError, malformed_code: &'stat
 
 fn write_query_error(out: &mut BytesMut, scratch: &mut BytesMut, close: bool, error: &QueryError) {
     match error {
-        QueryError::FeatureNotFound { .. } => {
-            response::write_json(out, scratch, 500, close, &ErrorBody::internal(&error.message()))
-        }
+        QueryError::FeatureNotFound { .. } => response::write_json(
+            out,
+            scratch,
+            500,
+            close,
+            &ErrorBody::internal(&error.message()),
+        ),
         _ => response::write_json(out, scratch, 404, close, &ErrorBody::code(error.code())),
     }
 }
 
-fn write_failure(out: &mut BytesMut, scratch: &mut BytesMut, close: bool, result: Option<CommandResult>) {
+fn write_failure(
+    out: &mut BytesMut,
+    scratch: &mut BytesMut,
+    close: bool,
+    result: Option<CommandResult>,
+) {
     let failure = outcome::failure(result);
     let body = ErrorBody::Reason {
         code: failure.code,

@@ -372,7 +372,8 @@ mod tests {
 
     #[test]
     fn chunked_bodies_with_extensions_and_trailers() {
-        let wire = b"POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n\
+        let wire =
+            b"POST /push HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n\
                      2;foo=bar\r\n{\"\r\na\r\nevent\":\"A\"\r\n1\r\n}\r\n0\r\nX-Trailer: y\r\n\r\n";
         for requests in [parse_all(wire).unwrap(), parse_bytewise(wire).unwrap()] {
             assert_eq!(requests.len(), 1);
@@ -384,10 +385,19 @@ mod tests {
     fn malformed_and_oversized() {
         let err = |bytes: &[u8]| parse_all(bytes).unwrap_err();
         assert_eq!(err(b"GARBAGE\r\n\r\n"), ParseError::Malformed);
-        assert_eq!(err(b"GET /h HTTP/1.1\r\nbad header\r\n\r\n"), ParseError::Malformed);
+        assert_eq!(
+            err(b"GET /h HTTP/1.1\r\nbad header\r\n\r\n"),
+            ParseError::Malformed
+        );
         assert_eq!(err(b"GET /h HTTP/2.0\r\n\r\n"), ParseError::Malformed);
-        assert_eq!(err(b"POST /p HTTP/1.1\r\nContent-Length: abc\r\n\r\n"), ParseError::BadContentLength);
-        assert_eq!(err(b"POST /p HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), ParseError::BadContentLength);
+        assert_eq!(
+            err(b"POST /p HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
+            ParseError::BadContentLength
+        );
+        assert_eq!(
+            err(b"POST /p HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            ParseError::BadContentLength
+        );
         assert_eq!(
             err(b"POST /p HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"),
             ParseError::BadContentLength
@@ -444,7 +454,9 @@ mod tests {
     #[test]
     fn header_semantics() {
         let one = |bytes: &[u8]| parse_all(bytes).unwrap().remove(0).head;
-        let h = one(b"POST /register HTTP/1.1\r\nContent-Type: Application/JSON; charset=utf-8\r\n\r\n");
+        let h = one(
+            b"POST /register HTTP/1.1\r\nContent-Type: Application/JSON; charset=utf-8\r\n\r\n",
+        );
         assert!(h.json_content_type);
         let h = one(b"POST /register HTTP/1.1\r\nContent-Type: text/plain\r\n\r\n");
         assert!(!h.json_content_type);

@@ -18,9 +18,14 @@ pub(crate) enum Route<'a> {
     /// Known, but 404 in the shipped binary (dev endpoint).
     Registry,
     /// `/push/:event`, `/push-sync/:event`, `/push-batch/:event`: bare field body.
-    LegacyPush { event: &'a str },
+    LegacyPush {
+        event: &'a str,
+    },
     /// `GET /get/:feature/:key` (the key may contain `/`).
-    LegacyGet { feature: &'a str, key: &'a str },
+    LegacyGet {
+        feature: &'a str,
+        key: &'a str,
+    },
     NotFound,
 }
 
@@ -75,8 +80,14 @@ mod tests {
         assert_eq!(route("/push//"), Route::Push);
         assert_eq!(route("/health?x=1"), Route::Health);
         assert_eq!(route("/push/Click"), Route::LegacyPush { event: "Click" });
-        assert_eq!(route("/push-batch/Click/"), Route::LegacyPush { event: "Click" });
-        assert_eq!(route("/push/Click/x"), Route::LegacyPush { event: "Click/x" });
+        assert_eq!(
+            route("/push-batch/Click/"),
+            Route::LegacyPush { event: "Click" }
+        );
+        assert_eq!(
+            route("/push/Click/x"),
+            Route::LegacyPush { event: "Click/x" }
+        );
         assert_eq!(
             route("/get/clicks/u1/x"),
             Route::LegacyGet {

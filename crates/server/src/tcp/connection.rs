@@ -24,14 +24,27 @@ use store::{Command, Outcome};
 
 pub(crate) enum TcpRequest {
     /// A frame decided at parse time.
-    Immediate { op: u16, body: Vec<u8>, fatal: bool },
+    Immediate {
+        op: u16,
+        body: Vec<u8>,
+        fatal: bool,
+    },
     Ping,
     Register(bytes::Bytes),
     Push,
     Reset,
-    Get { content_type: ContentType, req: HttpGetReq },
-    MGet { content_type: ContentType, req: MGetReq },
-    GetMulti { content_type: ContentType, req: GetMultiReq },
+    Get {
+        content_type: ContentType,
+        req: HttpGetReq,
+    },
+    MGet {
+        content_type: ContentType,
+        req: MGetReq,
+    },
+    GetMulti {
+        content_type: ContentType,
+        req: GetMultiReq,
+    },
     BatchGet(BatchGetBody),
 }
 
@@ -66,7 +79,8 @@ impl Protocol for TcpProtocol {
                 tracing::debug!(kind = "tcp.frame_error", error = ?error, "fatal frame error; closing");
                 return match error {
                     FrameError::TooLarge { declared, limit } => {
-                        let message = format!("declared frame length {declared} exceeds limit {limit}");
+                        let message =
+                            format!("declared frame length {declared} exceeds limit {limit}");
                         fatal_frame(&ErrorBody::FrameTooLarge {
                             declared,
                             limit,
@@ -115,8 +129,11 @@ impl Protocol for TcpProtocol {
                         Command::Register(value),
                     ),
                     Err(e) => {
-                        let error =
-                            model::RegisterError::new("invalid_registration", "<body>", e.to_string());
+                        let error = model::RegisterError::new(
+                            "invalid_registration",
+                            "<body>",
+                            e.to_string(),
+                        );
                         error_frame(&ErrorBody::Register {
                             error: &error,
                             registry_version: ctx.store.status().registry_version(),
@@ -200,7 +217,8 @@ impl Protocol for TcpProtocol {
                     write_frame(out, op::REGISTER, ContentType::Json, &body);
                 }
                 Some(Ok(Outcome::Register(Err(mut refused)))) => {
-                    if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw) {
+                    if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw)
+                    {
                         refused.error.reason = reason;
                     }
                     write_error(
@@ -215,7 +233,11 @@ impl Protocol for TcpProtocol {
             },
             TcpRequest::Reset => match result {
                 Some(Ok(Outcome::Reset { registry_version })) => {
-                    tracing::info!(kind = "server.reset_completed", registry_version, "reset completed");
+                    tracing::info!(
+                        kind = "server.reset_completed",
+                        registry_version,
+                        "reset completed"
+                    );
                     let body = ResetAck {
                         registry_version,
                         reset: true,
@@ -232,19 +254,24 @@ impl Protocol for TcpProtocol {
                 Err(e) => write_error(out, &ErrorBody::code(e.code())),
             },
             TcpRequest::BatchGet(req) => match reads::batch_get(&ctx.store, &req) {
-                Ok(entries) => {
-                    write_frame(out, op::GET_RESPONSE, ContentType::Json, &BatchResults(&entries))
-                }
+                Ok(entries) => write_frame(
+                    out,
+                    op::GET_RESPONSE,
+                    ContentType::Json,
+                    &BatchResults(&entries),
+                ),
                 Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
             },
             TcpRequest::MGet { content_type, req } => match reads::mget(&ctx.store, &req) {
                 Ok(rows) => write_frame(out, op::GET_RESPONSE, content_type, &rows),
                 Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
             },
-            TcpRequest::GetMulti { content_type, req } => match reads::get_multi(&ctx.store, &req) {
-                Ok(rows) => write_frame(out, op::GET_RESPONSE, content_type, &rows),
-                Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
-            },
+            TcpRequest::GetMulti { content_type, req } => {
+                match reads::get_multi(&ctx.store, &req) {
+                    Ok(rows) => write_frame(out, op::GET_RESPONSE, content_type, &rows),
+                    Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
+                }
+            }
         }
         Flow::Continue
     }
@@ -280,7 +307,10 @@ fn dispatch_typed(
                 if content_type == ContentType::Json
                     && read_request::is_legacy_get_shape(content_type, payload)
                 {
-                    error_frame(&ErrorBody::message("unsupported_request_shape", TCP_LEGACY_GET_HINT))
+                    error_frame(&ErrorBody::message(
+                        "unsupported_request_shape",
+                        TCP_LEGACY_GET_HINT,
+                    ))
                 } else {
                     error_frame(&ErrorBody::internal(&reason))
                 }
@@ -315,7 +345,12 @@ fn dispatch_typed(
     }
 }
 
-fn write_frame<T: Serialize + ?Sized>(out: &mut BytesMut, op: u16, content_type: ContentType, body: &T) {
+fn write_frame<T: Serialize + ?Sized>(
+    out: &mut BytesMut,
+    op: u16,
+    content_type: ContentType,
+    body: &T,
+) {
     let start = frame::begin(out, op, content_type.byte());
     codec::write_body(out, content_type, body);
     frame::finish(out, start);

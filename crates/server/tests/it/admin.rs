@@ -16,28 +16,44 @@ fn routes_and_headers() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), r#"{"status":"ok"}"#);
     assert_eq!(r.header("x-runtime").as_deref(), Some("tokio"));
-    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert!(r.header("date").is_some_and(|d| d.ends_with(" GMT")));
     assert!(r.head.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-runtime: tokio\r\ncontent-length: 15\r\ndate: "));
 
-    assert_eq!(admin(&s, b"GET /ready HTTP/1.1\r\n\r\n").text(), r#"{"status":"ready"}"#);
+    assert_eq!(
+        admin(&s, b"GET /ready HTTP/1.1\r\n\r\n").text(),
+        r#"{"status":"ready"}"#
+    );
     assert_eq!(admin(&s, b"GET /health?x=1 HTTP/1.1\r\n\r\n").status, 200);
-    assert_eq!(admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").text(), r#"{"node_count":0,"version":0}"#);
+    assert_eq!(
+        admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").text(),
+        r#"{"node_count":0,"version":0}"#
+    );
 
     let r = admin(&s, b"GET /nope HTTP/1.1\r\n\r\n");
     assert_eq!((r.status, r.body.len()), (404, 0));
     let r = admin(&s, b"GET /health/ HTTP/1.1\r\n\r\n");
     assert_eq!(r.status, 404);
     let r = admin(&s, b"POST /health HTTP/1.1\r\n\r\n");
-    assert_eq!((r.status, r.header("allow").as_deref()), (405, Some("GET,HEAD")));
+    assert_eq!(
+        (r.status, r.header("allow").as_deref()),
+        (405, Some("GET,HEAD"))
+    );
     // HEAD: the GET headers (content-length 15), no body.
     let mut stream = connect(s.admin);
     std::io::Write::write_all(&mut stream, b"HEAD /health HTTP/1.1\r\n\r\n").unwrap();
-    let (buf, _) = read_until(&mut stream, std::time::Duration::from_secs(5), |b| b.ends_with(b"\r\n\r\n"));
+    let (buf, _) = read_until(&mut stream, std::time::Duration::from_secs(5), |b| {
+        b.ends_with(b"\r\n\r\n")
+    });
     let head = String::from_utf8(buf).unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("content-length: 15\r\n"), "{head}");
-    let (rest, _) = read_until(&mut stream, std::time::Duration::from_millis(100), |b| !b.is_empty());
+    let (rest, _) = read_until(&mut stream, std::time::Duration::from_millis(100), |b| {
+        !b.is_empty()
+    });
     assert!(rest.is_empty(), "no body after HEAD");
 
     let (r, eof) = exchange(s.admin, b"GARBAGE\r\n\r\n", 1);
@@ -50,15 +66,26 @@ fn metrics_and_registry_follow_the_store() {
     let s = start();
     s.register_clicks();
     for user in ["a", "b", "a"] {
-        let (status, _) = http_json(s.http, "POST", "/push", &json!({"event": "Click", "data": {"user": user, "amount": 1}}));
+        let (status, _) = http_json(
+            s.http,
+            "POST",
+            "/push",
+            &json!({"event": "Click", "data": {"user": user, "amount": 1}}),
+        );
         assert_eq!(status, 200);
     }
-    assert_eq!(admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").json(), json!({"node_count": 2, "version": 1}));
+    assert_eq!(
+        admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").json(),
+        json!({"node_count": 2, "version": 1})
+    );
     // Counters are published when the writer goes idle; give it a moment.
     let mut text = String::new();
     for _ in 0..100 {
         let r = admin(&s, b"GET /metrics HTTP/1.1\r\n\r\n");
-        assert_eq!(r.header("content-type").as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
         assert_eq!(r.header("x-runtime").as_deref(), Some("tokio"));
         text = r.text();
         if text.contains("\nbeava_entity_count_resident 2\n") {
@@ -77,6 +104,9 @@ fn metrics_and_registry_follow_the_store() {
         "weir_store_pushes_acked_total 3",
         "weir_engine_events_applied_total 3",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
 }

@@ -14,7 +14,10 @@ fn health_ready_ping_and_headers() {
          X-Runtime: hand-rolled\r\nConnection: keep-alive"
     );
     assert_eq!(r.text(), r#"{"status":"ok"}"#);
-    assert_eq!(http(s.http, "GET", "/ready", None).text(), r#"{"status":"ready"}"#);
+    assert_eq!(
+        http(s.http, "GET", "/ready", None).text(),
+        r#"{"status":"ready"}"#
+    );
     assert_eq!(http(s.http, "GET", "/health/?x=1", None).status, 200);
     let (status, body) = http_json(s.http, "POST", "/ping", &json!({}));
     assert_eq!(status, 200);
@@ -25,10 +28,30 @@ fn health_ready_ping_and_headers() {
 fn routing_errors() {
     let s = start();
     for (method, path, status, body) in [
-        ("GET", "/nope", 404, r#"{"error":{"code":"not_found","path":"/nope"}}"#),
-        ("GET", "/nope/?x=1", 404, r#"{"error":{"code":"not_found","path":"/nope/?x=1"}}"#),
-        ("GET", "/registry", 404, r#"{"error":{"code":"not_found","path":"/registry"}}"#),
-        ("GET", "/get/clicks", 404, r#"{"error":{"code":"not_found","path":"/get/clicks"}}"#),
+        (
+            "GET",
+            "/nope",
+            404,
+            r#"{"error":{"code":"not_found","path":"/nope"}}"#,
+        ),
+        (
+            "GET",
+            "/nope/?x=1",
+            404,
+            r#"{"error":{"code":"not_found","path":"/nope/?x=1"}}"#,
+        ),
+        (
+            "GET",
+            "/registry",
+            404,
+            r#"{"error":{"code":"not_found","path":"/registry"}}"#,
+        ),
+        (
+            "GET",
+            "/get/clicks",
+            404,
+            r#"{"error":{"code":"not_found","path":"/get/clicks"}}"#,
+        ),
         (
             "GET",
             "/push",
@@ -55,7 +78,11 @@ fn routing_errors() {
         ),
     ] {
         let r = http(s.http, method, path, None);
-        assert_eq!((r.status, r.text().as_str()), (status, body), "{method} {path}");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (status, body),
+            "{method} {path}"
+        );
     }
 }
 
@@ -68,32 +95,68 @@ fn register_push_get_batch_get() {
     let body = r.json();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["registry_version"], 1);
-    assert_eq!(body["registered_descriptors"], json!(["Click", "UserStats"]));
+    assert_eq!(
+        body["registered_descriptors"],
+        json!(["Click", "UserStats"])
+    );
 
     // Same again: nothing new.
     let again = http(s.http, "POST", "/register", Some(&registration)).json();
     assert_eq!(again["added"], json!([]));
     assert_eq!(again["already_present"], json!(["Click", "UserStats"]));
 
-    let (status, ack) = http_json(s.http, "POST", "/push", &json!({"event": "Click", "data": {"user": "u1", "amount": 2.5}}));
+    let (status, ack) = http_json(
+        s.http,
+        "POST",
+        "/push",
+        &json!({"event": "Click", "data": {"user": "u1", "amount": 2.5}}),
+    );
     assert_eq!(status, 200);
     assert_eq!(ack["idempotent_replay"], false);
     assert_eq!(ack["registry_version"], 1);
     let first_lsn = ack["ack_lsn"].as_u64().unwrap();
-    let (_, ack) = http_json(s.http, "POST", "/push-sync", &json!({"event": "Click", "data": {"user": "u1", "amount": 2}}));
-    assert!(ack["ack_lsn"].as_u64().unwrap() > first_lsn, "ack_lsn increases");
+    let (_, ack) = http_json(
+        s.http,
+        "POST",
+        "/push-sync",
+        &json!({"event": "Click", "data": {"user": "u1", "amount": 2}}),
+    );
+    assert!(
+        ack["ack_lsn"].as_u64().unwrap() > first_lsn,
+        "ack_lsn increases"
+    );
     for path in ["/push/Click", "/push-sync/Click", "/push-batch/Click/"] {
         let (status, _) = http_json(s.http, "POST", path, &json!({"user": "u2", "amount": 1}));
         assert_eq!(status, 200, "{path}");
     }
 
-    let (status, row) = http_json(s.http, "POST", "/get", &json!({"table": "UserStats", "key": "u1"}));
+    let (status, row) = http_json(
+        s.http,
+        "POST",
+        "/get",
+        &json!({"table": "UserStats", "key": "u1"}),
+    );
     assert_eq!((status, row), (200, json!({"clicks": 2, "total": 4.5})));
-    let (_, row) = http_json(s.http, "POST", "/get", &json!({"table": "UserStats", "key": "u1", "features": ["clicks"]}));
+    let (_, row) = http_json(
+        s.http,
+        "POST",
+        "/get",
+        &json!({"table": "UserStats", "key": "u1", "features": ["clicks"]}),
+    );
     assert_eq!(row, json!({"clicks": 2}));
-    let (_, row) = http_json(s.http, "POST", "/get", &json!({"table": "UserStats", "key": "nobody"}));
+    let (_, row) = http_json(
+        s.http,
+        "POST",
+        "/get",
+        &json!({"table": "UserStats", "key": "nobody"}),
+    );
     assert_eq!(row, json!({}));
-    let (_, row) = http_json(s.http, "POST", "/get", &json!({"table": "UserStats", "key": "u1", "features": []}));
+    let (_, row) = http_json(
+        s.http,
+        "POST",
+        "/get",
+        &json!({"table": "UserStats", "key": "u1", "features": []}),
+    );
     assert_eq!(row, json!({}));
 
     let (status, body) = http_json(
@@ -119,14 +182,29 @@ fn register_push_get_batch_get() {
     );
 
     // Legacy path-addressed reads.
-    assert_eq!(http(s.http, "GET", "/get/clicks/u1", None).text(), r#"{"value":2}"#);
-    assert_eq!(http(s.http, "GET", "/get/UserStats/u2", None).json(), json!({"clicks": 3, "total": 3.0}));
+    assert_eq!(
+        http(s.http, "GET", "/get/clicks/u1", None).text(),
+        r#"{"value":2}"#
+    );
+    assert_eq!(
+        http(s.http, "GET", "/get/UserStats/u2", None).json(),
+        json!({"clicks": 3, "total": 3.0})
+    );
     let r = http(s.http, "GET", "/get/clicks/zz", None);
-    assert_eq!((r.status, r.text().as_str()), (404, r#"{"error":{"code":"key_not_found"}}"#));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, r#"{"error":{"code":"key_not_found"}}"#)
+    );
     let r = http(s.http, "GET", "/get/nope/u1", None);
-    assert_eq!((r.status, r.text().as_str()), (404, r#"{"error":{"code":"feature_not_found"}}"#));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, r#"{"error":{"code":"feature_not_found"}}"#)
+    );
     let r = http(s.http, "GET", "/get/clicks/a|b", None);
-    assert_eq!((r.status, r.text().as_str()), (404, r#"{"error":{"code":"key_parse_failure"}}"#));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, r#"{"error":{"code":"key_parse_failure"}}"#)
+    );
 
     let (_, pong) = http_json(s.http, "POST", "/ping", &json!({}));
     assert_eq!(pong["registry_version"], 1);
@@ -137,18 +215,58 @@ fn push_errors() {
     let s = start();
     s.register_clicks();
     for (body, status, expected) in [
-        (&br#"{"event":"Nope","data":{}}"#[..], 404, r#"{"error":{"code":"event_not_found"}}"#),
-        (br#"{"event":"Click","data":{"user":"u\u0001","amount":2}}"#, 400, r#"{"error":{"code":"control_character_in_string"}}"#),
-        (br#"{"event":"Click","data":{"user":"u\tx","amount":2}}"#, 400, r#"{"error":{"code":"control_character_in_string"}}"#),
-        (br#"{"event":"Click","data":{"user":"u1"}}"#, 400, r#"{"error":{"code":"invalid_event"}}"#),
-        (br#"{"event":"Click","data":{"user":"u1","amount":1,"x":1}}"#, 400, r#"{"error":{"code":"unknown_field_v0"}}"#),
-        (br#"{"event":"Click"}"#, 400, r#"{"error":{"code":"invalid_event"}}"#),
-        (br#"{"data":{}}"#, 400, r#"{"error":{"code":"missing_event_name_in_body"}}"#),
-        (b"[1]", 400, r#"{"error":{"code":"missing_event_name_in_body"}}"#),
-        (br#"{"event":5}"#, 400, r#"{"error":{"code":"missing_event_name_in_body"}}"#),
+        (
+            &br#"{"event":"Nope","data":{}}"#[..],
+            404,
+            r#"{"error":{"code":"event_not_found"}}"#,
+        ),
+        (
+            br#"{"event":"Click","data":{"user":"u\u0001","amount":2}}"#,
+            400,
+            r#"{"error":{"code":"control_character_in_string"}}"#,
+        ),
+        (
+            br#"{"event":"Click","data":{"user":"u\tx","amount":2}}"#,
+            400,
+            r#"{"error":{"code":"control_character_in_string"}}"#,
+        ),
+        (
+            br#"{"event":"Click","data":{"user":"u1"}}"#,
+            400,
+            r#"{"error":{"code":"invalid_event"}}"#,
+        ),
+        (
+            br#"{"event":"Click","data":{"user":"u1","amount":1,"x":1}}"#,
+            400,
+            r#"{"error":{"code":"unknown_field_v0"}}"#,
+        ),
+        (
+            br#"{"event":"Click"}"#,
+            400,
+            r#"{"error":{"code":"invalid_event"}}"#,
+        ),
+        (
+            br#"{"data":{}}"#,
+            400,
+            r#"{"error":{"code":"missing_event_name_in_body"}}"#,
+        ),
+        (
+            b"[1]",
+            400,
+            r#"{"error":{"code":"missing_event_name_in_body"}}"#,
+        ),
+        (
+            br#"{"event":5}"#,
+            400,
+            r#"{"error":{"code":"missing_event_name_in_body"}}"#,
+        ),
         (b"nope", 400, r#"{"error":{"code":"invalid_json_body"}}"#),
         (b"", 400, r#"{"error":{"code":"invalid_json_body"}}"#),
-        (br#"{"event":"Click","data":[1]}"#, 400, r#"{"error":{"code":"invalid_event"}}"#),
+        (
+            br#"{"event":"Click","data":[1]}"#,
+            400,
+            r#"{"error":{"code":"invalid_event"}}"#,
+        ),
     ] {
         let r = http(s.http, "POST", "/push", Some(body));
         assert_eq!(
@@ -169,11 +287,22 @@ fn push_errors() {
     assert_eq!(r.json()["error"]["code"], "integer_out_of_range");
     // Legacy push: undecodable body is invalid_event.
     let r = http(s.http, "POST", "/push/Click", Some(b"garbage"));
-    assert_eq!((r.status, r.text().as_str()), (400, r#"{"error":{"code":"invalid_event"}}"#));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (400, r#"{"error":{"code":"invalid_event"}}"#)
+    );
     let r = http(s.http, "POST", "/push/Nope", Some(b"{}"));
-    assert_eq!((r.status, r.text().as_str()), (404, r#"{"error":{"code":"event_not_found"}}"#));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, r#"{"error":{"code":"event_not_found"}}"#)
+    );
     // Nothing of the above was applied.
-    let (_, row) = http_json(s.http, "POST", "/get", &json!({"table": "UserStats", "key": "u1"}));
+    let (_, row) = http_json(
+        s.http,
+        "POST",
+        "/get",
+        &json!({"table": "UserStats", "key": "u1"}),
+    );
     assert_eq!(row, json!({}));
 }
 
@@ -255,12 +384,23 @@ fn register_errors_and_content_type() {
             r#"{"error":{"code":"unsupported_media_type","path":"/register","reason":"expected application/json"},"registry_version":0}"#
         );
     }
-    let bytes = request_bytes("POST", "/register", Some(b"{\"nodes\":[]}"), Some("Application/JSON; charset=utf-8"));
+    let bytes = request_bytes(
+        "POST",
+        "/register",
+        Some(b"{\"nodes\":[]}"),
+        Some("Application/JSON; charset=utf-8"),
+    );
     assert_eq!(exchange(s.http, &bytes, 1).0[0].status, 200);
 
     for (body, expected) in [
-        ("garbage", r#"{"error":{"code":"invalid_registration","path":"<body>","reason":"expected value at line 1 column 1"},"registry_version":0}"#),
-        ("{}", r#"{"error":{"code":"invalid_registration","path":"<body>","reason":"missing field `nodes` at line 1 column 2"},"registry_version":0}"#),
+        (
+            "garbage",
+            r#"{"error":{"code":"invalid_registration","path":"<body>","reason":"expected value at line 1 column 1"},"registry_version":0}"#,
+        ),
+        (
+            "{}",
+            r#"{"error":{"code":"invalid_registration","path":"<body>","reason":"missing field `nodes` at line 1 column 2"},"registry_version":0}"#,
+        ),
     ] {
         let r = http(s.http, "POST", "/register", Some(body.as_bytes()));
         assert_eq!((r.status, r.text().as_str()), (400, expected), "{body}");
@@ -304,7 +444,15 @@ fn reset_needs_test_mode() {
     let s = start();
     s.register_clicks();
     let (status, body) = http_json(s.http, "POST", "/reset", &json!({}));
-    assert_eq!((status, body), (200, json!({"registry_version": 2, "reset": true})));
-    let (status, _) = http_json(s.http, "POST", "/get", &json!({"table": "UserStats", "key": "u1"}));
+    assert_eq!(
+        (status, body),
+        (200, json!({"registry_version": 2, "reset": true}))
+    );
+    let (status, _) = http_json(
+        s.http,
+        "POST",
+        "/get",
+        &json!({"table": "UserStats", "key": "u1"}),
+    );
     assert_eq!(status, 404, "the registry is gone");
 }

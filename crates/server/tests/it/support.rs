@@ -21,7 +21,10 @@ pub fn start() -> TestServer {
     start_with(|_| {}, StoreConfig::default())
 }
 
-pub fn start_with(configure: impl FnOnce(&mut ServerConfig), store_config: StoreConfig) -> TestServer {
+pub fn start_with(
+    configure: impl FnOnce(&mut ServerConfig),
+    store_config: StoreConfig,
+) -> TestServer {
     let store = Store::start(store_config, Arc::new(SystemClock));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = ServerConfig {
@@ -85,14 +88,20 @@ pub fn clicks_registration() -> Json {
 
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.set_nodelay(true).unwrap();
     stream
 }
 
 /// Reads until `done(buffer)` holds, EOF, or `timeout`. Returns the bytes and whether EOF was
 /// seen.
-pub fn read_until(stream: &mut TcpStream, timeout: Duration, done: impl Fn(&[u8]) -> bool) -> (Vec<u8>, bool) {
+pub fn read_until(
+    stream: &mut TcpStream,
+    timeout: Duration,
+    done: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, bool) {
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
@@ -105,7 +114,12 @@ pub fn read_until(stream: &mut TcpStream, timeout: Duration, done: impl Fn(&[u8]
         match stream.read(&mut chunk) {
             Ok(0) => return (buf, true),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return (buf, false)
             }
             Err(_) => return (buf, true),
@@ -141,7 +155,9 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|line| {
             let (k, v) = line.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 }
@@ -165,7 +181,9 @@ pub fn parse_responses(buf: &[u8]) -> (Vec<Response>, usize) {
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().unwrap())
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
             })
             .unwrap_or(0);
         let body_start = end + 4;
@@ -186,11 +204,18 @@ pub fn parse_responses(buf: &[u8]) -> (Vec<Response>, usize) {
 pub fn exchange(addr: SocketAddr, bytes: &[u8], n: usize) -> (Vec<Response>, bool) {
     let mut stream = connect(addr);
     stream.write_all(bytes).unwrap();
-    let (buf, eof) = read_until(&mut stream, Duration::from_secs(10), |b| parse_responses(b).0.len() >= n);
+    let (buf, eof) = read_until(&mut stream, Duration::from_secs(10), |b| {
+        parse_responses(b).0.len() >= n
+    });
     (parse_responses(&buf).0, eof)
 }
 
-pub fn request_bytes(method: &str, path: &str, body: Option<&[u8]>, content_type: Option<&str>) -> Vec<u8> {
+pub fn request_bytes(
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    content_type: Option<&str>,
+) -> Vec<u8> {
     let mut out = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n").into_bytes();
     if let Some(ct) = content_type {
         out.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
@@ -269,7 +294,9 @@ pub fn parse_frames(buf: &[u8]) -> Vec<Frame> {
 pub fn tcp_exchange(addr: SocketAddr, bytes: &[u8], n: usize) -> (Vec<Frame>, bool) {
     let mut stream = connect(addr);
     stream.write_all(bytes).unwrap();
-    let (buf, eof) = read_until(&mut stream, Duration::from_secs(10), |b| parse_frames(b).len() >= n);
+    let (buf, eof) = read_until(&mut stream, Duration::from_secs(10), |b| {
+        parse_frames(b).len() >= n
+    });
     (parse_frames(&buf), eof)
 }
 

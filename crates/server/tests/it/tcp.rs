@@ -33,7 +33,10 @@ fn ping_register_push_get_reset() {
     let s = start();
     let f = tcp_call(s.tcp, PING, &json!({}));
     assert_eq!((f.op, f.ct), (PING, 1));
-    assert_eq!(f.payload, br#"{"registry_version":0,"server_version":"0.0.6"}"#);
+    assert_eq!(
+        f.payload,
+        br#"{"registry_version":0,"server_version":"0.0.6"}"#
+    );
     // PING ignores the content type.
     let (frames, _) = tcp_exchange(s.tcp, &frame(PING, 9, b""), 1);
     assert_eq!(frames[0].op, PING);
@@ -42,34 +45,64 @@ fn ping_register_push_get_reset() {
     assert_eq!(f.op, REGISTER);
     assert_eq!(f.json()["registry_version"], 1);
 
-    let f = tcp_call(s.tcp, PUSH, &json!({"event": "Click", "body": {"user": "t1", "amount": 1}, "extra": 1}));
+    let f = tcp_call(
+        s.tcp,
+        PUSH,
+        &json!({"event": "Click", "body": {"user": "t1", "amount": 1}, "extra": 1}),
+    );
     assert_eq!(f.op, PUSH);
     assert_eq!(f.json()["idempotent_replay"], false);
     let (frames, _) = tcp_exchange(s.tcp, &frame(PUSH, 2, &msgpack_push("t1", 2)), 1);
-    assert_eq!(frames[0].op, PUSH, "{:?}", String::from_utf8_lossy(&frames[0].payload));
+    assert_eq!(
+        frames[0].op,
+        PUSH,
+        "{:?}",
+        String::from_utf8_lossy(&frames[0].payload)
+    );
     assert_eq!(frames[0].ct, 1, "push acks are JSON");
 
     let f = tcp_call(s.tcp, GET, &json!({"table": "UserStats", "key": "t1"}));
     assert_eq!((f.op, f.ct), (GET_RESPONSE, 1));
     assert_eq!(f.payload, br#"{"clicks":2,"total":3.0}"#);
     // msgpack in, msgpack out (beava's exact bytes).
-    let (frames, _) = tcp_exchange(s.tcp, &frame(GET, 2, b"\x82\xa5table\xa9UserStats\xa3key\xa2t1"), 1);
+    let (frames, _) = tcp_exchange(
+        s.tcp,
+        &frame(GET, 2, b"\x82\xa5table\xa9UserStats\xa3key\xa2t1"),
+        1,
+    );
     assert_eq!((frames[0].op, frames[0].ct), (GET_RESPONSE, 2));
-    assert_eq!(frames[0].payload, b"\x82\xa6clicks\x02\xa5total\xcb@\x08\x00\x00\x00\x00\x00\x00");
-    let (frames, _) = tcp_exchange(s.tcp, &frame(GET, 2, b"\x82\xa5table\xa9UserStats\xa3key\xa2zz"), 1);
+    assert_eq!(
+        frames[0].payload,
+        b"\x82\xa6clicks\x02\xa5total\xcb@\x08\x00\x00\x00\x00\x00\x00"
+    );
+    let (frames, _) = tcp_exchange(
+        s.tcp,
+        &frame(GET, 2, b"\x82\xa5table\xa9UserStats\xa3key\xa2zz"),
+        1,
+    );
     assert_eq!(frames[0].payload, b"\x80");
 
     // BATCH_GET always answers JSON.
     let (frames, _) = tcp_exchange(
         s.tcp,
-        &frame(BATCH_GET, 2, b"\x81\xa8requests\x91\x82\xa5table\xa9UserStats\xa3key\xa2t1"),
+        &frame(
+            BATCH_GET,
+            2,
+            b"\x81\xa8requests\x91\x82\xa5table\xa9UserStats\xa3key\xa2t1",
+        ),
         1,
     );
     assert_eq!((frames[0].op, frames[0].ct), (GET_RESPONSE, 1));
-    assert_eq!(frames[0].json(), json!({"results": [{"clicks": 2, "total": 3.0}]}));
+    assert_eq!(
+        frames[0].json(),
+        json!({"results": [{"clicks": 2, "total": 3.0}]})
+    );
 
     let f = tcp_call(s.tcp, RESET, &json!({}));
-    assert_eq!((f.op, f.json()), (GET_RESPONSE, json!({"registry_version": 2, "reset": true})));
+    assert_eq!(
+        (f.op, f.json()),
+        (GET_RESPONSE, json!({"registry_version": 2, "reset": true}))
+    );
     let (frames, _) = tcp_exchange(s.tcp, &frame(RESET, 2, b""), 1);
     assert_eq!(frames[0].op, GET_RESPONSE);
 }
@@ -119,15 +152,44 @@ fn error_frames() {
 fn legacy_multi_key_reads() {
     let s = start();
     s.register_clicks();
-    tcp_call(s.tcp, PUSH, &json!({"event": "Click", "body": {"user": "t1", "amount": 1.5}}));
-    let f = tcp_call(s.tcp, MGET, &json!({"feature": "clicks", "keys": ["t1", "zz", "t1"]}));
-    assert_eq!((f.op, f.payload.as_slice()), (GET_RESPONSE, &br#"{"t1":{"clicks":1}}"#[..]));
-    let f = tcp_call(s.tcp, GET_MULTI, &json!({"features": ["clicks", "total"], "keys": ["t1", "zz"]}));
+    tcp_call(
+        s.tcp,
+        PUSH,
+        &json!({"event": "Click", "body": {"user": "t1", "amount": 1.5}}),
+    );
+    let f = tcp_call(
+        s.tcp,
+        MGET,
+        &json!({"feature": "clicks", "keys": ["t1", "zz", "t1"]}),
+    );
+    assert_eq!(
+        (f.op, f.payload.as_slice()),
+        (GET_RESPONSE, &br#"{"t1":{"clicks":1}}"#[..])
+    );
+    let f = tcp_call(
+        s.tcp,
+        GET_MULTI,
+        &json!({"features": ["clicks", "total"], "keys": ["t1", "zz"]}),
+    );
     assert_eq!(f.payload, br#"{"t1":{"clicks":1,"total":1.5}}"#);
-    let f = tcp_call(s.tcp, GET_MULTI, &json!({"features": ["clicks", "nope"], "keys": ["t1"]}));
-    assert_eq!(f.payload, br#"{"error":{"code":"internal_error","reason":"feature_not_found: missing=[\"nope\"]"}}"#);
-    let f = tcp_call(s.tcp, GET_MULTI, &json!({"features": vec!["clicks"; 101], "keys": vec!["t1"; 100]}));
-    assert_eq!(f.payload, br#"{"error":{"code":"internal_error","reason":"batch_too_large: cells=10100 cap=10000"}}"#);
+    let f = tcp_call(
+        s.tcp,
+        GET_MULTI,
+        &json!({"features": ["clicks", "nope"], "keys": ["t1"]}),
+    );
+    assert_eq!(
+        f.payload,
+        br#"{"error":{"code":"internal_error","reason":"feature_not_found: missing=[\"nope\"]"}}"#
+    );
+    let f = tcp_call(
+        s.tcp,
+        GET_MULTI,
+        &json!({"features": vec!["clicks"; 101], "keys": vec!["t1"; 100]}),
+    );
+    assert_eq!(
+        f.payload,
+        br#"{"error":{"code":"internal_error","reason":"batch_too_large: cells=10100 cap=10000"}}"#
+    );
 }
 
 #[test]
@@ -135,7 +197,9 @@ fn fatal_frame_errors_answer_then_close() {
     let s = start();
     // Declared length over the maximum: refused from the prefix alone, then closed.
     let mut stream = connect(s.tcp);
-    stream.write_all(&(4 * 1024 * 1024 + 4u32).to_be_bytes()).unwrap();
+    stream
+        .write_all(&(4 * 1024 * 1024 + 4u32).to_be_bytes())
+        .unwrap();
     stream.write_all(b"\x00\x00\x01").unwrap();
     let (buf, eof) = read_until(&mut stream, Duration::from_secs(5), |_| false);
     let frames = parse_frames(&buf);
@@ -148,7 +212,10 @@ fn fatal_frame_errors_answer_then_close() {
     let mut stream = connect(s.tcp);
     stream.write_all(&u32::MAX.to_be_bytes()).unwrap();
     let (buf, eof) = read_until(&mut stream, Duration::from_secs(5), |_| false);
-    assert_eq!(parse_frames(&buf)[0].json()["error"]["declared"], 4294967295u64);
+    assert_eq!(
+        parse_frames(&buf)[0].json()["error"]["declared"],
+        4294967295u64
+    );
     assert!(eof);
 
     // Length below 3: frame_error, then closed; frames before it are answered first.
@@ -163,7 +230,10 @@ fn fatal_frame_errors_answer_then_close() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].op, PING);
     assert_eq!(frames[1].op, ERROR);
-    assert_eq!(frames[1].payload, br#"{"error":{"code":"frame_error"},"registry_version":0}"#);
+    assert_eq!(
+        frames[1].payload,
+        br#"{"error":{"code":"frame_error"},"registry_version":0}"#
+    );
     assert!(eof);
 }
 
@@ -183,9 +253,15 @@ fn pipelined_pushes_then_read_see_each_other() {
     s.register_clicks();
     let mut wire = Vec::new();
     for i in 0..200u32 {
-        wire.extend(json_frame(PUSH, &json!({"event": "Click", "body": {"user": "pipe", "amount": i}})));
+        wire.extend(json_frame(
+            PUSH,
+            &json!({"event": "Click", "body": {"user": "pipe", "amount": i}}),
+        ));
     }
-    wire.extend(json_frame(GET, &json!({"table": "UserStats", "key": "pipe"})));
+    wire.extend(json_frame(
+        GET,
+        &json!({"table": "UserStats", "key": "pipe"}),
+    ));
     let (frames, _) = tcp_exchange(s.tcp, &wire, 201);
     assert_eq!(frames.len(), 201);
     let lsns: Vec<u64> = frames[..200]
@@ -205,8 +281,14 @@ fn a_read_does_not_see_a_later_pipelined_push() {
     s.register_clicks();
     let mut wire = Vec::new();
     for _ in 0..50 {
-        wire.extend(json_frame(GET, &json!({"table": "UserStats", "key": "order"})));
-        wire.extend(json_frame(PUSH, &json!({"event": "Click", "body": {"user": "order", "amount": 1}})));
+        wire.extend(json_frame(
+            GET,
+            &json!({"table": "UserStats", "key": "order"}),
+        ));
+        wire.extend(json_frame(
+            PUSH,
+            &json!({"event": "Click", "body": {"user": "order", "amount": 1}}),
+        ));
     }
     let (frames, _) = tcp_exchange(s.tcp, &wire, 100);
     for (i, pair) in frames.chunks(2).enumerate() {
@@ -214,5 +296,30 @@ fn a_read_does_not_see_a_later_pipelined_push() {
         let seen = row.get("clicks").and_then(|c| c.as_u64()).unwrap_or(0);
         assert_eq!(seen, i as u64, "read {i} sees exactly the pushes before it");
         assert_eq!(pair[1].op, PUSH);
+    }
+}
+
+#[test]
+fn deep_pipelines_past_the_in_flight_bound() {
+    // More requests than the per-connection bound, all already buffered: the connection must
+    // keep parsing them as the queue drains (regression: it waited for bytes that never came).
+    for depth in [1, 4, 128] {
+        let s = start_with(|c| c.pipeline_depth = depth, Default::default());
+        s.register_clicks();
+        let mut wire = Vec::new();
+        for i in 0..1000u32 {
+            wire.extend(match i % 3 {
+                0 => frame(PING, 1, b""),
+                1 => json_frame(GET, &json!({"table": "UserStats", "key": "deep"})),
+                _ => json_frame(
+                    PUSH,
+                    &json!({"event": "Click", "body": {"user": "deep", "amount": 1}}),
+                ),
+            });
+        }
+        let (frames, _) = tcp_exchange(s.tcp, &wire, 1000);
+        assert_eq!(frames.len(), 1000, "depth {depth}");
+        let last_get = frames[997].json();
+        assert_eq!(last_get["clicks"], 332, "depth {depth}");
     }
 }

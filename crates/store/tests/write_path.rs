@@ -1,0 +1,169 @@
+//! The store's write path: processing time from the clock, read-after-write, the status the
+//! admin plane reads, overload and shutdown.
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Command, ManualClock, Outcome, Store, StoreConfig, SubmitError};
+
+fn registration() -> serde_json::Value {
+    json!({"nodes": [
+        {"kind": "event", "name": "Click", "schema": {"fields": {"user": "str"}, "optional_fields": []}},
+        {"kind": "derivation", "name": "Users", "output_kind": "table", "upstreams": ["Click"],
+         "ops": [{"op": "group_by", "keys": ["user"], "agg": {
+             "clicks": {"op": "count", "params": {}},
+             "seen": {"op": "last_seen", "params": {}}}}],
+         "table_primary_key": ["user"]}
+    ]})
+}
+
+fn push(user: &str) -> Command {
+    Command::Push {
+        event: "Click".into(),
+        fields: model::Value::Map(vec![("user".into(), model::Value::str(user))]),
+    }
+}
+
+fn get(store: &Store, user: &str) -> model::Value {
+    store
+        .handle()
+        .read(|e| e.get("Users", user, None, engine::ReadTime::Now(0)))
+        .unwrap()
+}
+
+#[test]
+fn register_push_read_after_write() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let store = Store::start(StoreConfig::default(), clock.clone());
+    let handle = store.handle();
+    let outcome = handle
+        .submit(Command::Register(registration()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Register(Ok(_))), "{outcome:?}");
+    assert_eq!(
+        handle.status().registry_version(),
+        1,
+        "published before the reply"
+    );
+
+    clock.set_ms(5_000);
+    let mut last = 0;
+    for _ in 0..3 {
+        let Outcome::Push(Ok(acked)) = handle.submit(push("u")).unwrap().wait().unwrap() else {
+            panic!("push refused");
+        };
+        assert!(acked.lsn.0 > last);
+        last = acked.lsn.0;
+        assert_eq!(acked.registry_version, 1);
+    }
+    // Acked ⇒ visible; the processing time is the clock's at dispatch.
+    let row = get(&store, "u");
+    let model::Value::Map(members) = row else {
+        panic!()
+    };
+    assert_eq!(members[0], ("clicks".into(), model::Value::I64(3)));
+    assert_eq!(members[1].1, model::Value::I64(5_000));
+
+    let Outcome::Push(Err(refused)) = handle
+        .submit(Command::Push {
+            event: "Nope".into(),
+            fields: model::Value::Map(vec![]),
+        })
+        .unwrap()
+        .wait()
+        .unwrap()
+    else {
+        panic!("unknown event accepted");
+    };
+    assert_eq!(refused.error.code, "event_not_found");
+
+    let Outcome::Reset { registry_version } =
+        handle.submit(Command::Reset).unwrap().wait().unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(registry_version, 2);
+    assert_eq!(handle.status().registry_version(), 2);
+    store.shutdown();
+}
+
+#[test]
+fn status_counters_are_published_when_idle() {
+    let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(1)));
+    let handle = store.handle();
+    handle
+        .submit(Command::Register(registration()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    for user in ["a", "b", "a"] {
+        handle.submit(push(user)).unwrap().wait().unwrap();
+    }
+    let mut snapshot = handle.status().snapshot();
+    for _ in 0..200 {
+        if snapshot.entity_count_resident == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        snapshot = handle.status().snapshot();
+    }
+    assert_eq!(snapshot.entity_count_resident, 2);
+    assert_eq!(snapshot.pushes_acked_total, 3);
+    assert_eq!(snapshot.node_count, 2);
+    assert_eq!(snapshot.last_lsn, 3);
+    assert!(snapshot.writer_running);
+}
+
+#[test]
+fn a_full_queue_is_refused_not_waited_for() {
+    let store = Store::start(
+        StoreConfig {
+            queue_capacity: 2,
+            batch_max: 1,
+            ..StoreConfig::default()
+        },
+        Arc::new(ManualClock::new(1)),
+    );
+    let handle = store.handle();
+    let reader = handle.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        reader.read(|_| {
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        })
+    });
+    locked_rx.recv().unwrap();
+    let mut tickets = Vec::new();
+    let mut refused = 0;
+    for _ in 0..10 {
+        match handle.submit(Command::Reset) {
+            Ok(ticket) => tickets.push(ticket),
+            Err(SubmitError::Overloaded) => refused += 1,
+            Err(SubmitError::Stopped) => panic!("stopped"),
+        }
+    }
+    assert!(
+        refused >= 10 - 3,
+        "at most the queue plus the command in hand are taken"
+    );
+    holder.join().unwrap();
+    for ticket in tickets {
+        assert!(matches!(ticket.wait(), Ok(Outcome::Reset { .. })));
+    }
+    assert_eq!(handle.status().snapshot().overloaded_total, refused);
+}
+
+#[test]
+fn after_shutdown_submissions_are_stopped() {
+    let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(1)));
+    let handle = store.handle();
+    store.shutdown();
+    assert!(!handle.status().writer_running());
+    assert_eq!(
+        handle.submit(Command::Reset).unwrap_err(),
+        SubmitError::Stopped
+    );
+}
