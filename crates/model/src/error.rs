@@ -56,6 +56,8 @@ impl PushError {
     pub fn http_status(&self) -> u16 {
         match self.code {
             "event_not_found" => 404,
+            // Durability refusals: nothing was applied; the client may retry later.
+            "storage_full" | "wal_unavailable" => 503,
             _ => 400,
         }
     }

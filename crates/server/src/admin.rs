@@ -94,7 +94,7 @@ impl Protocol for AdminProtocol {
                 codec::to_json_vec(&Status { status: "ok" }),
             ),
             AdminRoute::Ready => {
-                if status_store.writer_running() {
+                if status_store.ready() {
                     (
                         200,
                         Some(JSON),

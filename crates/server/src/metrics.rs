@@ -186,6 +186,66 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
         status.queue_capacity,
     );
     s.int(
+        "weir_wal_enabled",
+        "gauge",
+        "1 if pushes are logged to the WAL (0 with --memory-only).",
+        u64::from(status.wal_enabled),
+    );
+    s.int(
+        "weir_wal_failed",
+        "gauge",
+        "1 after an fsync failure: fail-stop for writes until restart (readiness is 503).",
+        u64::from(status.wal_failed),
+    );
+    s.int(
+        "weir_wal_storage_full",
+        "gauge",
+        "1 while the last WAL write hit ENOSPC (pushes get 503 storage_full; readiness is 503).",
+        u64::from(status.storage_full),
+    );
+    s.int(
+        "weir_wal_fsyncs_total",
+        "counter",
+        "fdatasync calls on WAL segments (group commits).",
+        status.wal_fsyncs_total,
+    );
+    s.int(
+        "weir_wal_records_total",
+        "counter",
+        "Records appended to the WAL since start.",
+        status.wal_records_total,
+    );
+    s.int(
+        "weir_wal_bytes_written_total",
+        "counter",
+        "Bytes written to WAL segments since start.",
+        status.wal_bytes_written_total,
+    );
+    s.int(
+        "weir_wal_rotations_total",
+        "counter",
+        "WAL segment rotations since start.",
+        status.wal_rotations_total,
+    );
+    s.int(
+        "weir_wal_torn_tails_repaired_total",
+        "counter",
+        "Incomplete trailing WAL records cut (and quarantined) at the last start.",
+        status.wal_torn_tails_repaired_total,
+    );
+    s.int(
+        "weir_wal_records_quarantined_total",
+        "counter",
+        "Intact WAL records that could not be applied at the last start (quarantined once).",
+        status.wal_records_quarantined_total,
+    );
+    s.int(
+        "weir_recovery_records_replayed",
+        "gauge",
+        "WAL records replayed into the engine at the last start.",
+        status.recovery_records_replayed,
+    );
+    s.int(
         "weir_store_overloaded_total",
         "counter",
         "Commands refused with overloaded because the writer queue was full.",

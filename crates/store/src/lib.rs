@@ -9,10 +9,13 @@
 //! - `/ping`, TCP PING and the admin plane read `StoreStatus` atomics only: they never wait on
 //!   the queue or the lock.
 //!
-//! The WAL (next issue) goes between validation and apply in `command::execute`.
+//! - With a WAL (`StoreConfig::wal`), a push is validated, logged, group-committed (one
+//!   fdatasync per batch), applied and only then acknowledged; `Store::open` replays the log.
 
 pub mod clock;
 pub mod command;
+mod journal;
+pub mod log_record;
 pub mod read;
 pub mod status;
 mod store;
@@ -20,5 +23,6 @@ mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused};
+pub use journal::{AckMode, OpenError, Recovery, WalConfig};
 pub use status::{StatusSnapshot, StoreStatus};
 pub use store::{Store, StoreConfig, StoreHandle, SubmitError, Ticket};

@@ -70,11 +70,15 @@ pub fn encode_reset(out: &mut Vec<u8>, now_ms: TimestampMs) {
 /// Decodes a record; `Err` names what is wrong (the record is then quarantined, not applied).
 pub fn decode(bytes: &[u8]) -> Result<LogRecord, String> {
     let (&kind, rest) = bytes.split_first().ok_or("empty record")?;
-    let (now, rest) = rest.split_at_checked(8).ok_or("record shorter than its header")?;
+    let (now, rest) = rest
+        .split_at_checked(8)
+        .ok_or("record shorter than its header")?;
     let now_ms = i64::from_le_bytes(now.try_into().map_err(|_| "bad timestamp")?);
     match kind {
         KIND_PUSH => {
-            let (len, rest) = rest.split_at_checked(2).ok_or("truncated event name length")?;
+            let (len, rest) = rest
+                .split_at_checked(2)
+                .ok_or("truncated event name length")?;
             let len = u16::from_le_bytes([len[0], len[1]]) as usize;
             let (name, fields) = rest.split_at_checked(len).ok_or("truncated event name")?;
             let event = std::str::from_utf8(name).map_err(|_| "event name is not UTF-8")?;
@@ -130,7 +134,10 @@ mod tests {
         );
         let body = serde_json::json!({"nodes": [], "force": true});
         encode_register(&mut out, 7, &body);
-        assert_eq!(decode(&out).unwrap(), LogRecord::Register { now_ms: 7, body });
+        assert_eq!(
+            decode(&out).unwrap(),
+            LogRecord::Register { now_ms: 7, body }
+        );
         encode_reset(&mut out, 9);
         assert_eq!(decode(&out).unwrap(), LogRecord::Reset { now_ms: 9 });
     }

@@ -26,6 +26,16 @@ pub struct StoreStatus {
     queue_depth: AtomicU64,
     queue_capacity: AtomicU64,
     writer_running: AtomicBool,
+    wal_enabled: AtomicBool,
+    wal_failed: AtomicBool,
+    storage_full: AtomicBool,
+    wal_fsyncs_total: AtomicU64,
+    wal_records_total: AtomicU64,
+    wal_bytes_written_total: AtomicU64,
+    wal_rotations_total: AtomicU64,
+    wal_torn_tails_repaired_total: AtomicU64,
+    wal_records_quarantined_total: AtomicU64,
+    recovery_records_replayed: AtomicU64,
 }
 
 /// One read of every published value (for `/metrics`).
@@ -48,6 +58,18 @@ pub struct StatusSnapshot {
     pub queue_depth: u64,
     pub queue_capacity: u64,
     pub writer_running: bool,
+    pub wal_enabled: bool,
+    /// An fsync failed: fail-stop for writes until restart.
+    pub wal_failed: bool,
+    /// The last WAL write hit ENOSPC; clears on the next successful commit.
+    pub storage_full: bool,
+    pub wal_fsyncs_total: u64,
+    pub wal_records_total: u64,
+    pub wal_bytes_written_total: u64,
+    pub wal_rotations_total: u64,
+    pub wal_torn_tails_repaired_total: u64,
+    pub wal_records_quarantined_total: u64,
+    pub recovery_records_replayed: u64,
 }
 
 impl StoreStatus {
@@ -55,9 +77,17 @@ impl StoreStatus {
         self.registry_version.load(Ordering::Acquire)
     }
 
-    /// The writer is up and taking commands (readiness).
+    /// The writer is up and taking commands.
     pub fn writer_running(&self) -> bool {
         self.writer_running.load(Ordering::Acquire)
+    }
+
+    /// Readiness (durability.md §4.2): the writer runs, the WAL has not failed, the disk is not
+    /// full. Liveness (`/health`) does not depend on any of these.
+    pub fn ready(&self) -> bool {
+        self.writer_running()
+            && !self.wal_failed.load(Ordering::Acquire)
+            && !self.storage_full.load(Ordering::Acquire)
     }
 
     pub fn snapshot(&self) -> StatusSnapshot {
@@ -80,7 +110,49 @@ impl StoreStatus {
             queue_depth: load(&self.queue_depth),
             queue_capacity: load(&self.queue_capacity),
             writer_running: self.writer_running(),
+            wal_enabled: self.wal_enabled.load(Ordering::Relaxed),
+            wal_failed: self.wal_failed.load(Ordering::Relaxed),
+            storage_full: self.storage_full.load(Ordering::Relaxed),
+            wal_fsyncs_total: load(&self.wal_fsyncs_total),
+            wal_records_total: load(&self.wal_records_total),
+            wal_bytes_written_total: load(&self.wal_bytes_written_total),
+            wal_rotations_total: load(&self.wal_rotations_total),
+            wal_torn_tails_repaired_total: load(&self.wal_torn_tails_repaired_total),
+            wal_records_quarantined_total: load(&self.wal_records_quarantined_total),
+            recovery_records_replayed: load(&self.recovery_records_replayed),
         }
+    }
+
+    pub(crate) fn set_storage(&self, failed: bool, full: bool) {
+        if failed {
+            self.wal_failed.store(true, Ordering::Release);
+        }
+        self.storage_full.store(full, Ordering::Release);
+    }
+
+    pub(crate) fn publish_wal(&self, stats: &persist::WalStats, failed: bool) {
+        self.wal_fsyncs_total.store(stats.fsyncs, Ordering::Relaxed);
+        self.wal_records_total
+            .store(stats.records_appended, Ordering::Relaxed);
+        self.wal_bytes_written_total
+            .store(stats.bytes_written, Ordering::Relaxed);
+        self.wal_rotations_total
+            .store(stats.rotations, Ordering::Relaxed);
+        if failed {
+            self.wal_failed.store(true, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn publish_recovery(&self, recovery: &crate::journal::Recovery) {
+        self.wal_enabled.store(true, Ordering::Relaxed);
+        self.wal_torn_tails_repaired_total.store(
+            u64::from(recovery.wal.n_torn_tails_repaired),
+            Ordering::Relaxed,
+        );
+        self.wal_records_quarantined_total
+            .store(recovery.records_quarantined, Ordering::Relaxed);
+        self.recovery_records_replayed
+            .store(recovery.records_applied, Ordering::Relaxed);
     }
 
     pub(crate) fn set_registry_version(&self, version: u64) {

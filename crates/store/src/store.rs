@@ -6,6 +6,7 @@
 
 use crate::clock::Clock;
 use crate::command::{Command, Outcome};
+use crate::journal::{Journal, OpenError, Recovery, WalConfig};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
 use crossbeam_channel::{Sender, TrySendError};
@@ -22,6 +23,8 @@ use tokio::sync::oneshot;
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     pub engine: EngineConfig,
+    /// `None`: memory only (no WAL, nothing survives a restart).
+    pub wal: Option<WalConfig>,
     /// Commands that may wait for the writer; past this, submissions fail with `Overloaded`.
     pub queue_capacity: usize,
     /// Most commands executed under one write-lock hold.
@@ -32,8 +35,10 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             engine: EngineConfig::default(),
+            wal: None,
             queue_capacity: 8192,
-            batch_max: 256,
+            // A batch is also the group-commit unit: everything that queued during one fsync.
+            batch_max: 4096,
         }
     }
 }
@@ -60,11 +65,37 @@ pub struct Store {
 }
 
 impl Store {
+    /// Starts a memory-only store (tests). Panics if `config.wal` is set: use `open`.
     pub fn start(config: StoreConfig, clock: Arc<dyn Clock>) -> Store {
+        assert!(
+            config.wal.is_none(),
+            "a store with a WAL is opened with Store::open"
+        );
+        match Store::open(config, clock) {
+            Ok((store, _)) => store,
+            Err(e) => unreachable!("a memory-only store cannot fail to open: {e}"),
+        }
+    }
+
+    /// Opens the store: with a WAL, recovers every logged command into the engine first
+    /// (nothing is served before recovery completes), then starts the writer.
+    pub fn open(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Store, Option<Recovery>), OpenError> {
         let status = Arc::new(StoreStatus::default());
         status.set_queue_capacity(config.queue_capacity);
+        let mut engine = Engine::new(config.engine.clone());
+        let (journal, recovery) = match &config.wal {
+            Some(wal) => {
+                let (journal, recovery) = Journal::open(wal, &mut engine)?;
+                status.publish_recovery(&recovery);
+                (Some(journal), Some(recovery))
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
-            engine: RwLock::new(Engine::new(config.engine.clone())),
+            engine: RwLock::new(engine),
             status,
             clock,
         });
@@ -74,14 +105,17 @@ impl Store {
         let batch_max = config.batch_max;
         let writer = std::thread::Builder::new()
             .name("weir-writer".into())
-            .spawn(move || writer::run(writer_shared, rx, batch_max))
-            .expect("spawning the writer thread");
+            .spawn(move || writer::run(writer_shared, rx, batch_max, journal))
+            .map_err(|e| OpenError::Io(format!("spawning the writer thread: {e}")))?;
         // The status says "running" from here on, even before the thread is scheduled.
         shared.status.set_writer_running(true);
-        Store {
-            handle: StoreHandle { shared, queue: tx },
-            writer: Some(writer),
-        }
+        Ok((
+            Store {
+                handle: StoreHandle { shared, queue: tx },
+                writer: Some(writer),
+            },
+            recovery,
+        ))
     }
 
     pub fn handle(&self) -> StoreHandle {

@@ -1,18 +1,28 @@
 //! The single writer: one thread that owns every mutation of the engine.
 //!
-//! It takes commands from a bounded queue, and for each batch: takes the engine write lock once,
-//! executes up to `batch_max` commands (or ~1 ms of work) in arrival order, publishes the
-//! registry version and counters, releases the lock, and only then sends the replies, so an
-//! acked push is visible to every later read. A full queue is refused at submission (the
-//! caller answers `503 overloaded`); nothing waits unboundedly.
+//! Each turn it takes the commands that queued up (at most `batch_max`), and runs them in
+//! arrival order as runs of pushes separated by registry commands:
 //!
-//! The WAL slots in here: validate each command of the batch, append the batch, group-commit
-//! (one fsync), apply, reply (see `command::execute`).
+//! 1. **validate** the run's pushes under the engine's read lock (refusals change nothing);
+//! 2. **log**: append every accepted push to the WAL and commit once — one fdatasync for the
+//!    whole run (group commit); on failure the run is refused, nothing applied;
+//! 3. **apply** the run under the engine's write lock, publish the status;
+//! 4. **ack** after releasing the lock, so every acked push is durable and visible to the next
+//!    read.
+//!
+//! A register or reset is logged and committed first, then executed; the order of the log is
+//! exactly the order of execution, which is what replay relies on. A full queue is refused at
+//! submission (503 `overloaded`); nothing waits unboundedly.
 
-use crate::command::{execute, Command, Outcome, Sequence};
+use crate::command::{
+    execute, Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused, Sequence,
+};
+use crate::journal::{CommitError, Journal};
 use crate::status::BatchCounts;
 use crate::store::Shared;
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use engine::ValidatedPush;
+use model::{PushError, RegisterError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,104 +38,304 @@ pub(crate) enum Input {
     Stop,
 }
 
-/// Longest stretch of work under one write-lock hold; readers wait at most about this long.
-const BATCH_BUDGET: Duration = Duration::from_millis(1);
+type Reply = oneshot::Sender<Outcome>;
+
 /// Counters (not the registry version, which is always fresh) are republished at least this often
 /// under load, and whenever the writer goes idle.
 const STATS_INTERVAL: Duration = Duration::from_millis(50);
 
-pub(crate) fn run(shared: Arc<Shared>, queue: Receiver<Input>, batch_max: usize) {
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    queue: Receiver<Input>,
+    batch_max: usize,
+    mut journal: Option<Journal>,
+) {
     let batch_max = batch_max.max(1);
-    let mut seq = Sequence::default();
-    let mut replies: Vec<(oneshot::Sender<Outcome>, Outcome)> = Vec::with_capacity(batch_max);
-    let mut stats_dirty = false;
+    let mut writer = Writer {
+        shared,
+        seq: Sequence::default(),
+        replies: Vec::with_capacity(batch_max),
+        counts: BatchCounts::default(),
+        registry_touched: false,
+    };
+    let mut batch: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
     let mut stats_published = Instant::now();
-    shared.status.set_writer_running(true);
-    loop {
+    let mut stats_dirty = false;
+    writer.shared.status.set_writer_running(true);
+    'turns: loop {
+        // Block for the first command (waking up for relaxed-mode syncs), then take what queued.
         let first = match queue.try_recv() {
             Ok(input) => input,
+            Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
                 if stats_dirty {
-                    shared.status.publish_engine(&shared.engine.read().stats());
+                    writer.publish_stats();
                     stats_published = Instant::now();
+                    stats_dirty = false;
                 }
-                match queue.recv() {
+                let timeout = journal.as_ref().and_then(Journal::idle_timeout);
+                let received = match timeout {
+                    Some(timeout) => queue.recv_timeout(timeout),
+                    None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match received {
                     Ok(input) => input,
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Some(journal) = journal.as_mut() {
+                            journal.sync_if_due();
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
-            Err(TryRecvError::Disconnected) => break,
         };
-        let Input::Command { command, reply } = first else {
-            break;
-        };
-
-        let mut counts = BatchCounts::default();
         let mut stop = false;
-        let mut registry_touched = false;
-        {
-            let mut engine = shared.engine.write();
-            let started = Instant::now();
-            let mut next = Some((command, reply));
-            while let Some((command, reply)) = next.take() {
-                registry_touched |= !matches!(command, Command::Push { .. });
-                let now_ms = shared.clock.now_ms();
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    execute(&mut engine, &mut seq, command, now_ms)
-                }))
-                .unwrap_or_else(|panic| {
-                    let reason = panic_reason(&panic);
-                    tracing::error!(kind = "store.engine_panic", reason = %reason, "engine panicked on a command");
-                    Outcome::Failed { reason }
-                });
-                counts.commands += 1;
-                match &outcome {
-                    Outcome::Push(Ok(_)) => counts.pushes_acked += 1,
-                    Outcome::Push(Err(_)) => counts.pushes_refused += 1,
-                    Outcome::Failed { .. } => counts.panics += 1,
-                    _ => {}
-                }
-                replies.push((reply, outcome));
-
-                let full = replies.len() >= batch_max
-                    || (counts.commands % 32 == 0 && started.elapsed() >= BATCH_BUDGET);
-                if full {
+        match first {
+            Input::Command { command, reply } => batch.push((command, reply)),
+            Input::Stop => break,
+        }
+        while batch.len() < batch_max {
+            match queue.try_recv() {
+                Ok(Input::Command { command, reply }) => batch.push((command, reply)),
+                Ok(Input::Stop) => {
+                    stop = true;
                     break;
                 }
-                match queue.try_recv() {
-                    Ok(Input::Command { command, reply }) => next = Some((command, reply)),
-                    Ok(Input::Stop) => stop = true,
-                    Err(_) => {}
-                }
-            }
-            if registry_touched || stats_published.elapsed() >= STATS_INTERVAL {
-                shared.status.publish_engine(&engine.stats());
-                stats_published = Instant::now();
-                stats_dirty = false;
-            } else {
-                stats_dirty = true;
+                Err(_) => break,
             }
         }
-        shared
+
+        writer.counts = BatchCounts::default();
+        writer.registry_touched = false;
+        let mut run: Vec<(Command, Reply)> = Vec::new();
+        for (command, reply) in batch.drain(..) {
+            if matches!(command, Command::Push { .. }) {
+                run.push((command, reply));
+                continue;
+            }
+            writer.push_run(&mut run, &mut journal);
+            writer.control(command, reply, &mut journal);
+        }
+        writer.push_run(&mut run, &mut journal);
+
+        if writer.registry_touched || stats_published.elapsed() >= STATS_INTERVAL {
+            writer.publish_stats();
+            stats_published = Instant::now();
+            stats_dirty = false;
+        } else {
+            stats_dirty = true;
+        }
+        writer
+            .shared
             .status
-            .record_batch(&counts, seq.last_lsn, queue.len());
-        for (reply, outcome) in replies.drain(..) {
+            .record_batch(&writer.counts, writer.seq.last_lsn, queue.len());
+        if let Some(journal) = journal.as_ref() {
+            writer
+                .shared
+                .status
+                .publish_wal(&journal.stats(), journal.is_failed());
+        }
+        for (reply, outcome) in writer.replies.drain(..) {
             // The submitter may have gone away (connection closed); that is fine.
             let _ = reply.send(outcome);
         }
         if stop {
-            break;
+            break 'turns;
         }
     }
-    shared.status.publish_engine(&shared.engine.read().stats());
-    shared.status.set_writer_running(false);
+    if let Some(journal) = journal.as_mut() {
+        journal.close();
+    }
+    writer.publish_stats();
+    writer.shared.status.set_writer_running(false);
 }
 
-fn panic_reason(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-    format!("engine panicked: {detail}")
+struct Writer {
+    shared: Arc<Shared>,
+    seq: Sequence,
+    replies: Vec<(Reply, Outcome)>,
+    counts: BatchCounts,
+    registry_touched: bool,
+}
+
+impl Writer {
+    fn publish_stats(&self) {
+        self.shared
+            .status
+            .publish_engine(&self.shared.engine.read().stats());
+    }
+
+    /// Validates, logs, commits, applies and queues the acks of a run of pushes.
+    fn push_run(&mut self, run: &mut Vec<(Command, Reply)>, journal: &mut Option<Journal>) {
+        if run.is_empty() {
+            return;
+        }
+        let now_ms = self.shared.clock.now_ms();
+        let mut accepted: Vec<(ValidatedPush, Reply, u64)> = Vec::with_capacity(run.len());
+        {
+            let engine = self.shared.engine.read();
+            let registry_version = engine.registry_version();
+            for (command, reply) in run.drain(..) {
+                let Command::Push { event, fields } = command else {
+                    unreachable!("runs hold pushes only");
+                };
+                self.counts.commands += 1;
+                match engine.validate_push(&event, &fields) {
+                    Ok(validated) => accepted.push((validated, reply, 0)),
+                    Err(error) => {
+                        self.counts.pushes_refused += 1;
+                        self.replies.push((
+                            reply,
+                            Outcome::Push(Err(PushRefused {
+                                error,
+                                registry_version,
+                            })),
+                        ));
+                    }
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return;
+        }
+
+        if let Some(journal) = journal.as_mut() {
+            let mut logged = Vec::with_capacity(accepted.len());
+            for (validated, reply, _) in accepted.drain(..) {
+                match journal.append_push(now_ms, &validated) {
+                    Ok(lsn) => logged.push((validated, reply, lsn.0)),
+                    Err(persist::WalError::RecordTooLarge { .. }) => {
+                        self.refuse_push(
+                            reply,
+                            "value_too_large",
+                            "event too large for one WAL record",
+                        );
+                    }
+                    Err(error) => {
+                        // The WAL refuses appends (fail-stop): refuse this one and the rest.
+                        journal.abandon();
+                        let reason = error.to_string();
+                        self.refuse_push(reply, "wal_unavailable", &reason);
+                        for (_, reply, _) in logged.drain(..) {
+                            self.refuse_push(reply, "wal_unavailable", &reason);
+                        }
+                        self.shared.status.set_storage(true, false);
+                        return;
+                    }
+                }
+            }
+            if let Err(error) = journal.commit() {
+                let full = matches!(error, CommitError::StorageFull(_));
+                if full {
+                    tracing::warn!(
+                        kind = "wal.storage_full",
+                        reason = error.reason(),
+                        "disk full: pushes refused until space returns"
+                    );
+                } else {
+                    tracing::error!(
+                        kind = "wal.failed",
+                        reason = error.reason(),
+                        "WAL failed: no further push is acknowledged (fail-stop)"
+                    );
+                }
+                self.shared
+                    .status
+                    .set_storage(!full || journal.is_failed(), full);
+                for (_, reply, _) in logged {
+                    self.refuse_push(reply, error.code(), error.reason());
+                }
+                return;
+            }
+            self.shared.status.set_storage(false, false);
+            accepted = logged;
+        } else {
+            for entry in &mut accepted {
+                self.seq.last_lsn += 1;
+                entry.2 = self.seq.last_lsn;
+            }
+        }
+
+        let shared = Arc::clone(&self.shared);
+        let mut engine = shared.engine.write();
+        for (validated, reply, lsn) in accepted {
+            let applied = catch_unwind(AssertUnwindSafe(|| engine.apply(&validated, now_ms)));
+            let outcome = match applied {
+                Ok(_) => {
+                    self.counts.pushes_acked += 1;
+                    self.seq.last_lsn = self.seq.last_lsn.max(lsn);
+                    Outcome::Push(Ok(PushAcked {
+                        lsn: Lsn(lsn),
+                        registry_version: engine.registry_version(),
+                    }))
+                }
+                Err(panic) => self.panicked(&panic),
+            };
+            self.replies.push((reply, outcome));
+        }
+    }
+
+    fn refuse_push(&mut self, reply: Reply, code: &'static str, reason: &str) {
+        self.counts.pushes_refused += 1;
+        let registry_version = self.shared.status.registry_version();
+        self.replies.push((
+            reply,
+            Outcome::Push(Err(PushRefused {
+                error: PushError::new(code, reason),
+                registry_version,
+            })),
+        ));
+    }
+
+    /// A register or reset: logged and committed, then executed.
+    fn control(&mut self, command: Command, reply: Reply, journal: &mut Option<Journal>) {
+        self.counts.commands += 1;
+        self.registry_touched = true;
+        let now_ms = self.shared.clock.now_ms();
+        if let Some(journal) = journal.as_mut() {
+            let appended = match &command {
+                Command::Register(body) => journal.append_register(now_ms, body),
+                Command::Reset => journal.append_reset(now_ms),
+                Command::Push { .. } => unreachable!("pushes go through push_run"),
+            };
+            let committed = appended
+                .map_err(|e| e.to_string())
+                .and_then(|_| journal.commit().map_err(|e| e.reason().to_string()));
+            if let Err(reason) = committed {
+                journal.abandon();
+                let registry_version = self.shared.status.registry_version();
+                let outcome = match command {
+                    Command::Register(_) => Outcome::Register(Err(RegisterRefused {
+                        error: RegisterError::new("wal_unavailable", "", reason),
+                        registry_version,
+                    })),
+                    _ => Outcome::Failed { reason },
+                };
+                self.replies.push((reply, outcome));
+                return;
+            }
+        }
+        let shared = Arc::clone(&self.shared);
+        let mut engine = shared.engine.write();
+        let seq = &mut self.seq;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            execute(&mut engine, seq, command, now_ms)
+        }));
+        let outcome = outcome.unwrap_or_else(|panic| self.panicked(&panic));
+        shared.status.publish_engine(&engine.stats());
+        self.replies.push((reply, outcome));
+    }
+
+    fn panicked(&mut self, panic: &Box<dyn std::any::Any + Send>) -> Outcome {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let reason = format!("engine panicked: {detail}");
+        tracing::error!(kind = "store.engine_panic", reason = %reason, "engine panicked on a command");
+        self.counts.panics += 1;
+        Outcome::Failed { reason }
+    }
 }

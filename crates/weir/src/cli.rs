@@ -11,8 +11,13 @@ use std::path::PathBuf;
 /// (/health, /ready, /metrics, /registry). Every flag has a BEAVA_* environment equivalent
 /// (and the same name with a WEIR_ prefix, which wins).
 ///
-/// Durability: the write-ahead log is not implemented yet. With or without --data-dir the
-/// server keeps state in memory only and loses it on exit (a warning says so at startup).
+/// Durability: every push is written to a write-ahead log under the data directory and is
+/// acknowledged only after the batch holding it is fdatasync'ed (group commit: concurrent and
+/// pipelined pushes share one fsync). On restart the log is replayed. `--ack-mode relaxed`
+/// acknowledges after the write to the OS instead and fsyncs at most 20 ms later: a process
+/// crash loses nothing, a power loss may lose the last <= 20 ms of acknowledged pushes.
+/// A torn last record (crash mid-write) is cut and quarantined at startup; any other damage
+/// makes the server refuse to start ("WAL unrepairable", exit code 3) — see `weir wal --help`.
 #[derive(Parser, Debug, Default)]
 #[command(name = "weir", version = concat!(env!("CARGO_PKG_VERSION"), " (beava 0.0.6 wire-compatible)"))]
 pub struct Cli {
@@ -44,4 +49,34 @@ pub struct Cli {
     /// Enable POST /reset and OP_RESET (also BEAVA_TEST_MODE=1). Never in production.
     #[arg(long, global = true)]
     pub test_mode: bool,
+
+    /// When a push is acknowledged: `durable` (after fdatasync; default) or `relaxed` (after
+    /// the write to the OS; fdatasync within BEAVA_WAL_FSYNC_INTERVAL_MS, at most 20 ms)
+    /// [env WEIR_ACK_MODE].
+    #[arg(long, global = true, value_name = "MODE")]
+    pub ack_mode: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Offline WAL tools (run them with the server stopped).
+    Wal {
+        #[command(subcommand)]
+        action: WalAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum WalAction {
+    /// Check the whole log read-only; exit 3 if the server would refuse to start.
+    Verify,
+    /// Print one line per record (segment, offset, LSN, length, checksum), read-only.
+    Dump,
+    /// Move the damaged suffix of the log (from the first bad record on) to
+    /// <wal dir>/salvaged/ so the server can start with the valid prefix. Destructive by
+    /// design: the records moved are no longer replayed.
+    Salvage,
 }

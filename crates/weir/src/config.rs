@@ -86,6 +86,8 @@ pub struct Settings {
     pub wal_dir: PathBuf,
     pub snapshot_dir: PathBuf,
     pub memory_only: bool,
+    pub ack_mode: store::AckMode,
+    pub wal_segment_bytes: u64,
     pub test_mode: bool,
     pub memory_governance: bool,
     pub io_threads: usize,
@@ -120,6 +122,9 @@ fn falsy(value: &str) -> bool {
         "0" | "false" | "no" | "off"
     )
 }
+
+/// Longest relaxed-mode loss window weir allows (durability.md §1.3).
+const RELAXED_SYNC_INTERVAL_MS_MAX: u64 = 20;
 
 pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
     let Sources { cli, file, env } = sources;
@@ -225,6 +230,57 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
     if cli.memory_only {
         from_cli.push("--memory-only");
     }
+    let ack_mode_text = match &cli.ack_mode {
+        Some(mode) => {
+            from_cli.push("--ack-mode");
+            Some(mode.clone())
+        }
+        None => env_var("ACK_MODE"),
+    };
+    let ack_mode = match ack_mode_text.as_deref().map(str::trim) {
+        None | Some("durable") => store::AckMode::Durable,
+        Some("relaxed") => {
+            let interval_ms = match env_var("WAL_FSYNC_INTERVAL_MS") {
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|e| format!("BEAVA_WAL_FSYNC_INTERVAL_MS: {text:?}: {e}"))?,
+                None => file.durability.wal_fsync_interval_ms.unwrap_or(10),
+            };
+            if !(1..=RELAXED_SYNC_INTERVAL_MS_MAX).contains(&interval_ms) {
+                return Err(format!(
+                    "wal fsync interval must be in 1..={RELAXED_SYNC_INTERVAL_MS_MAX} ms, got {interval_ms}"
+                ));
+            }
+            store::AckMode::Relaxed {
+                sync_interval_ms: interval_ms,
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "ack mode must be \"durable\" or \"relaxed\", got {other:?}"
+            ))
+        }
+    };
+    let wal_segment_bytes = match env_var("WAL_SEGMENT_BYTES") {
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| format!("BEAVA_WAL_SEGMENT_BYTES: {text:?}: {e}"))?,
+        None => file
+            .durability
+            .wal_segment_bytes
+            .unwrap_or(persist::SEGMENT_BYTES_TARGET_DEFAULT),
+    };
+    if !(persist::SEGMENT_BYTES_TARGET_MIN..=persist::SEGMENT_BYTES_TARGET_MAX)
+        .contains(&wal_segment_bytes)
+    {
+        return Err(format!(
+            "wal segment bytes must be in {}..={}, got {wal_segment_bytes}",
+            persist::SEGMENT_BYTES_TARGET_MIN,
+            persist::SEGMENT_BYTES_TARGET_MAX
+        ));
+    }
 
     let test_mode = if cli.test_mode {
         from_cli.push("--test-mode");
@@ -265,6 +321,8 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
         wal_dir,
         snapshot_dir,
         memory_only: cli.memory_only,
+        ack_mode,
+        wal_segment_bytes,
         test_mode,
         memory_governance,
         io_threads,

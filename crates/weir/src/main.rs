@@ -8,12 +8,16 @@ mod cli;
 mod config;
 mod logging;
 mod signal;
+mod wal_tool;
 
 use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 const LOG_TARGET: &str = "weir.server";
+
+/// Exit code when the WAL is damaged beyond a torn tail (distinct from generic failures).
+const EXIT_UNREPAIRABLE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -33,6 +37,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
 
+    if let Some(cli::Command::Wal { action }) = &cli.command {
+        return wal_tool::run(action, &settings.wal_dir);
+    }
+
     println!(
         "weir v{} (beava 0.0.6 wire-compatible)",
         env!("CARGO_PKG_VERSION")
@@ -51,27 +59,54 @@ fn main() -> ExitCode {
     logging::init(&settings.log_level);
     tracing::info!(target: LOG_TARGET, version = env!("CARGO_PKG_VERSION"), source = %settings.source, "weir starting");
 
-    if settings.memory_only {
+    let wal = if settings.memory_only {
         tracing::info!(target: LOG_TARGET, kind = "server.memory_only", "memory-only mode: no WAL, no snapshots, no recovery");
+        None
     } else {
-        tracing::warn!(
-            target: LOG_TARGET,
-            kind = "durability.not_implemented",
-            wal_dir = %settings.wal_dir.display(),
-            snapshot_dir = %settings.snapshot_dir.display(),
-            "durability is not implemented yet: state is kept in memory only and is lost on exit"
-        );
-    }
-
-    let store = store::Store::start(
+        Some(store::WalConfig {
+            disk: Arc::new(persist::FileDisk),
+            dir: settings.wal_dir.clone(),
+            options: persist::WalOptions {
+                segment_bytes_target: settings.wal_segment_bytes,
+                ..persist::WalOptions::default()
+            },
+            ack: settings.ack_mode,
+        })
+    };
+    let opened = store::Store::open(
         store::StoreConfig {
             engine: engine::EngineConfig {
                 memory_governance: settings.memory_governance,
             },
+            wal,
             ..store::StoreConfig::default()
         },
         Arc::new(store::SystemClock),
     );
+    let store = match opened {
+        Ok((store, recovery)) => {
+            if let Some(recovery) = recovery {
+                log_recovery(&settings, &recovery);
+            }
+            store
+        }
+        Err(store::OpenError::Unrepairable(error)) => {
+            tracing::error!(
+                target: LOG_TARGET,
+                kind = "wal.unrepairable",
+                wal_dir = %settings.wal_dir.display(),
+                error = %error,
+                "refusing to start: the WAL is damaged beyond a torn tail; nothing was modified. \
+                 Inspect with `weir wal verify` / `weir wal dump`; `weir wal salvage` cuts the damaged suffix"
+            );
+            eprintln!("weir: {error}");
+            return ExitCode::from(EXIT_UNREPAIRABLE);
+        }
+        Err(error) => {
+            tracing::error!(target: LOG_TARGET, kind = "wal.open_failed", error = %error, "cannot open the WAL");
+            return fail(&error.to_string());
+        }
+    };
     let server_config = server::ServerConfig {
         http_addr: settings.http_addr,
         tcp_addr: settings.tcp_addr,
@@ -112,6 +147,33 @@ fn main() -> ExitCode {
     store.shutdown();
     tracing::info!(target: LOG_TARGET, kind = "server.stopped", "stopped");
     ExitCode::SUCCESS
+}
+
+fn log_recovery(settings: &config::Settings, recovery: &store::Recovery) {
+    if let Some(torn) = &recovery.wal.torn_tail {
+        tracing::warn!(
+            target: LOG_TARGET,
+            kind = "wal.torn_tail_repaired",
+            segment = %torn.path.display(),
+            offset = torn.offset,
+            lsn = torn.lsn.0,
+            bytes = torn.bytes,
+            quarantine = %recovery.wal.quarantine_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "cut an incomplete trailing WAL record (a crash mid-write); its bytes were quarantined"
+        );
+    }
+    tracing::info!(
+        target: LOG_TARGET,
+        kind = "wal.recovered",
+        wal_dir = %settings.wal_dir.display(),
+        segments = recovery.wal.n_segments,
+        records_replayed = recovery.records_applied,
+        records_quarantined = recovery.records_quarantined,
+        records_previously_quarantined = recovery.records_previously_quarantined,
+        next_lsn = recovery.wal.next_lsn.0,
+        duration_ms = recovery.duration.as_millis() as u64,
+        "recovered state from the WAL"
+    );
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -166,13 +166,15 @@ fn check_upstreams(
                     ))
                 }
                 Some(_) => {}
-                None => return Err(RegisterError::new(
-                    "invalid_registration",
-                    path,
-                    format!(
+                None => {
+                    return Err(RegisterError::new(
+                        "invalid_registration",
+                        path,
+                        format!(
                         "upstream '{upstream}' is not declared in this payload or in the registry"
                     ),
-                )),
+                    ))
+                }
             }
         }
     }

@@ -112,7 +112,7 @@ impl Protocol for HttpProtocol {
         let pending = match route {
             Route::Health => immediate(200, close, &Status { status: "ok" }),
             Route::Ready => {
-                if ctx.store.status().writer_running() {
+                if ctx.store.status().ready() {
                     immediate(200, close, &Status { status: "ready" })
                 } else {
                     immediate(

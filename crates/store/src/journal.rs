@@ -1,0 +1,348 @@
+//! The journal: the writer's handle on the WAL, and recovery from it.
+//!
+//! The writer appends the records of a batch, then `commit`s: in `Durable` mode that is one
+//! write + fdatasync for the whole batch (group commit: every command that queued up while the
+//! previous batch was being synced shares this fsync), and nothing of the batch is applied or
+//! acknowledged before it returns. In `Relaxed` mode the batch is written to the OS and acked,
+//! and fdatasync runs at most `sync_interval_ms` later (the documented loss window on power
+//! failure; a process crash loses nothing that was written).
+//!
+//! Failure policy (durability.md §1.4–1.5): an fsync failure is fail-stop — the WAL refuses
+//! every later append, pushes get 503 `wal_unavailable`, readiness turns 503, liveness stays 200.
+//! A full disk refuses the batch with 503 `storage_full` (nothing applied, nothing half-written)
+//! and the next batch tries again, so ingest resumes by itself when space returns.
+
+use crate::log_record::{self, LogRecord};
+use engine::{Engine, ValidatedPush};
+use model::TimestampMs;
+use persist::{Disk, Lsn, RecoveryReport, Wal, WalError, WalOptions};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// When an acknowledgement may be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckMode {
+    /// After the batch holding the push is fdatasync'ed (default).
+    Durable,
+    /// After the batch is written to the OS; fdatasync at most this many ms later.
+    Relaxed { sync_interval_ms: u64 },
+}
+
+/// Where and how the WAL lives.
+#[derive(Clone)]
+pub struct WalConfig {
+    pub disk: Arc<dyn Disk>,
+    pub dir: PathBuf,
+    pub options: WalOptions,
+    pub ack: AckMode,
+}
+
+impl std::fmt::Debug for WalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalConfig")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .field("ack", &self.ack)
+            .finish()
+    }
+}
+
+/// What recovery did, for the startup log and `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct Recovery {
+    pub wal: RecoveryReport,
+    pub records_applied: u64,
+    /// Intact records that could not be applied (first time seen): quarantined.
+    pub records_quarantined: u64,
+    /// Intact records already quarantined by an earlier start: skipped silently.
+    pub records_previously_quarantined: u64,
+    pub duration: Duration,
+}
+
+/// Why the store could not start on its WAL.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Corruption that is not a torn tail: nothing was modified. Display carries
+    /// `WAL unrepairable`, the file, offset and LSN.
+    Unrepairable(WalError),
+    /// Any other failure to open (permissions, IO).
+    Io(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Unrepairable(e) => write!(f, "{e}"),
+            OpenError::Io(e) => write!(f, "cannot open the WAL: {e}"),
+        }
+    }
+}
+
+pub(crate) struct Journal {
+    wal: Wal,
+    ack: AckMode,
+    last_sync: Instant,
+    /// Records appended but not yet committed in this batch.
+    pending: u64,
+    scratch: Vec<u8>,
+}
+
+/// Why a commit failed; the batch was not applied.
+#[derive(Debug)]
+pub(crate) enum CommitError {
+    StorageFull(String),
+    Unavailable(String),
+}
+
+impl CommitError {
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            CommitError::StorageFull(_) => "storage_full",
+            CommitError::Unavailable(_) => "wal_unavailable",
+        }
+    }
+
+    pub(crate) fn reason(&self) -> &str {
+        match self {
+            CommitError::StorageFull(r) | CommitError::Unavailable(r) => r,
+        }
+    }
+}
+
+impl Journal {
+    /// Opens the WAL in `config.dir` and replays every record into `engine`.
+    pub(crate) fn open(
+        config: &WalConfig,
+        engine: &mut Engine,
+    ) -> Result<(Journal, Recovery), OpenError> {
+        let started = Instant::now();
+        config
+            .disk
+            .create_dir_all(&config.dir)
+            .map_err(|e| OpenError::Io(format!("{}: {e}", config.dir.display())))?;
+        let mut quarantine = Quarantine::load(&config.dir);
+        let mut recovery = Recovery::default();
+        let visit = |lsn: Lsn, bytes: &[u8]| {
+            let outcome = match log_record::decode(bytes) {
+                Ok(record) => replay(engine, record),
+                Err(reason) => Err(reason),
+            };
+            match outcome {
+                Ok(()) => recovery.records_applied += 1,
+                Err(reason) => {
+                    if quarantine.contains(lsn) {
+                        recovery.records_previously_quarantined += 1;
+                    } else {
+                        tracing::warn!(
+                            kind = "wal.record_quarantined",
+                            lsn = lsn.0,
+                            reason = %reason,
+                            "intact WAL record cannot be applied: skipped and quarantined"
+                        );
+                        quarantine.add(lsn, &reason, bytes);
+                        recovery.records_quarantined += 1;
+                    }
+                }
+            }
+        };
+        let (wal, report) = Wal::open(
+            Arc::clone(&config.disk),
+            &config.dir,
+            config.options.clone(),
+            Lsn::FIRST,
+            visit,
+        )
+        .map_err(|e| match e {
+            WalError::Corrupt { .. } => OpenError::Unrepairable(e),
+            other => OpenError::Io(other.to_string()),
+        })?;
+        recovery.wal = report;
+        recovery.duration = started.elapsed();
+        Ok((
+            Journal {
+                wal,
+                ack: config.ack,
+                last_sync: Instant::now(),
+                pending: 0,
+                scratch: Vec::with_capacity(256),
+            },
+            recovery,
+        ))
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.wal.is_failed()
+    }
+
+    pub(crate) fn append_push(
+        &mut self,
+        now_ms: TimestampMs,
+        push: &ValidatedPush,
+    ) -> Result<Lsn, WalError> {
+        log_record::encode_push(&mut self.scratch, now_ms, push);
+        self.append_scratch()
+    }
+
+    pub(crate) fn append_register(
+        &mut self,
+        now_ms: TimestampMs,
+        body: &serde_json::Value,
+    ) -> Result<Lsn, WalError> {
+        log_record::encode_register(&mut self.scratch, now_ms, body);
+        self.append_scratch()
+    }
+
+    pub(crate) fn append_reset(&mut self, now_ms: TimestampMs) -> Result<Lsn, WalError> {
+        log_record::encode_reset(&mut self.scratch, now_ms);
+        self.append_scratch()
+    }
+
+    fn append_scratch(&mut self) -> Result<Lsn, WalError> {
+        let lsn = self.wal.append(&self.scratch)?;
+        self.pending += 1;
+        Ok(lsn)
+    }
+
+    /// Makes the appended records acknowledgeable (see the module doc). On error nothing of
+    /// them may be applied or acked; they are dropped from the log.
+    pub(crate) fn commit(&mut self) -> Result<(), CommitError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let result = match self.ack {
+            AckMode::Durable => self.wal.sync().map(|_| ()),
+            AckMode::Relaxed { .. } => self.wal.flush().map(|_| ()),
+        };
+        self.pending = 0;
+        match result {
+            Ok(()) => {
+                if matches!(self.ack, AckMode::Durable) {
+                    self.last_sync = Instant::now();
+                }
+                self.sync_if_due();
+                Ok(())
+            }
+            Err(error) => {
+                self.wal.discard_pending();
+                Err(match error {
+                    WalError::StorageFull { .. } => CommitError::StorageFull(error.to_string()),
+                    other => CommitError::Unavailable(other.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Drops records appended since the last commit (a batch abandoned before commit).
+    pub(crate) fn abandon(&mut self) {
+        self.wal.discard_pending();
+        self.pending = 0;
+    }
+
+    /// Relaxed mode: fdatasync if the loss window is about to be exceeded.
+    pub(crate) fn sync_if_due(&mut self) {
+        if let AckMode::Relaxed { sync_interval_ms } = self.ack {
+            if self.last_sync.elapsed() >= Duration::from_millis(sync_interval_ms) {
+                if let Err(error) = self.wal.sync() {
+                    tracing::error!(kind = "wal.sync_failed", error = %error, "relaxed-mode fdatasync failed");
+                }
+                self.last_sync = Instant::now();
+            }
+        }
+    }
+
+    /// How long the writer may sleep before `sync_if_due` must run again.
+    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
+        match self.ack {
+            AckMode::Durable => None,
+            AckMode::Relaxed { sync_interval_ms } => Some(Duration::from_millis(sync_interval_ms)),
+        }
+    }
+
+    /// Final fdatasync on shutdown (relaxed mode may hold written-but-unsynced records).
+    pub(crate) fn close(&mut self) {
+        if !self.wal.is_failed() {
+            if let Err(error) = self.wal.sync() {
+                tracing::error!(kind = "wal.sync_failed", error = %error, "final fdatasync failed");
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> persist::WalStats {
+        self.wal.stats()
+    }
+}
+
+/// Re-executes one logged record. `Err` = intact but not applicable (quarantined).
+fn replay(engine: &mut Engine, record: LogRecord) -> Result<(), String> {
+    match record {
+        LogRecord::Push { now_ms, push } => {
+            if engine.apply(&push, now_ms) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "event '{}' with {} fields does not match the registry at this point",
+                    push.event,
+                    push.fields.len()
+                ))
+            }
+        }
+        LogRecord::Register { body, .. } => {
+            // A register refused at run time was logged before it ran; it is refused again
+            // here, identically, and changes nothing.
+            let _ = engine.register(&body);
+            Ok(())
+        }
+        LogRecord::Reset { .. } => {
+            engine.reset();
+            Ok(())
+        }
+    }
+}
+
+/// Intact records that could not be applied: copied once to `quarantine/unapplied/<lsn>.bin`
+/// and listed in `quarantine/unapplied.log`, so later starts skip them without warning again.
+struct Quarantine {
+    dir: PathBuf,
+    lsns: BTreeSet<u64>,
+}
+
+impl Quarantine {
+    fn load(wal_dir: &Path) -> Quarantine {
+        let dir = wal_dir.join("quarantine");
+        let lsns = std::fs::read_to_string(dir.join("unapplied.log"))
+            .map(|text| {
+                text.lines()
+                    .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Quarantine { dir, lsns }
+    }
+
+    fn contains(&self, lsn: Lsn) -> bool {
+        self.lsns.contains(&lsn.0)
+    }
+
+    fn add(&mut self, lsn: Lsn, reason: &str, bytes: &[u8]) {
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(self.dir.join("unapplied"))?;
+            std::fs::write(
+                self.dir.join("unapplied").join(format!("{}.bin", lsn.0)),
+                bytes,
+            )?;
+            let mut index = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("unapplied.log"))?;
+            writeln!(index, "{} {}", lsn.0, reason.replace('\n', " "))?;
+            index.sync_all()
+        };
+        if let Err(error) = write() {
+            tracing::error!(kind = "wal.quarantine_failed", lsn = lsn.0, error = %error, "could not write the quarantine file");
+        }
+        self.lsns.insert(lsn.0);
+    }
+}
