@@ -40,6 +40,9 @@ impl Serialize for Value {
     }
 }
 
+/// Objects up to this many members find duplicate keys by scanning; larger ones use an index.
+const LINEAR_SCAN_MEMBERS_MAX: usize = 16;
+
 /// Bounds applied while decoding one value tree.
 #[derive(Clone, Copy, Debug)]
 pub struct DecodeLimits {
@@ -175,6 +178,7 @@ impl<'de> Visitor<'de> for ValueSeed {
         let child = self.child()?;
         let mut entries: Vec<(CompactString, Value)> =
             Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        let mut index: Option<std::collections::HashMap<CompactString, usize>> = None;
         while let Some(key) = map.next_key_seed(KeySeed(self.limits))? {
             if entries.len() == self.limits.collection_len_max {
                 return Err(de::Error::custom(format_args!(
@@ -183,11 +187,29 @@ impl<'de> Visitor<'de> for ValueSeed {
                 )));
             }
             let value = map.next_value_seed(child)?;
-            // Duplicate keys: the last one wins, as in serde_json's own map decoding.
-            if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
-                slot.1 = value;
-            } else {
-                entries.push((key, value));
+            // Duplicate keys: the last one wins, as in serde_json's own map decoding. Small
+            // objects scan; large ones index, so a hostile body cannot make this quadratic.
+            let existing = match &index {
+                Some(index) => index.get(key.as_str()).copied(),
+                None => entries.iter().position(|(k, _)| *k == key),
+            };
+            match existing {
+                Some(i) => entries[i].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.clone(), entries.len());
+                    }
+                    entries.push((key, value));
+                    if index.is_none() && entries.len() > LINEAR_SCAN_MEMBERS_MAX {
+                        index = Some(
+                            entries
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (k, _))| (k.clone(), i))
+                                .collect(),
+                        );
+                    }
+                }
             }
         }
         Ok(Value::Map(entries))
