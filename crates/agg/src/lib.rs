@@ -15,12 +15,16 @@
 //! (`beava_bucket_reclaim_total`) and [`entropy_categories_capped_total`]
 //! (`beava_entropy_categories_capped_total`, also `beava_lifetime_op_cap_hit_total`).
 //!
+//! States persist through [`AggSpec::encode_state`] / [`AggSpec::decode_state`] (`codec`: a
+//! versioned, hand-written binary format that treats its input as hostile).
+//!
 //! Layout: `catalogue` (the op table), `compile` + `params` (register-time validation),
 //! `governance` (§7.3), `spec` (dispatch), `state` (the compact state enum), `scalar` (compact
 //! stored values), `window` + `duration` (64-bucket processing-time windows), `ops/*` (one
 //! file per operator family).
 
 mod catalogue;
+mod codec;
 mod compile;
 mod duration;
 mod governance;
@@ -31,9 +35,17 @@ mod spec;
 mod state;
 pub mod window;
 
+pub use codec::{
+    encoded_state_len, StateDecodeError, EVENTS_MAX, STATE_FORMAT_VERSION, TIME_ABS_MAX_MS,
+};
 pub use compile::{compile, CompileContext};
 pub use governance::governance_check;
 pub use ops::distinct::entropy_categories_capped_total;
 pub use spec::AggSpec;
 pub use state::AggState;
 pub use window::bucket_reclaims_total;
+
+/// Every op string `compile` accepts (beava §6.2 order), e.g. for tests that must cover them all.
+pub fn op_names() -> impl Iterator<Item = &'static str> {
+    catalogue::OPS.iter().map(|info| info.name)
+}

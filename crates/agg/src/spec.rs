@@ -236,7 +236,7 @@ impl AggSpec {
     }
 
     /// The fresh boxed state of a change-over-time op.
-    fn new_motion(&self) -> Box<Motion> {
+    pub(crate) fn new_motion(&self) -> Box<Motion> {
         Box::new(match self.op {
             Op::Twa => Motion::twa(),
             Op::InterArrivalStats => Motion::gaps(),
@@ -248,7 +248,7 @@ impl AggSpec {
         })
     }
 
-    fn new_geo(&self) -> Box<Geo> {
+    pub(crate) fn new_geo(&self) -> Box<Geo> {
         Box::new(match self.op {
             Op::GeoSpread => Geo::spread(),
             Op::DistanceFromHome { .. } => Geo::home(),

@@ -138,6 +138,12 @@ impl<T> Buckets<T> {
             .map(|(_, state)| state)
     }
 
+    /// Rebuilds buckets from `(epoch, state)` slots, oldest first (the state codec, which has
+    /// checked that epochs increase, sit on the bucket grid and span less than the window).
+    pub(crate) fn from_slots(slots: Box<[(TimestampMs, T)]>) -> Self {
+        Buckets { slots }
+    }
+
     /// All allocated buckets (active or not), oldest first.
     pub fn slots(&self) -> &[(TimestampMs, T)] {
         &self.slots

@@ -18,11 +18,11 @@ use model::Value;
 #[derive(Clone, Debug, Default)]
 pub struct Ring {
     /// Arrival order until full; then a ring whose oldest element is at `head`.
-    items: Vec<Scalar>,
-    head: u32,
+    pub(crate) items: Vec<Scalar>,
+    pub(crate) head: u32,
     /// Values offered so far (reservoir sampling) / RNG state.
-    n_seen: u64,
-    rng: u64,
+    pub(crate) n_seen: u64,
+    pub(crate) rng: u64,
 }
 
 const RNG_SEED: u64 = 0x9E37_79B9_7F4A_7C15;

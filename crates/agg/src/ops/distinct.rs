@@ -96,7 +96,7 @@ pub fn entropy_categories_capped_total() -> u64 {
 /// Exact category counts in first-seen order (also one window bucket).
 #[derive(Clone, Debug, Default)]
 pub struct Categories {
-    counts: Vec<(Scalar, u64)>,
+    pub(crate) counts: Vec<(Scalar, u64)>,
 }
 
 impl Categories {

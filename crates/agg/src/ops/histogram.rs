@@ -131,9 +131,9 @@ pub fn read_week_hours(counts: Option<&[u64]>) -> Value {
 /// `seasonal_deviation` state.
 #[derive(Clone, Debug, Default)]
 pub struct Seasonal {
-    hours: [Welford; HOURS],
-    last_x: f64,
-    last_hour: u8,
+    pub(crate) hours: [Welford; HOURS],
+    pub(crate) last_x: f64,
+    pub(crate) last_hour: u8,
 }
 
 impl Seasonal {
@@ -159,8 +159,8 @@ pub struct MixSpec {
 /// `event_type_mix` state.
 #[derive(Clone, Debug, Default)]
 pub struct Mix {
-    counts: Vec<(CompactString, u64)>,
-    total: u64,
+    pub(crate) counts: Vec<(CompactString, u64)>,
+    pub(crate) total: u64,
 }
 
 impl Mix {

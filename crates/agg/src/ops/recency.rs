@@ -42,8 +42,8 @@ pub fn read_seen_within(t: TimestampMs, query_ms: TimestampMs, window_ms: Option
 #[derive(Clone, Debug, Default)]
 pub struct RecentTimes {
     /// Capacity `n`, filled in arrival order, then overwritten at `next`.
-    times: Vec<TimestampMs>,
-    next: u32,
+    pub(crate) times: Vec<TimestampMs>,
+    pub(crate) next: u32,
 }
 
 impl RecentTimes {
