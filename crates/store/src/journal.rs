@@ -97,7 +97,20 @@ pub(crate) enum CommitError {
     Unavailable(String),
 }
 
+impl From<WalError> for CommitError {
+    fn from(error: WalError) -> Self {
+        match error {
+            WalError::StorageFull { .. } => CommitError::StorageFull(error.to_string()),
+            other => CommitError::Unavailable(other.to_string()),
+        }
+    }
+}
+
 impl CommitError {
+    pub(crate) fn is_storage_full(&self) -> bool {
+        matches!(self, CommitError::StorageFull(_))
+    }
+
     pub(crate) fn code(&self) -> &'static str {
         match self {
             CommitError::StorageFull(_) => "storage_full",
@@ -133,7 +146,7 @@ impl Journal {
             match outcome {
                 Ok(()) => recovery.records_applied += 1,
                 Err(reason) => {
-                    if quarantine.contains(lsn) {
+                    if quarantine.contains(lsn, bytes) {
                         recovery.records_previously_quarantined += 1;
                     } else {
                         tracing::warn!(
@@ -175,6 +188,15 @@ impl Journal {
 
     pub(crate) fn is_failed(&self) -> bool {
         self.wal.is_failed()
+    }
+
+    /// Last LSN that is in the log for good: fdatasync'ed (`Durable`) or written to the OS
+    /// (`Relaxed`, whose acks promise no more).
+    pub(crate) fn committed_lsn(&self) -> Lsn {
+        match self.ack {
+            AckMode::Durable => self.wal.durable_lsn(),
+            AckMode::Relaxed { .. } => self.wal.written_lsn(),
+        }
     }
 
     pub(crate) fn append_push(
@@ -227,10 +249,7 @@ impl Journal {
             }
             Err(error) => {
                 self.wal.discard_pending();
-                Err(match error {
-                    WalError::StorageFull { .. } => CommitError::StorageFull(error.to_string()),
-                    other => CommitError::Unavailable(other.to_string()),
-                })
+                Err(CommitError::from(error))
             }
         }
     }
@@ -304,26 +323,40 @@ fn replay(engine: &mut Engine, record: LogRecord) -> Result<(), String> {
 
 /// Intact records that could not be applied: copied once to `quarantine/unapplied/<lsn>.bin`
 /// and listed in `quarantine/unapplied.log`, so later starts skip them without warning again.
+/// Entries are keyed by LSN and content hash: `weir wal salvage` can reuse LSNs, and a different
+/// record at a reused LSN must not be skipped silently.
 struct Quarantine {
     dir: PathBuf,
-    lsns: BTreeSet<u64>,
+    entries: BTreeSet<(u64, u64)>,
+}
+
+/// FNV-1a 64 over the record bytes (identity of a quarantined record; not a checksum).
+fn content_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Quarantine {
     fn load(wal_dir: &Path) -> Quarantine {
         let dir = wal_dir.join("quarantine");
-        let lsns = std::fs::read_to_string(dir.join("unapplied.log"))
+        let entries = std::fs::read_to_string(dir.join("unapplied.log"))
             .map(|text| {
                 text.lines()
-                    .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+                    .filter_map(|line| {
+                        let mut words = line.split_whitespace();
+                        let lsn = words.next()?.parse().ok()?;
+                        let hash = u64::from_str_radix(words.next()?, 16).ok()?;
+                        Some((lsn, hash))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        Quarantine { dir, lsns }
+        Quarantine { dir, entries }
     }
 
-    fn contains(&self, lsn: Lsn) -> bool {
-        self.lsns.contains(&lsn.0)
+    fn contains(&self, lsn: Lsn, bytes: &[u8]) -> bool {
+        self.entries.contains(&(lsn.0, content_hash(bytes)))
     }
 
     fn add(&mut self, lsn: Lsn, reason: &str, bytes: &[u8]) {
@@ -337,12 +370,14 @@ impl Quarantine {
                 .create(true)
                 .append(true)
                 .open(self.dir.join("unapplied.log"))?;
-            writeln!(index, "{} {}", lsn.0, reason.replace('\n', " "))?;
-            index.sync_all()
+            let hash = content_hash(bytes);
+            writeln!(index, "{} {hash:016x} {}", lsn.0, reason.replace('\n', " "))?;
+            index.sync_all()?;
+            std::fs::File::open(&self.dir)?.sync_all()
         };
         if let Err(error) = write() {
             tracing::error!(kind = "wal.quarantine_failed", lsn = lsn.0, error = %error, "could not write the quarantine file");
         }
-        self.lsns.insert(lsn.0);
+        self.entries.insert((lsn.0, content_hash(bytes)));
     }
 }

@@ -202,7 +202,13 @@ impl Writer {
 
         if let Some(journal) = journal.as_mut() {
             let mut logged = Vec::with_capacity(accepted.len());
+            let mut failure: Option<CommitError> = None;
+            let mut not_logged: Vec<Reply> = Vec::new();
             for (validated, reply, _) in accepted.drain(..) {
+                if failure.is_some() {
+                    not_logged.push(reply);
+                    continue;
+                }
                 match journal.append_push(now_ms, &validated) {
                     Ok(lsn) => logged.push((validated, reply, lsn.0)),
                     Err(persist::WalError::RecordTooLarge { .. }) => {
@@ -213,42 +219,56 @@ impl Writer {
                         );
                     }
                     Err(error) => {
-                        // The WAL refuses appends (fail-stop): refuse this one and the rest.
-                        journal.abandon();
-                        let reason = error.to_string();
-                        self.refuse_push(reply, "wal_unavailable", &reason);
-                        for (_, reply, _) in logged.drain(..) {
-                            self.refuse_push(reply, "wal_unavailable", &reason);
-                        }
-                        self.shared.status.set_storage(true, false);
-                        return;
+                        failure = Some(CommitError::from(error));
+                        not_logged.push(reply);
                     }
                 }
             }
-            if let Err(error) = journal.commit() {
-                let full = matches!(error, CommitError::StorageFull(_));
-                if full {
-                    tracing::warn!(
-                        kind = "wal.storage_full",
-                        reason = error.reason(),
-                        "disk full: pushes refused until space returns"
-                    );
-                } else {
-                    tracing::error!(
-                        kind = "wal.failed",
-                        reason = error.reason(),
-                        "WAL failed: no further push is acknowledged (fail-stop)"
-                    );
-                }
-                self.shared
-                    .status
-                    .set_storage(!full || journal.is_failed(), full);
-                for (_, reply, _) in logged {
-                    self.refuse_push(reply, error.code(), error.reason());
-                }
-                return;
+            if failure.is_none() {
+                failure = journal.commit().err();
             }
-            self.shared.status.set_storage(false, false);
+            match failure {
+                None => self.shared.status.set_storage(false, false),
+                Some(error) => {
+                    // Records a segment rotation already made durable are in the log whatever
+                    // happens next: apply and ack them (refusing them would let a restart
+                    // resurrect a refused push). Everything else is dropped and refused.
+                    let committed = journal.committed_lsn().0;
+                    journal.abandon();
+                    let full = error.is_storage_full();
+                    if full {
+                        tracing::warn!(
+                            kind = "wal.storage_full",
+                            reason = error.reason(),
+                            "disk full: pushes refused until space returns"
+                        );
+                    } else if journal.is_failed() {
+                        tracing::error!(
+                            kind = "wal.failed",
+                            reason = error.reason(),
+                            "WAL failed: no further push is acknowledged (fail-stop)"
+                        );
+                    } else {
+                        tracing::error!(
+                            kind = "wal.write_failed",
+                            reason = error.reason(),
+                            "WAL write failed: batch refused"
+                        );
+                    }
+                    self.shared.status.set_storage(journal.is_failed(), full);
+                    let (durable, dropped): (Vec<_>, Vec<_>) = logged
+                        .into_iter()
+                        .partition(|(_, _, lsn)| *lsn <= committed);
+                    for reply in dropped
+                        .into_iter()
+                        .map(|(_, reply, _)| reply)
+                        .chain(not_logged)
+                    {
+                        self.refuse_push(reply, error.code(), error.reason());
+                    }
+                    logged = durable;
+                }
+            }
             accepted = logged;
         } else {
             for entry in &mut accepted {
@@ -300,10 +320,14 @@ impl Writer {
                 Command::Push { .. } => unreachable!("pushes go through push_run"),
             };
             let committed = appended
-                .map_err(|e| e.to_string())
-                .and_then(|_| journal.commit().map_err(|e| e.reason().to_string()));
-            if let Err(reason) = committed {
+                .map_err(CommitError::from)
+                .and_then(|_| journal.commit());
+            if let Err(error) = committed {
                 journal.abandon();
+                self.shared
+                    .status
+                    .set_storage(journal.is_failed(), error.is_storage_full());
+                let reason = error.reason().to_string();
                 let registry_version = self.shared.status.registry_version();
                 let outcome = match command {
                     Command::Register(_) => Outcome::Register(Err(RegisterRefused {
