@@ -1,0 +1,419 @@
+//! Figures per run, medians across repetitions, weir/beava ratios, markdown and JSON output.
+
+use crate::drive::Transport;
+use crate::server::Kind;
+use std::fmt::Write as _;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportCfg {
+    pub transport: Transport,
+    pub conns: usize,
+    pub depth: usize,
+}
+
+impl TransportCfg {
+    pub fn label(&self) -> String {
+        format!("{} {}×{}", self.transport.label(), self.conns, self.depth)
+    }
+}
+
+pub struct RowInput {
+    pub kind: Kind,
+    pub cfg: TransportCfg,
+    pub rep: usize,
+    pub keys: u64,
+    pub dist: String,
+    pub secs: f64,
+    pub acked: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub push_lat: Vec<u64>,
+    pub get_lat: Vec<u64>,
+    pub get_misses: u64,
+    pub server_cpu: f64,
+    pub client_cpu: f64,
+    pub idle_cores: f64,
+    pub context_switches: u64,
+    pub rss_base: u64,
+    pub rss_end: u64,
+    /// weir: (WAL records, fsyncs) during the measurement.
+    pub wal: Option<(f64, f64)>,
+}
+
+/// One run's figures (latencies in µs).
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub kind: Kind,
+    pub cfg: TransportCfg,
+    pub rep: usize,
+    pub keys: u64,
+    pub dist: String,
+    pub secs: f64,
+    pub acked: u64,
+    pub pushes_per_s: f64,
+    pub ack_p50: f64,
+    pub ack_p99: f64,
+    pub ack_p999: f64,
+    /// Server CPU seconds per million acked events (= µs of CPU per event).
+    pub cpu_per_m: f64,
+    pub server_cores: f64,
+    pub client_cores: f64,
+    /// Server CPU while idle (before the load), cores.
+    pub idle_cores: f64,
+    /// Server thread context switches per acked event.
+    pub cs_per_event: f64,
+    pub rss_mb: f64,
+    /// (RSS at the end − RSS right after register) / keys.
+    pub rss_per_key: f64,
+    pub events_per_fsync: Option<f64>,
+    pub fsyncs_per_s: Option<f64>,
+    pub gets: u64,
+    pub get_misses: u64,
+    pub get_p50: Option<f64>,
+    pub get_p99: Option<f64>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+fn percentile_us(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx] as f64 / 1000.0
+}
+
+impl Row {
+    pub fn new(mut i: RowInput) -> Row {
+        i.push_lat.sort_unstable();
+        i.get_lat.sort_unstable();
+        let acked = i.acked.max(1) as f64;
+        let (events_per_fsync, fsyncs_per_s) = match i.wal {
+            Some((records, fsyncs)) if fsyncs > 0.0 => {
+                (Some(records / fsyncs), Some(fsyncs / i.secs))
+            }
+            Some(_) => (None, Some(0.0)),
+            None => (None, None),
+        };
+        let has_gets = !i.get_lat.is_empty();
+        Row {
+            kind: i.kind,
+            cfg: i.cfg,
+            rep: i.rep,
+            keys: i.keys,
+            dist: i.dist,
+            secs: i.secs,
+            acked: i.acked,
+            pushes_per_s: i.acked as f64 / i.secs,
+            ack_p50: percentile_us(&i.push_lat, 0.50),
+            ack_p99: percentile_us(&i.push_lat, 0.99),
+            ack_p999: percentile_us(&i.push_lat, 0.999),
+            cpu_per_m: i.server_cpu / acked * 1e6,
+            server_cores: i.server_cpu / i.secs,
+            client_cores: i.client_cpu / i.secs,
+            idle_cores: i.idle_cores,
+            cs_per_event: i.context_switches as f64 / acked,
+            rss_mb: i.rss_end as f64 / (1024.0 * 1024.0),
+            rss_per_key: (i.rss_end as f64 - i.rss_base as f64) / i.keys.max(1) as f64,
+            events_per_fsync,
+            fsyncs_per_s,
+            gets: i.get_lat.len() as u64,
+            get_misses: i.get_misses,
+            get_p50: has_gets.then(|| percentile_us(&i.get_lat, 0.50)),
+            get_p99: has_gets.then(|| percentile_us(&i.get_lat, 0.99)),
+            errors: i.errors,
+            first_error: i.first_error,
+        }
+    }
+
+    pub fn markdown(&self) -> String {
+        let opt = |v: Option<f64>, digits: usize| match v {
+            Some(v) if v.is_finite() => format!("{v:.digits$}"),
+            _ => "—".into(),
+        };
+        let mut s = format!(
+            "| {} | {} | {} | {:.0} | {:.0} / {:.0} / {:.0} | **{:.1}** | {:.2} | {} | {:.2} | {} | {:.0} | {:.0} | {} | {} / {} | {}",
+            self.kind.label(),
+            self.cfg.label(),
+            if self.rep == usize::MAX { "median".to_string() } else { format!("run {}", self.rep + 1) },
+            self.pushes_per_s,
+            self.ack_p50,
+            self.ack_p99,
+            self.ack_p999,
+            self.cpu_per_m,
+            self.server_cores,
+            opt(Some(self.idle_cores), 2),
+            self.client_cores,
+            opt(Some(self.cs_per_event), 2),
+            self.rss_mb,
+            self.rss_per_key,
+            opt(self.events_per_fsync, 1),
+            opt(self.get_p50, 0),
+            opt(self.get_p99, 0),
+            self.errors,
+        );
+        s.push_str(" |");
+        if let Some(e) = &self.first_error {
+            let short: String = e.chars().take(120).collect();
+            let _ = write!(s, " first error: `{short}`");
+        }
+        s
+    }
+}
+
+pub fn header() -> String {
+    "| server | transport conns×depth | run | pushes/s | ack p50 / p99 / p99.9 µs | server CPU s per M events | server cores | server idle cores | client cores | ctx switches / event | RSS MB | ΔRSS B/key | events/fsync | get p50 / p99 µs | errors |\n\
+     |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        .to_string()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn median_opt(v: Vec<Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = v.into_iter().flatten().collect();
+    (!v.is_empty()).then(|| median(v))
+}
+
+/// The median of every figure over the runs of one (server, transport) configuration.
+fn median_row(runs: &[&Row]) -> Row {
+    let m = |f: &dyn Fn(&Row) -> f64| median(runs.iter().map(|r| f(r)).collect());
+    let mo = |f: &dyn Fn(&Row) -> Option<f64>| median_opt(runs.iter().map(|r| f(r)).collect());
+    let first = runs[0];
+    Row {
+        kind: first.kind,
+        cfg: first.cfg,
+        rep: usize::MAX,
+        keys: first.keys,
+        dist: first.dist.clone(),
+        secs: m(&|r| r.secs),
+        acked: m(&|r| r.acked as f64) as u64,
+        pushes_per_s: m(&|r| r.pushes_per_s),
+        ack_p50: m(&|r| r.ack_p50),
+        ack_p99: m(&|r| r.ack_p99),
+        ack_p999: m(&|r| r.ack_p999),
+        cpu_per_m: m(&|r| r.cpu_per_m),
+        server_cores: m(&|r| r.server_cores),
+        client_cores: m(&|r| r.client_cores),
+        idle_cores: m(&|r| r.idle_cores),
+        cs_per_event: m(&|r| r.cs_per_event),
+        rss_mb: m(&|r| r.rss_mb),
+        rss_per_key: m(&|r| r.rss_per_key),
+        events_per_fsync: mo(&|r| r.events_per_fsync),
+        fsyncs_per_s: mo(&|r| r.fsyncs_per_s),
+        gets: m(&|r| r.gets as f64) as u64,
+        get_misses: runs.iter().map(|r| r.get_misses).sum(),
+        get_p50: mo(&|r| r.get_p50),
+        get_p99: mo(&|r| r.get_p99),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        first_error: runs.iter().find_map(|r| r.first_error.clone()),
+    }
+}
+
+/// Medians table plus the weir/beava ratios, as markdown.
+pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### Medians of {repeat} run(s) (keys {}, {})\n",
+        rows.first().map_or(0, |r| r.keys),
+        rows.first().map_or("", |r| r.dist.as_str())
+    );
+    let _ = writeln!(out, "{}", header());
+    let mut medians: Vec<Row> = Vec::new();
+    for cfg in cfgs {
+        for kind in kinds {
+            let runs: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.cfg == *cfg && r.kind == *kind)
+                .collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let m = median_row(&runs);
+            let _ = writeln!(out, "{}", m.markdown());
+            medians.push(m);
+        }
+    }
+    for m in medians.iter().filter(|m| m.kind.is_weir()) {
+        if let Some(fs) = m.fsyncs_per_s {
+            let _ = writeln!(
+                out,
+                "\n{} over {}: {:.1} events per fsync ({:.0} fsyncs/s)",
+                m.kind.label(),
+                m.cfg.label(),
+                m.events_per_fsync.unwrap_or(f64::NAN),
+                fs
+            );
+        }
+    }
+
+    let beava: Vec<&Row> = medians.iter().filter(|m| m.kind == Kind::Beava).collect();
+    let weirs: Vec<&Row> = medians.iter().filter(|m| m.kind.is_weir()).collect();
+    if !beava.is_empty() && !weirs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Ratios weir / beava (medians)\n\n\
+             | weir mode | transport | pushes/s | server CPU per event | ack p50 | ack p99 | get p99 | RSS |\n\
+             |---|---|---|---|---|---|---|---|"
+        );
+        for w in &weirs {
+            let Some(b) = beava.iter().find(|b| b.cfg == w.cfg) else {
+                continue;
+            };
+            let ratio = |a: f64, b: f64| {
+                if a.is_finite() && b.is_finite() && b != 0.0 {
+                    format!("{:.2}×", a / b)
+                } else {
+                    "—".into()
+                }
+            };
+            let get = match (w.get_p99, b.get_p99) {
+                (Some(a), Some(bb)) => ratio(a, bb),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                w.kind.label(),
+                w.cfg.label(),
+                ratio(w.pushes_per_s, b.pushes_per_s),
+                ratio(w.cpu_per_m, b.cpu_per_m),
+                ratio(w.ack_p50, b.ack_p50),
+                ratio(w.ack_p99, b.ack_p99),
+                get,
+                ratio(w.rss_mb, b.rss_mb),
+            );
+        }
+    }
+    out
+}
+
+pub fn append_json(path: &Path, row: &Row, args: &str) {
+    let v = serde_json::json!({
+        "server": row.kind.label(),
+        "transport": row.cfg.transport.label(),
+        "conns": row.cfg.conns,
+        "depth": row.cfg.depth,
+        "run": row.rep + 1,
+        "args": args,
+        "secs": row.secs,
+        "acked": row.acked,
+        "pushes_per_s": row.pushes_per_s,
+        "ack_p50_us": row.ack_p50,
+        "ack_p99_us": row.ack_p99,
+        "ack_p999_us": row.ack_p999,
+        "server_cpu_s_per_m_events": row.cpu_per_m,
+        "server_cores": row.server_cores,
+        "client_cores": row.client_cores,
+        "server_idle_cores": row.idle_cores,
+        "context_switches_per_event": row.cs_per_event,
+        "rss_mb": row.rss_mb,
+        "rss_delta_bytes_per_key": row.rss_per_key,
+        "events_per_fsync": row.events_per_fsync,
+        "fsyncs_per_s": row.fsyncs_per_s,
+        "gets": row.gets,
+        "get_misses": row.get_misses,
+        "get_p50_us": row.get_p50,
+        "get_p99_us": row.get_p99,
+        "errors": row.errors,
+        "first_error": row.first_error,
+    });
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{v}");
+    }
+}
+
+/// Rebuilds the rows saved by `append_json` (for `--summarize`: medians pooled over several
+/// invocations). Lines that do not parse are skipped with a warning.
+pub fn load_json(path: &Path) -> Result<Vec<Row>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut rows = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match row_from_json(line) {
+            Some(row) => rows.push(row),
+            None => eprintln!(
+                "loadgen: {}:{}: not a loadgen row, skipped",
+                path.display(),
+                n + 1
+            ),
+        }
+    }
+    Ok(rows)
+}
+
+fn row_from_json(line: &str) -> Option<Row> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let f = |k: &str| v[k].as_f64();
+    let kind = match v["server"].as_str()? {
+        "weir durable" => Kind::Weir,
+        "weir relaxed" => Kind::WeirRelaxed,
+        "beava 0.0.6" => Kind::Beava,
+        _ => return None,
+    };
+    let transport = match v["transport"].as_str()? {
+        "HTTP/1.1 JSON" => Transport::Http,
+        "TCP msgpack" => Transport::Tcp,
+        _ => return None,
+    };
+    let args = v["args"].as_str().unwrap_or("");
+    let arg = |name: &str| {
+        args.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(Row {
+        kind,
+        cfg: TransportCfg {
+            transport,
+            conns: v["conns"].as_u64()? as usize,
+            depth: v["depth"].as_u64()? as usize,
+        },
+        rep: v["run"].as_u64().unwrap_or(1).saturating_sub(1) as usize,
+        keys: arg("keys").parse().unwrap_or(0),
+        dist: arg("dist"),
+        secs: f("secs")?,
+        acked: v["acked"].as_u64()?,
+        pushes_per_s: f("pushes_per_s")?,
+        ack_p50: f("ack_p50_us").unwrap_or(f64::NAN),
+        ack_p99: f("ack_p99_us").unwrap_or(f64::NAN),
+        ack_p999: f("ack_p999_us").unwrap_or(f64::NAN),
+        cpu_per_m: f("server_cpu_s_per_m_events")?,
+        server_cores: f("server_cores").unwrap_or(f64::NAN),
+        client_cores: f("client_cores").unwrap_or(f64::NAN),
+        idle_cores: f("server_idle_cores").unwrap_or(f64::NAN),
+        cs_per_event: f("context_switches_per_event").unwrap_or(f64::NAN),
+        rss_mb: f("rss_mb").unwrap_or(f64::NAN),
+        rss_per_key: f("rss_delta_bytes_per_key").unwrap_or(f64::NAN),
+        events_per_fsync: f("events_per_fsync"),
+        fsyncs_per_s: f("fsyncs_per_s"),
+        gets: v["gets"].as_u64().unwrap_or(0),
+        get_misses: v["get_misses"].as_u64().unwrap_or(0),
+        get_p50: f("get_p50_us"),
+        get_p99: f("get_p99_us"),
+        errors: v["errors"].as_u64().unwrap_or(0),
+        first_error: v["first_error"].as_str().map(str::to_string),
+    })
+}
