@@ -4,6 +4,7 @@ use crate::push::ValidatedPush;
 use crate::registry::{RegisterDecision, Registry};
 use crate::table::{entity_key, EntityState, TableState};
 use model::{Diff, PushError, QueryError, RegisterError, TimestampMs, Value};
+use std::sync::Arc;
 
 /// Engine options (beava env equivalents noted).
 #[derive(Clone, Debug)]
@@ -192,24 +193,32 @@ impl Engine {
             let Some(key) = entity_key(row, &table.key_slots) else {
                 continue;
             };
-            let state = &mut self.tables[table_id];
-            let entity = state.entities.entry(key).or_insert_with(|| EntityState {
-                last_event_ms: now_ms,
-                features: table.features.iter().map(|f| f.spec.new_state()).collect(),
-            });
-            if let Some(cold_ms) = event.cold_after_ms {
-                let idle_ms = now_ms.saturating_sub(entity.last_event_ms);
-                if idle_ms > i64::try_from(cold_ms).unwrap_or(i64::MAX) {
-                    for (slot, feature) in entity.features.iter_mut().zip(&table.features) {
-                        *slot = feature.spec.new_state();
+            let entities = &mut self.tables[table_id].entities;
+            // One map traversal for a known entity (`get_mut` copies the path, and
+            // `Arc::make_mut` the entity, only if a snapshot view still shares them).
+            match entities.get_mut(key.as_str()) {
+                Some(entity) => {
+                    let entity = Arc::make_mut(entity);
+                    if let Some(cold_ms) = event.cold_after_ms {
+                        let idle_ms = now_ms.saturating_sub(entity.last_event_ms);
+                        if idle_ms > i64::try_from(cold_ms).unwrap_or(i64::MAX) {
+                            for (slot, feature) in entity.features.iter_mut().zip(&table.features) {
+                                *slot = feature.spec.new_state();
+                            }
+                            self.stats.cold_entity_evictions_total += 1;
+                        }
                     }
-                    self.stats.cold_entity_evictions_total += 1;
+                    entity.last_event_ms = entity.last_event_ms.max(now_ms);
+                    fold(&mut entity.features, table, row, now_ms);
                 }
-            }
-            entity.last_event_ms = entity.last_event_ms.max(now_ms);
-            for (slot, feature) in entity.features.iter_mut().zip(&table.features) {
-                let passes = feature.predicate.as_ref().is_none_or(|p| p.is_true(row));
-                feature.spec.apply(slot, row, passes, now_ms);
+                None => {
+                    let mut entity = EntityState {
+                        last_event_ms: now_ms,
+                        features: table.features.iter().map(|f| f.spec.new_state()).collect(),
+                    };
+                    fold(&mut entity.features, table, row, now_ms);
+                    entities.insert(key, Arc::new(entity));
+                }
             }
         }
         true
@@ -301,8 +310,59 @@ impl Engine {
         }
     }
 
+    pub(crate) fn registry_clone(&self) -> Registry {
+        self.registry.clone()
+    }
+
+    pub(crate) fn tables_clone(&self) -> Vec<TableState> {
+        self.tables.clone()
+    }
+
+    pub(crate) fn stats_counters(&self) -> EngineStats {
+        self.stats.clone()
+    }
+
+    /// An engine over restored parts (`snapshot::restore`); `tables` follow the registry's
+    /// compiled table order.
+    pub(crate) fn from_parts(
+        config: EngineConfig,
+        registry: Registry,
+        tables: Vec<TableState>,
+        watermark_ms: TimestampMs,
+        stats: EngineStats,
+    ) -> Engine {
+        let table_names = registry
+            .compiled()
+            .tables
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        Engine {
+            config,
+            registry,
+            tables,
+            watermark_ms,
+            scratch: Vec::new(),
+            table_names,
+            stats,
+        }
+    }
+
     /// Approximate bytes of feature state across all tables (for bytes-per-entity figures).
     pub fn state_memory_bytes(&self) -> usize {
         self.tables.iter().map(TableState::memory_bytes).sum()
+    }
+}
+
+/// Folds one row into an entity's features.
+fn fold(
+    features: &mut [agg::AggState],
+    table: &crate::registry::compile::TableDef,
+    row: &[Value],
+    now_ms: TimestampMs,
+) {
+    for (slot, feature) in features.iter_mut().zip(&table.features) {
+        let passes = feature.predicate.as_ref().is_none_or(|p| p.is_true(row));
+        feature.spec.apply(slot, row, passes, now_ms);
     }
 }

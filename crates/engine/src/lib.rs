@@ -7,8 +7,10 @@ pub mod engine;
 pub mod pipeline;
 pub mod push;
 pub mod registry;
+pub mod snapshot;
 pub mod table;
 
 pub use engine::{Engine, EngineConfig, EngineStats, ReadTime, RegisterOutcome};
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
 pub use push::ValidatedPush;
+pub use snapshot::{EngineView, RestoreError, SECTION_META, SECTION_TABLE};

@@ -3,10 +3,15 @@
 //! An entity's key is its group-key values joined by `|` (a global table has the single key
 //! `""`), exactly the string clients pass to `/get`. Each entity holds one `AggState` per feature
 //! in declaration order, plus the time of its last event for `cold_after_ms`.
+//!
+//! The map is persistent (`imbl`'s HAMT) and each entity sits behind an `Arc`, so cloning a table
+//! is O(1) and a clone is a point-in-time view: the writer keeps mutating its copy, and only the
+//! map nodes and entities it touches while a view is alive get copied (`Arc::make_mut`).
+//! This is how snapshots avoid stalling the writer (docs/decisions/0006).
 
 use compact_str::CompactString;
 use model::{TimestampMs, Value};
-use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct EntityState {
@@ -21,9 +26,18 @@ impl EntityState {
     }
 }
 
+/// The entity map: persistent, O(1) clone, Fx hashing (keys are not attacker-chosen hash-flood
+/// material any more than in the std map it replaced).
+pub type EntityMap = imbl::GenericHashMap<
+    CompactString,
+    Arc<EntityState>,
+    rustc_hash::FxBuildHasher,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
+
 #[derive(Clone, Debug, Default)]
 pub struct TableState {
-    pub entities: FxHashMap<CompactString, EntityState>,
+    pub entities: EntityMap,
 }
 
 impl TableState {
@@ -35,16 +49,18 @@ impl TableState {
         self.entities.is_empty()
     }
 
-    /// Approximate bytes held by this table: map slots, keys and feature state.
+    /// Approximate bytes held by this table: map entries (key, `Arc` pointer and the HAMT's
+    /// per-entry overhead, estimated), the `Arc`ed entity and its feature state.
     pub fn memory_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(CompactString, EntityState)>() + 1;
-        let slots = self.entities.capacity() * slot;
-        let heap: usize = self
-            .entities
+        // A HAMT leaf holds (key, Arc) pairs in chunks; nodes are ~1.5x the entries on average.
+        let entry = std::mem::size_of::<(CompactString, Arc<EntityState>)>() * 3 / 2;
+        let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<EntityState>();
+        self.entities
             .iter()
-            .map(|(k, e)| e.heap_bytes() + if k.is_heap_allocated() { k.len() } else { 0 })
-            .sum();
-        slots + heap
+            .map(|(k, e)| {
+                entry + arc + e.heap_bytes() + if k.is_heap_allocated() { k.len() } else { 0 }
+            })
+            .sum()
     }
 }
 

@@ -43,6 +43,8 @@
 //! - `recovery` — the read-only scan, the torn-tail-versus-corruption rule, replay.
 //! - `repair` — quarantine and truncate a torn tail, idempotently.
 //! - `tools` — `verify`, `dump`, `salvage`.
+//! - `snapshot` — snapshot files: header + opaque checksummed sections, atomic write, full
+//!   verification on load, retention helpers (`docs/design/snapshot-format.md`).
 //! - `disk` — the `Disk` trait and `FileDisk`; `sim_disk` — `SimDisk`, faults and crashes.
 //! - `limits` — every bound, relations asserted; `error` — `WalError`.
 //!
@@ -64,6 +66,7 @@ pub mod recovery;
 mod repair;
 mod segment;
 mod sim_disk;
+pub mod snapshot;
 pub mod tools;
 mod wal;
 

@@ -119,21 +119,22 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
         "Static estimate of per-entity memory footprint (~7 KB for a rich 30-feature pack).",
         7000,
     );
+    let us = |v: u64| v as f64 / 1e6;
     s.seconds(
         "beava_snapshot_last_duration_seconds",
         "Wall-clock duration of the last successful snapshot.",
-        0.0,
+        us(status.snapshot_last_duration_us),
     );
     s.int(
         "beava_snapshot_last_bytes",
         "gauge",
         "Bytes written by the last successful snapshot, including snapshot header and body.",
-        0,
+        status.snapshot_last_bytes,
     );
     s.seconds(
         "beava_snapshot_last_fsync_seconds",
         "File plus parent-directory fsync time for the last successful snapshot.",
-        0.0,
+        us(status.snapshot_last_fsync_us),
     );
 
     // weir's own.
@@ -238,6 +239,71 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
         "counter",
         "Intact WAL records that could not be applied at the last start (quarantined once).",
         status.wal_records_quarantined_total,
+    );
+    s.int(
+        "weir_snapshots_total",
+        "counter",
+        "Snapshots written and made durable since start.",
+        status.snapshots_total,
+    );
+    s.int(
+        "weir_snapshot_failures_total",
+        "counter",
+        "Snapshot attempts that failed (the WAL was kept whole).",
+        status.snapshot_failures_total,
+    );
+    s.int(
+        "weir_snapshot_in_progress",
+        "gauge",
+        "1 while a snapshot is being encoded and written.",
+        u64::from(status.snapshot_in_progress),
+    );
+    s.int(
+        "weir_snapshot_last_lsn",
+        "gauge",
+        "LSN covered by the newest durable snapshot (loaded at start or written since).",
+        status.snapshot_last_lsn,
+    );
+    s.seconds(
+        "weir_snapshot_last_capture_seconds",
+        "Time the writer spent taking the last point-in-time view (its whole snapshot stall).",
+        us(status.snapshot_last_capture_us),
+    );
+    s.int(
+        "weir_wal_segments_removed_total",
+        "counter",
+        "WAL segments deleted because the older retained snapshot covers them.",
+        status.wal_segments_removed_total,
+    );
+    s.int(
+        "weir_wal_bytes_removed_total",
+        "counter",
+        "Bytes of the WAL segments deleted.",
+        status.wal_bytes_removed_total,
+    );
+    s.int(
+        "weir_wal_segments_retained",
+        "gauge",
+        "WAL segments on disk after the last reclamation, the active one included.",
+        status.wal_segments_retained,
+    );
+    s.int(
+        "weir_wal_bytes_retained",
+        "gauge",
+        "Bytes of WAL on disk after the last reclamation, the active segment included.",
+        status.wal_bytes_retained,
+    );
+    s.int(
+        "weir_recovery_snapshot_lsn",
+        "gauge",
+        "LSN of the snapshot the last start loaded (0: none).",
+        status.recovery_snapshot_lsn,
+    );
+    s.int(
+        "weir_recovery_snapshots_damaged",
+        "gauge",
+        "Snapshots the last start found damaged, skipped and set aside.",
+        status.recovery_snapshots_damaged,
     );
     s.int(
         "weir_recovery_records_replayed",

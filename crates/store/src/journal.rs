@@ -53,6 +53,8 @@ impl std::fmt::Debug for WalConfig {
 /// What recovery did, for the startup log and `/metrics`.
 #[derive(Clone, Debug, Default)]
 pub struct Recovery {
+    /// What snapshot loading found (default when snapshots are off).
+    pub snapshot: crate::snapshots::SnapshotRecovery,
     pub wal: RecoveryReport,
     pub records_applied: u64,
     /// Intact records that could not be applied (first time seen): quarantined.
@@ -70,6 +72,9 @@ pub enum OpenError {
     Unrepairable(WalError),
     /// Any other failure to open (permissions, IO).
     Io(String),
+    /// No snapshot verifies and the WAL does not reach back far enough to rebuild the state
+    /// without one. Nothing was modified (the damaged snapshots were not even renamed).
+    SnapshotsUnusable(String),
 }
 
 impl std::fmt::Display for OpenError {
@@ -77,6 +82,7 @@ impl std::fmt::Display for OpenError {
         match self {
             OpenError::Unrepairable(e) => write!(f, "{e}"),
             OpenError::Io(e) => write!(f, "cannot open the WAL: {e}"),
+            OpenError::SnapshotsUnusable(e) => write!(f, "{e}"),
         }
     }
 }
@@ -126,10 +132,12 @@ impl CommitError {
 }
 
 impl Journal {
-    /// Opens the WAL in `config.dir` and replays every record into `engine`.
+    /// Opens the WAL in `config.dir` and replays every record from `replay_from` on into
+    /// `engine` (`Lsn::FIRST` without a snapshot; a snapshot's LSN + 1 with one).
     pub(crate) fn open(
         config: &WalConfig,
         engine: &mut Engine,
+        replay_from: Lsn,
     ) -> Result<(Journal, Recovery), OpenError> {
         let started = Instant::now();
         config
@@ -138,7 +146,18 @@ impl Journal {
             .map_err(|e| OpenError::Io(format!("{}: {e}", config.dir.display())))?;
         let mut quarantine = Quarantine::load(&config.dir);
         let mut recovery = Recovery::default();
+        let mut progress_at = Instant::now();
         let visit = |lsn: Lsn, bytes: &[u8]| {
+            if progress_at.elapsed() >= Duration::from_secs(2) {
+                progress_at = Instant::now();
+                tracing::info!(
+                    kind = "wal.replay_progress",
+                    lsn = lsn.0,
+                    records_applied = recovery.records_applied,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "replaying the WAL"
+                );
+            }
             let outcome = match log_record::decode(bytes) {
                 Ok(record) => replay(engine, record),
                 Err(reason) => Err(reason),
@@ -165,7 +184,7 @@ impl Journal {
             Arc::clone(&config.disk),
             &config.dir,
             config.options.clone(),
-            Lsn::FIRST,
+            replay_from,
             visit,
         )
         .map_err(|e| match e {
@@ -291,6 +310,45 @@ impl Journal {
 
     pub(crate) fn stats(&self) -> persist::WalStats {
         self.wal.stats()
+    }
+
+    /// The LSN a snapshot taken now covers: every record written so far, made durable first
+    /// (relaxed mode may hold written-but-unsynced records; a snapshot must never claim records
+    /// a power loss could take from the log). `None` if the log has failed or holds nothing.
+    pub(crate) fn snapshot_lsn(&mut self) -> Option<Lsn> {
+        if self.wal.is_failed() || self.pending > 0 {
+            return None;
+        }
+        match self.wal.sync() {
+            Ok(lsn) if lsn >= Lsn::FIRST => {
+                self.last_sync = Instant::now();
+                Some(lsn)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                tracing::error!(kind = "wal.sync_failed", error = %error, "fdatasync before a snapshot failed");
+                None
+            }
+        }
+    }
+
+    /// Deletes the sealed segments whose every record is at or below `covered` (a durable
+    /// snapshot's LSN) and logs what was removed and what remains.
+    pub(crate) fn reclaim(&mut self, covered: Lsn) -> Result<persist::Reclamation, WalError> {
+        let reclamation = self.wal.remove_segments_before(covered)?;
+        tracing::info!(
+            kind = "wal.reclaimed",
+            covered_lsn = covered.0,
+            segments_removed = reclamation.removed.len(),
+            bytes_removed = reclamation.bytes_removed,
+            first_removed = %reclamation.removed.first().map(|s| s.path.display().to_string()).unwrap_or_default(),
+            last_removed = %reclamation.removed.last().map(|s| s.path.display().to_string()).unwrap_or_default(),
+            segments_remaining = reclamation.retained.len(),
+            bytes_remaining = reclamation.bytes_retained,
+            active_segment_bytes = reclamation.active_segment_bytes,
+            "WAL segments covered by the older retained snapshot removed"
+        );
+        Ok(reclamation)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod command;
 mod journal;
 pub mod log_record;
 pub mod read;
+mod snapshots;
 pub mod status;
 mod store;
 mod writer;
@@ -24,5 +25,8 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused};
 pub use journal::{AckMode, OpenError, Recovery, WalConfig};
+pub use snapshots::{
+    SnapshotConfig, SnapshotRecovery, SNAPSHOT_INTERVAL_DEFAULT, SNAPSHOT_WAL_BYTES_DEFAULT,
+};
 pub use status::{StatusSnapshot, StoreStatus};
 pub use store::{Store, StoreConfig, StoreHandle, SubmitError, Ticket};

@@ -36,6 +36,21 @@ pub struct StoreStatus {
     wal_torn_tails_repaired_total: AtomicU64,
     wal_records_quarantined_total: AtomicU64,
     recovery_records_replayed: AtomicU64,
+    snapshots_total: AtomicU64,
+    snapshot_failures_total: AtomicU64,
+    snapshot_last_lsn: AtomicU64,
+    snapshot_last_duration_us: AtomicU64,
+    snapshot_last_bytes: AtomicU64,
+    snapshot_last_fsync_us: AtomicU64,
+    snapshot_last_capture_us: AtomicU64,
+    wal_segments_removed_total: AtomicU64,
+    wal_bytes_removed_total: AtomicU64,
+    wal_segments_retained: AtomicU64,
+    wal_bytes_retained: AtomicU64,
+    recovery_snapshot_lsn: AtomicU64,
+    recovery_snapshots_damaged: AtomicU64,
+    snapshots_enabled: AtomicBool,
+    snapshot_in_progress: AtomicBool,
 }
 
 /// One read of every published value (for `/metrics`).
@@ -70,6 +85,34 @@ pub struct StatusSnapshot {
     pub wal_torn_tails_repaired_total: u64,
     pub wal_records_quarantined_total: u64,
     pub recovery_records_replayed: u64,
+    /// Snapshots written and made durable since start.
+    pub snapshots_total: u64,
+    /// Snapshot attempts that failed (the WAL was kept whole).
+    pub snapshot_failures_total: u64,
+    /// LSN covered by the newest durable snapshot (loaded or written).
+    pub snapshot_last_lsn: u64,
+    /// Encode + write + fsync + rename of the last snapshot, µs.
+    pub snapshot_last_duration_us: u64,
+    /// Size of the last snapshot file.
+    pub snapshot_last_bytes: u64,
+    /// File fsync + directory fsync of the last snapshot, µs.
+    pub snapshot_last_fsync_us: u64,
+    /// How long the writer spent taking the last point-in-time view, µs.
+    pub snapshot_last_capture_us: u64,
+    /// WAL segments deleted because a durable snapshot covers them.
+    pub wal_segments_removed_total: u64,
+    /// Bytes of those segments.
+    pub wal_bytes_removed_total: u64,
+    /// WAL segments on disk after the last reclamation (active included).
+    pub wal_segments_retained: u64,
+    /// Bytes of those segments.
+    pub wal_bytes_retained: u64,
+    /// LSN of the snapshot the last start loaded (0: none).
+    pub recovery_snapshot_lsn: u64,
+    /// Snapshots the last start found damaged and skipped.
+    pub recovery_snapshots_damaged: u64,
+    pub snapshots_enabled: bool,
+    pub snapshot_in_progress: bool,
 }
 
 impl StoreStatus {
@@ -120,7 +163,72 @@ impl StoreStatus {
             wal_torn_tails_repaired_total: load(&self.wal_torn_tails_repaired_total),
             wal_records_quarantined_total: load(&self.wal_records_quarantined_total),
             recovery_records_replayed: load(&self.recovery_records_replayed),
+            snapshots_total: load(&self.snapshots_total),
+            snapshot_failures_total: load(&self.snapshot_failures_total),
+            snapshot_last_lsn: load(&self.snapshot_last_lsn),
+            snapshot_last_duration_us: load(&self.snapshot_last_duration_us),
+            snapshot_last_bytes: load(&self.snapshot_last_bytes),
+            snapshot_last_fsync_us: load(&self.snapshot_last_fsync_us),
+            snapshot_last_capture_us: load(&self.snapshot_last_capture_us),
+            wal_segments_removed_total: load(&self.wal_segments_removed_total),
+            wal_bytes_removed_total: load(&self.wal_bytes_removed_total),
+            wal_segments_retained: load(&self.wal_segments_retained),
+            wal_bytes_retained: load(&self.wal_bytes_retained),
+            recovery_snapshot_lsn: load(&self.recovery_snapshot_lsn),
+            recovery_snapshots_damaged: load(&self.recovery_snapshots_damaged),
+            snapshots_enabled: self.snapshots_enabled.load(Ordering::Relaxed),
+            snapshot_in_progress: self.snapshot_in_progress.load(Ordering::Relaxed),
         }
+    }
+
+    pub(crate) fn set_snapshots_enabled(&self, loaded_lsn: u64) {
+        self.snapshots_enabled.store(true, Ordering::Relaxed);
+        self.snapshot_last_lsn.store(loaded_lsn, Ordering::Relaxed);
+    }
+
+    pub(crate) fn publish_snapshot_recovery(&self, lsn: u64, damaged: usize) {
+        self.recovery_snapshot_lsn.store(lsn, Ordering::Relaxed);
+        self.recovery_snapshots_damaged
+            .store(damaged as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot_started(&self, capture: std::time::Duration) {
+        self.snapshot_in_progress.store(true, Ordering::Relaxed);
+        self.snapshot_last_capture_us
+            .store(capture.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot_succeeded(
+        &self,
+        lsn: u64,
+        duration: std::time::Duration,
+        bytes: u64,
+        fsync: std::time::Duration,
+    ) {
+        self.snapshot_in_progress.store(false, Ordering::Relaxed);
+        self.snapshots_total.fetch_add(1, Ordering::Relaxed);
+        self.snapshot_last_lsn.store(lsn, Ordering::Relaxed);
+        self.snapshot_last_duration_us
+            .store(duration.as_micros() as u64, Ordering::Relaxed);
+        self.snapshot_last_bytes.store(bytes, Ordering::Relaxed);
+        self.snapshot_last_fsync_us
+            .store(fsync.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot_failed(&self) {
+        self.snapshot_in_progress.store(false, Ordering::Relaxed);
+        self.snapshot_failures_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn publish_reclamation(&self, reclamation: &persist::Reclamation) {
+        self.wal_segments_removed_total
+            .fetch_add(reclamation.removed.len() as u64, Ordering::Relaxed);
+        self.wal_bytes_removed_total
+            .fetch_add(reclamation.bytes_removed, Ordering::Relaxed);
+        self.wal_segments_retained
+            .store(reclamation.retained.len() as u64, Ordering::Relaxed);
+        self.wal_bytes_retained
+            .store(reclamation.bytes_retained, Ordering::Relaxed);
     }
 
     pub(crate) fn set_storage(&self, failed: bool, full: bool) {

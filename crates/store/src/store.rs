@@ -7,6 +7,7 @@
 use crate::clock::Clock;
 use crate::command::{Command, Outcome};
 use crate::journal::{Journal, OpenError, Recovery, WalConfig};
+use crate::snapshots::{self, SnapshotConfig, Snapshotter};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
 use crossbeam_channel::{Sender, TrySendError};
@@ -29,6 +30,9 @@ pub struct StoreConfig {
     pub queue_capacity: usize,
     /// Most commands executed under one write-lock hold.
     pub batch_max: usize,
+    /// Snapshots (only with a WAL; they use its `Disk`). `None`: the WAL is never reclaimed and
+    /// recovery replays all of it.
+    pub snapshots: Option<SnapshotConfig>,
 }
 
 impl Default for StoreConfig {
@@ -39,6 +43,7 @@ impl Default for StoreConfig {
             queue_capacity: 8192,
             // A batch is also the group-commit unit: everything that queued during one fsync.
             batch_max: 4096,
+            snapshots: None,
         }
     }
 }
@@ -86,9 +91,72 @@ impl Store {
         let status = Arc::new(StoreStatus::default());
         status.set_queue_capacity(config.queue_capacity);
         let mut engine = Engine::new(config.engine.clone());
+        let mut snapshotter = None;
         let (journal, recovery) = match &config.wal {
             Some(wal) => {
-                let (journal, recovery) = Journal::open(wal, &mut engine)?;
+                let mut replay_from = persist::Lsn::FIRST;
+                let mut damaged = Vec::new();
+                let mut snapshot_report = snapshots::SnapshotRecovery::default();
+                if let Some(snap) = &config.snapshots {
+                    let recovered =
+                        snapshots::recover(wal.disk.as_ref(), &snap.dir, &config.engine)
+                            .map_err(OpenError::Io)?;
+                    engine = recovered.engine;
+                    damaged = recovered.damaged;
+                    snapshot_report = recovered.report;
+                    replay_from = persist::Lsn(snapshot_report.lsn).next();
+                    if let Some(path) = &snapshot_report.loaded {
+                        tracing::info!(
+                            kind = "snapshot.loaded",
+                            file = %path.display(),
+                            lsn = snapshot_report.lsn,
+                            entities = snapshot_report.entities,
+                            bytes = snapshot_report.file_bytes,
+                            duration_ms = snapshot_report.load_duration.as_millis() as u64,
+                            "state loaded from snapshot; replaying the WAL tail"
+                        );
+                    }
+                }
+                let (journal, mut recovery) = match Journal::open(wal, &mut engine, replay_from) {
+                    Err(OpenError::Unrepairable(error)) if !snapshot_report.damaged.is_empty() => {
+                        let damaged: Vec<String> = snapshot_report
+                            .damaged
+                            .iter()
+                            .map(|(path, why)| format!("{} ({why})", path.display()))
+                            .collect();
+                        return Err(OpenError::SnapshotsUnusable(format!(
+                            "no usable snapshot [{}], and the WAL cannot rebuild the state from LSN {replay_from}: {error}. \
+                             Nothing was modified",
+                            damaged.join("; ")
+                        )));
+                    }
+                    other => other?,
+                };
+                if let Some(snap) = &config.snapshots {
+                    snapshots::tidy_after_open(
+                        wal.disk.as_ref(),
+                        &snap.dir,
+                        &damaged,
+                        &mut snapshot_report,
+                    );
+                    status.publish_snapshot_recovery(
+                        snapshot_report.lsn,
+                        snapshot_report.damaged.len(),
+                    );
+                    snapshotter = Some(
+                        Snapshotter::start(
+                            snap.clone(),
+                            Arc::clone(&wal.disk),
+                            snapshot_report
+                                .loaded
+                                .as_ref()
+                                .map(|_| persist::Lsn(snapshot_report.lsn)),
+                            Arc::clone(&status),
+                        )
+                        .map_err(OpenError::Io)?,
+                    );
+                }
+                recovery.snapshot = snapshot_report;
                 status.publish_recovery(&recovery);
                 (Some(journal), Some(recovery))
             }
@@ -105,7 +173,7 @@ impl Store {
         let batch_max = config.batch_max;
         let writer = std::thread::Builder::new()
             .name("weir-writer".into())
-            .spawn(move || writer::run(writer_shared, rx, batch_max, journal))
+            .spawn(move || writer::run(writer_shared, rx, batch_max, journal, snapshotter))
             .map_err(|e| OpenError::Io(format!("spawning the writer thread: {e}")))?;
         // The status says "running" from here on, even before the thread is scheduled.
         shared.status.set_writer_running(true);

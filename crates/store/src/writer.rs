@@ -18,9 +18,10 @@ use crate::command::{
     execute, Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused, Sequence,
 };
 use crate::journal::{CommitError, Journal};
+use crate::snapshots::{Done, Snapshotter};
 use crate::status::BatchCounts;
 use crate::store::Shared;
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use engine::ValidatedPush;
 use model::{PushError, RegisterError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,6 +50,7 @@ pub(crate) fn run(
     queue: Receiver<Input>,
     batch_max: usize,
     mut journal: Option<Journal>,
+    mut snapshotter: Option<Snapshotter>,
 ) {
     let batch_max = batch_max.max(1);
     let mut writer = Writer {
@@ -73,20 +75,40 @@ pub(crate) fn run(
                     stats_published = Instant::now();
                     stats_dirty = false;
                 }
-                let timeout = journal.as_ref().and_then(Journal::idle_timeout);
-                let received = match timeout {
-                    Some(timeout) => queue.recv_timeout(timeout),
-                    None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                let timeout = [
+                    journal.as_ref().and_then(Journal::idle_timeout),
+                    snapshotter.as_ref().and_then(Snapshotter::time_until_due),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(IDLE_WAKEUP_MAX);
+                let wake = {
+                    let never = crossbeam_channel::never::<Done>();
+                    let done = snapshotter.as_ref().map_or(&never, Snapshotter::done_rx);
+                    crossbeam_channel::select! {
+                        recv(queue) -> input => match input {
+                            Ok(input) => Wake::Input(input),
+                            Err(_) => Wake::Disconnected,
+                        },
+                        recv(done) -> done => Wake::SnapshotDone(done.ok()),
+                        default(timeout) => Wake::Timeout,
+                    }
                 };
-                match received {
-                    Ok(input) => input,
-                    Err(RecvTimeoutError::Timeout) => {
+                match wake {
+                    Wake::Input(input) => input,
+                    Wake::SnapshotDone(done) => {
+                        snapshot_done(&mut snapshotter, &mut journal, &writer.shared, done);
+                        continue;
+                    }
+                    Wake::Timeout => {
                         if let Some(journal) = journal.as_mut() {
                             journal.sync_if_due();
                         }
+                        maybe_snapshot(&mut snapshotter, &mut journal, &writer.shared);
                         continue;
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Wake::Disconnected => break,
                 }
             }
         };
@@ -140,15 +162,130 @@ pub(crate) fn run(
             // The submitter may have gone away (connection closed); that is fine.
             let _ = reply.send(outcome);
         }
+        if let Some(snap) = snapshotter.as_ref() {
+            if let Ok(done) = snap.done_rx().try_recv() {
+                snapshot_done(&mut snapshotter, &mut journal, &writer.shared, Some(done));
+            }
+        }
+        maybe_snapshot(&mut snapshotter, &mut journal, &writer.shared);
         if stop {
             break 'turns;
         }
     }
+    final_snapshot(&mut snapshotter, &mut journal, &writer.shared);
     if let Some(journal) = journal.as_mut() {
         journal.close();
     }
     writer.publish_stats();
     writer.shared.status.set_writer_running(false);
+}
+
+/// The longest the idle writer sleeps without a reason to wake up.
+const IDLE_WAKEUP_MAX: Duration = Duration::from_secs(3600);
+
+enum Wake {
+    Input(Input),
+    /// A snapshot finished (`None`: the snapshot thread is gone).
+    SnapshotDone(Option<Done>),
+    Timeout,
+    Disconnected,
+}
+
+/// Takes a point-in-time view and hands it to the snapshot thread, if one is due. The writer's
+/// whole cost: an fdatasync in relaxed mode (none in durable mode, where everything applied is
+/// already durable) and an O(tables) clone under the engine's read lock.
+fn maybe_snapshot(
+    snapshotter: &mut Option<Snapshotter>,
+    journal: &mut Option<Journal>,
+    shared: &Arc<Shared>,
+) {
+    let (Some(snap), Some(journal)) = (snapshotter.as_mut(), journal.as_mut()) else {
+        return;
+    };
+    let wal_bytes = journal.stats().bytes_written;
+    if !snap.due(wal_bytes) {
+        return;
+    }
+    start_snapshot(snap, journal, shared, wal_bytes);
+}
+
+fn start_snapshot(
+    snap: &mut Snapshotter,
+    journal: &mut Journal,
+    shared: &Arc<Shared>,
+    wal_bytes: u64,
+) -> bool {
+    let Some(lsn) = journal.snapshot_lsn() else {
+        return false;
+    };
+    let started = Instant::now();
+    let view = shared.engine.read().snapshot_view();
+    let capture = started.elapsed();
+    snap.begin(view, lsn, wal_bytes, capture)
+}
+
+/// A snapshot is durable (or failed): reclaim the WAL up to the older retained snapshot.
+fn snapshot_done(
+    snapshotter: &mut Option<Snapshotter>,
+    journal: &mut Option<Journal>,
+    shared: &Arc<Shared>,
+    done: Option<Done>,
+) {
+    let Some(snap) = snapshotter.as_mut() else {
+        return;
+    };
+    let Some(done) = done else {
+        snap.disable();
+        return;
+    };
+    let Some(covered) = snap.finished(done) else {
+        return;
+    };
+    let Some(journal) = journal.as_mut() else {
+        return;
+    };
+    match journal.reclaim(covered) {
+        Ok(reclamation) => shared.status.publish_reclamation(&reclamation),
+        Err(error) => {
+            tracing::error!(kind = "wal.reclaim_failed", covered_lsn = covered.0, error = %error, "could not delete covered WAL segments; they stay (disk use grows until the next attempt)");
+            if journal.is_failed() {
+                shared.status.set_storage(true, false);
+            }
+        }
+    }
+}
+
+/// Graceful shutdown: wait for a snapshot in flight, then write a final one covering
+/// everything applied (so the next start replays nothing).
+fn final_snapshot(
+    snapshotter: &mut Option<Snapshotter>,
+    journal: &mut Option<Journal>,
+    shared: &Arc<Shared>,
+) {
+    let Some(snap) = snapshotter.as_mut() else {
+        return;
+    };
+    if snap.in_flight() {
+        let done = snap.wait();
+        snapshot_done(snapshotter, journal, shared, done);
+    }
+    let (Some(snap), Some(j)) = (snapshotter.as_mut(), journal.as_mut()) else {
+        return;
+    };
+    if snap.on_shutdown() {
+        let wal_bytes = j.stats().bytes_written;
+        if start_snapshot(snap, j, shared, wal_bytes) {
+            tracing::info!(
+                kind = "snapshot.final",
+                "writing the final snapshot before exit"
+            );
+            let done = snap.wait();
+            snapshot_done(snapshotter, journal, shared, done);
+        }
+    }
+    if let Some(snap) = snapshotter.as_mut() {
+        snap.stop();
+    }
 }
 
 struct Writer {

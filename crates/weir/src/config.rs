@@ -44,6 +44,8 @@ pub struct DurabilitySection {
     pub dedupe_sweep_interval_secs: Option<u64>,
     pub snapshot_dir: Option<PathBuf>,
     pub snapshot_interval_ms: Option<u64>,
+    /// weir: WAL bytes logged since the last snapshot that make the next one due.
+    pub snapshot_wal_bytes: Option<u64>,
     pub snapshot_retain_count: Option<u32>,
     pub wal_sync_mode: Option<String>,
 }
@@ -88,6 +90,10 @@ pub struct Settings {
     pub memory_only: bool,
     pub ack_mode: store::AckMode,
     pub wal_segment_bytes: u64,
+    /// Time between snapshots (ms).
+    pub snapshot_interval_ms: u64,
+    /// WAL bytes since the last snapshot that make the next one due.
+    pub snapshot_wal_bytes: u64,
     pub test_mode: bool,
     pub memory_governance: bool,
     pub io_threads: usize,
@@ -122,6 +128,10 @@ fn falsy(value: &str) -> bool {
         "0" | "false" | "no" | "off"
     )
 }
+
+/// Bounds of the snapshot interval: 100 ms (tests) to 24 h.
+const SNAPSHOT_INTERVAL_MS_MIN: u64 = 100;
+const SNAPSHOT_INTERVAL_MS_MAX: u64 = 24 * 3600 * 1000;
 
 /// Longest relaxed-mode loss window weir allows (durability.md §1.3).
 const RELAXED_SYNC_INTERVAL_MS_MAX: u64 = 20;
@@ -282,6 +292,40 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
         ));
     }
 
+    let snapshot_interval_ms = match env_var("SNAPSHOT_INTERVAL_MS") {
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| format!("BEAVA_SNAPSHOT_INTERVAL_MS: {text:?}: {e}"))?,
+        None => file
+            .durability
+            .snapshot_interval_ms
+            .unwrap_or(store::SNAPSHOT_INTERVAL_DEFAULT.as_millis() as u64),
+    };
+    if !(SNAPSHOT_INTERVAL_MS_MIN..=SNAPSHOT_INTERVAL_MS_MAX).contains(&snapshot_interval_ms) {
+        return Err(format!(
+            "snapshot interval must be in {SNAPSHOT_INTERVAL_MS_MIN}..={SNAPSHOT_INTERVAL_MS_MAX} ms, got {snapshot_interval_ms}"
+        ));
+    }
+    let snapshot_wal_bytes = match env_var("SNAPSHOT_WAL_BYTES") {
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| format!("BEAVA_SNAPSHOT_WAL_BYTES: {text:?}: {e}"))?,
+        None => file
+            .durability
+            .snapshot_wal_bytes
+            .unwrap_or(store::SNAPSHOT_WAL_BYTES_DEFAULT),
+    };
+    if snapshot_wal_bytes < persist::SEGMENT_BYTES_TARGET_MIN {
+        return Err(format!(
+            "snapshot wal bytes must be at least {}, got {snapshot_wal_bytes}",
+            persist::SEGMENT_BYTES_TARGET_MIN
+        ));
+    }
+    // `durability.snapshot_retain_count` (beava) is accepted and ignored: weir always keeps the
+    // newest 2 snapshots, and deletes WAL only below the older one (decision 0006).
+
     let test_mode = if cli.test_mode {
         from_cli.push("--test-mode");
         true
@@ -323,6 +367,8 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
         memory_only: cli.memory_only,
         ack_mode,
         wal_segment_bytes,
+        snapshot_interval_ms,
+        snapshot_wal_bytes,
         test_mode,
         memory_governance,
         io_threads,
@@ -471,5 +517,23 @@ mod tests {
         assert!(!s.test_mode);
         let s = resolve_with(&cli, "", &[("BEAVA_IO_THREADS", "3")]).unwrap();
         assert_eq!(s.io_threads, 3);
+    }
+
+    #[test]
+    fn snapshot_cadence() {
+        let cli = Cli::default();
+        let s = resolve_with(&cli, "", &[]).unwrap();
+        assert_eq!(s.snapshot_interval_ms, 300_000);
+        assert_eq!(s.snapshot_wal_bytes, 256 * 1024 * 1024);
+        let yaml = "durability:\n  snapshot_interval_ms: 60000\n  snapshot_wal_bytes: 1048576\n";
+        let s = resolve_with(&cli, yaml, &[]).unwrap();
+        assert_eq!(s.snapshot_interval_ms, 60_000);
+        assert_eq!(s.snapshot_wal_bytes, 1_048_576);
+        let s = resolve_with(&cli, yaml, &[("BEAVA_SNAPSHOT_INTERVAL_MS", "200")]).unwrap();
+        assert_eq!(s.snapshot_interval_ms, 200);
+        assert!(resolve_with(&cli, "", &[("BEAVA_SNAPSHOT_INTERVAL_MS", "5")]).is_err());
+        assert!(resolve_with(&cli, "", &[("BEAVA_SNAPSHOT_WAL_BYTES", "10")]).is_err());
+        assert!(resolve_with(&cli, "durability:\n  snapshot_retain_count: 5\n", &[]).is_ok());
+        assert!(resolve_with(&cli, "durability:\n  snapshot_retain_count: 2\n", &[]).is_ok());
     }
 }

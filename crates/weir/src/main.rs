@@ -78,6 +78,11 @@ fn main() -> ExitCode {
             engine: engine::EngineConfig {
                 memory_governance: settings.memory_governance,
             },
+            snapshots: wal.as_ref().map(|_| store::SnapshotConfig {
+                interval: std::time::Duration::from_millis(settings.snapshot_interval_ms),
+                wal_bytes: settings.snapshot_wal_bytes,
+                ..store::SnapshotConfig::new(settings.snapshot_dir.clone())
+            }),
             wal,
             ..store::StoreConfig::default()
         },
@@ -98,6 +103,18 @@ fn main() -> ExitCode {
                 error = %error,
                 "refusing to start: the WAL is damaged beyond a torn tail; nothing was modified. \
                  Inspect with `weir wal verify` / `weir wal dump`; `weir wal salvage` cuts the damaged suffix"
+            );
+            eprintln!("weir: {error}");
+            return ExitCode::from(EXIT_UNREPAIRABLE);
+        }
+        Err(store::OpenError::SnapshotsUnusable(error)) => {
+            tracing::error!(
+                target: LOG_TARGET,
+                kind = "snapshot.unusable",
+                snapshot_dir = %settings.snapshot_dir.display(),
+                wal_dir = %settings.wal_dir.display(),
+                error = %error,
+                "refusing to start: no snapshot verifies and the WAL no longer reaches back far enough; nothing was modified"
             );
             eprintln!("weir: {error}");
             return ExitCode::from(EXIT_UNREPAIRABLE);
@@ -162,9 +179,23 @@ fn log_recovery(settings: &config::Settings, recovery: &store::Recovery) {
             "cut an incomplete trailing WAL record (a crash mid-write); its bytes were quarantined"
         );
     }
+    let snap = &recovery.snapshot;
+    for (path, reason) in &snap.damaged {
+        tracing::warn!(
+            target: LOG_TARGET,
+            kind = "snapshot.skipped_damaged",
+            file = %path.display(),
+            reason = %reason,
+            "a damaged snapshot was skipped (set aside as *.snap.damaged); recovered from an older one plus a longer WAL replay"
+        );
+    }
     tracing::info!(
         target: LOG_TARGET,
         kind = "wal.recovered",
+        snapshot = %snap.loaded.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
+        snapshot_lsn = snap.lsn,
+        snapshot_entities = snap.entities,
+        snapshot_load_ms = snap.load_duration.as_millis() as u64,
         wal_dir = %settings.wal_dir.display(),
         segments = recovery.wal.n_segments,
         records_replayed = recovery.records_applied,

@@ -11,12 +11,15 @@ use compile::CompiledRegistry;
 use model::{Diff, DiffEntry, RegisterError};
 use serde_json::Value as Json;
 use spec::{NodeSpec, RegisterRequest};
+use std::sync::Arc;
 
-#[derive(Debug, Default)]
+/// Nodes and compiled form are behind `Arc`s: a snapshot view shares them (O(1)), and a
+/// register replaces them whole.
+#[derive(Clone, Debug, Default)]
 pub struct Registry {
     version: u64,
-    nodes: Vec<NodeSpec>,
-    compiled: CompiledRegistry,
+    nodes: Arc<[NodeSpec]>,
+    compiled: Arc<CompiledRegistry>,
 }
 
 /// A successful, applied registration: the new compiled registry replaces the old one; tables
@@ -63,9 +66,20 @@ impl Registry {
 
     /// Test-mode reset: empty registry, version + 1.
     pub fn reset(&mut self) {
-        self.nodes.clear();
-        self.compiled = CompiledRegistry::default();
+        self.nodes = Arc::default();
+        self.compiled = Arc::default();
         self.version += 1;
+    }
+
+    /// Rebuilds a registry from a snapshot: the nodes are compiled again (they were valid when
+    /// registered; a failure here means the snapshot does not belong to this build).
+    pub fn restore(version: u64, nodes: Vec<NodeSpec>) -> Result<Registry, RegisterError> {
+        let compiled = compile::compile(&nodes)?;
+        Ok(Registry {
+            version,
+            nodes: nodes.into(),
+            compiled: Arc::new(compiled),
+        })
     }
 
     /// Runs the `/register` algorithm on a raw body.
@@ -171,8 +185,8 @@ impl Registry {
             .filter(|t| unchanged_with_ancestors(&self.nodes, &final_nodes, &t.name))
             .map(|t| t.name.clone())
             .collect();
-        self.nodes = final_nodes;
-        self.compiled = compiled;
+        self.nodes = final_nodes.into();
+        self.compiled = Arc::new(compiled);
         self.version += 1;
         Ok(RegisterDecision::Applied {
             registered: registered_names,

@@ -2,7 +2,7 @@
 //!
 //! These types mirror the wire; validation and compilation happen in `validate.rs`/`compile.rs`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 /// Top-level `/register` body.
@@ -21,7 +21,7 @@ fn only_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 /// A node: an event source or a derivation, tagged by `kind`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeSpec {
     Event(EventSpec),
@@ -45,7 +45,7 @@ impl NodeSpec {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct EventSpec {
     pub name: String,
     pub schema: SchemaSpec,
@@ -59,21 +59,21 @@ pub struct EventSpec {
     pub cold_after_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct SchemaSpec {
     pub fields: Map<String, Json>,
     #[serde(default)]
     pub optional_fields: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputKind {
     Event,
     Table,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct DerivationSpec {
     pub name: String,
     pub output_kind: OutputKind,
@@ -96,7 +96,7 @@ impl DerivationSpec {
 }
 
 /// One pipeline op, tagged by `op`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum OpSpec {
     Filter {
