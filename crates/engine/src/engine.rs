@@ -239,20 +239,8 @@ impl Engine {
             });
         };
         let def = &compiled.tables[table_id];
-        let segments = if def.key_slots.is_empty() && key.is_empty() {
-            0
-        } else {
-            key.split('|').count()
-        };
-        if segments != def.key_slots.len() {
-            return Err(QueryError::KeyParseFailure {
-                table: table.to_string(),
-                key: key.to_string(),
-                expected: def.key_slots.len(),
-                got: segments,
-            });
-        }
-        let selected: Vec<usize> = match features {
+        // beava checks the feature names before the key arity.
+        let mut selected: Vec<usize> = match features {
             None => (0..def.features.len()).collect(),
             Some(names) => {
                 let mut selected = Vec::with_capacity(names.len());
@@ -272,6 +260,22 @@ impl Engine {
                 selected
             }
         };
+        // beava answers rows with members in name order (its maps are sorted), each once.
+        selected.sort_by(|a, b| def.features[*a].name.cmp(&def.features[*b].name));
+        selected.dedup();
+        let segments = if def.key_slots.is_empty() && key.is_empty() {
+            0
+        } else {
+            key.split('|').count()
+        };
+        if segments != def.key_slots.len() {
+            return Err(QueryError::KeyParseFailure {
+                table: table.to_string(),
+                key: key.to_string(),
+                expected: def.key_slots.len(),
+                got: segments,
+            });
+        }
         let Some(entity) = self.tables[table_id].entities.get(key) else {
             return Ok(Value::Map(Vec::new()));
         };

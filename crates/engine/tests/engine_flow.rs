@@ -218,6 +218,14 @@ fn reads_unknown_entity_projection_and_key_arity() {
     );
     assert_eq!(get(&engine, "zz", 1_000), json!({}));
     assert_eq!(get(&engine, "a", 1_000), json!({"n":1, "last_page":"/x"}));
+    // Members come in name order (beava's maps are sorted), whatever the declaration order.
+    let row = engine
+        .get("Activity", "a", None, ReadTime::Now(1_000))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&row).unwrap(),
+        r#"{"last_page":"/x","n":1}"#
+    );
     let only = engine
         .get(
             "Activity",
