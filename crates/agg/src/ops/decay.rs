@@ -79,7 +79,14 @@ impl Ewma {
         if self.last_ms == NEVER {
             self.mean = x;
         } else {
-            let alpha = 1.0 - decay(rate_per_ms, now_ms - self.last_ms);
+            let dt_ms = now_ms - self.last_ms;
+            // beava weighs two events of the same millisecond equally (alpha = 0.5) instead of
+            // ignoring the second one (1 - exp(0) = 0); observed with the oracle.
+            let alpha = if dt_ms <= 0 {
+                0.5
+            } else {
+                1.0 - decay(rate_per_ms, dt_ms)
+            };
             self.mean = (1.0 - alpha) * self.mean + alpha * x;
         }
         self.last_ms = now_ms;
@@ -91,6 +98,21 @@ impl Ewma {
         } else {
             Value::F64(self.mean)
         }
+    }
+}
+
+#[cfg(test)]
+mod same_millisecond_tests {
+    use super::*;
+
+    #[test]
+    fn ewma_weighs_same_millisecond_events_equally_like_beava() {
+        // beava 0.0.6: x = 3, 1, 4, 1, 5 pushed within one millisecond reads exactly 3.5.
+        let mut ewma = Ewma::default();
+        for x in [3.0, 1.0, 4.0, 1.0, 5.0] {
+            ewma.add(x, 1_000, std::f64::consts::LN_2 / 3_600_000.0);
+        }
+        assert_eq!(ewma.read(), Value::F64(3.5));
     }
 }
 
