@@ -105,24 +105,44 @@ impl<T> Buckets<T> {
         if !alive(epoch) {
             return None;
         }
-        let mut slots = std::mem::take(&mut self.slots).into_vec();
-        let n_before = slots.len();
-        slots.retain(|(e, _)| alive(*e));
-        let n_reclaimed = n_before - slots.len();
-        if n_reclaimed > 0 {
-            BUCKET_RECLAIMS.fetch_add(n_reclaimed as u64, Ordering::Relaxed);
+        // Slots are sorted by epoch and `alive` is monotonic in it: the dead ones are a prefix.
+        let n_dead = self.slots.partition_point(|(e, _)| !alive(*e));
+        if n_dead > 0 {
+            BUCKET_RECLAIMS.fetch_add(n_dead as u64, Ordering::Relaxed);
         }
-        let idx = match slots.binary_search_by_key(&epoch, |s| s.0) {
-            Ok(idx) => idx,
+        let idx = match self.slots[n_dead..].binary_search_by_key(&epoch, |s| s.0) {
+            Ok(idx) => {
+                // The bucket exists (a late event): only free the dead ones.
+                if n_dead > 0 {
+                    let mut slots = std::mem::take(&mut self.slots).into_vec();
+                    slots.drain(..n_dead);
+                    self.slots = slots.into_boxed_slice();
+                }
+                idx
+            }
+            Err(idx) if n_dead == 1 => {
+                // The common case, one bucket expiring as the next opens: reuse the dead slot in
+                // place (no reallocation), rotated to the insertion point so order is kept.
+                self.slots[..=idx].rotate_left(1);
+                self.slots[idx] = (epoch, open());
+                idx
+            }
             Err(idx) => {
+                let mut slots = std::mem::take(&mut self.slots).into_vec();
+                slots.drain(..n_dead);
+                // Grow by exactly one (a single reallocation, and `into_boxed_slice` then has
+                // nothing to shrink): the slice stays exactly as long as the live buckets.
+                if slots.len() == slots.capacity() {
+                    slots.reserve_exact(1);
+                }
                 slots.insert(idx, (epoch, open()));
+                self.slots = slots.into_boxed_slice();
                 idx
             }
         };
         // Live epochs are multiples of `bucket_ms` within `(newest - window_ms, newest]`, and
         // `64 * bucket_ms >= window_ms`, so beava's "evict the oldest of 65" can never trigger.
-        debug_assert!(slots.len() <= WINDOW_BUCKETS);
-        self.slots = slots.into_boxed_slice();
+        debug_assert!(self.slots.len() <= WINDOW_BUCKETS);
         Some(&mut self.slots[idx].1)
     }
 
@@ -228,5 +248,66 @@ mod tests {
         *b.bucket_mut(&w, 1_064, || 0).unwrap() += 1;
         assert_eq!(b.len(), 64);
         assert_eq!(b.slots()[0].0, 1_001);
+    }
+
+    /// The in-place reuse paths against the straightforward rule (drop every dead bucket, then
+    /// insert in order), over pseudo-random clocks with jitter and occasional jumps.
+    #[test]
+    fn open_bucket_matches_the_reference_rule() {
+        fn reference(
+            slots: &mut Vec<(TimestampMs, u64)>,
+            w: &WindowSpec,
+            now: TimestampMs,
+        ) -> Option<usize> {
+            let epoch = w.epoch(now);
+            if let Some(last) = slots.last() {
+                if last.0 == epoch {
+                    return Some(slots.len() - 1);
+                }
+            }
+            let newest = slots.last().map_or(now, |s| s.0.max(now));
+            let alive = |e: TimestampMs| newest.saturating_sub(e) < w.window_ms;
+            if !alive(epoch) {
+                return None;
+            }
+            slots.retain(|(e, _)| alive(*e));
+            Some(match slots.binary_search_by_key(&epoch, |s| s.0) {
+                Ok(idx) => idx,
+                Err(idx) => {
+                    slots.insert(idx, (epoch, 0));
+                    idx
+                }
+            })
+        }
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for window_ms in [1, 64, 100, 1_000, 3_600] {
+            let w = WindowSpec::new(window_ms);
+            let mut b: Buckets<u64> = Buckets::default();
+            let mut r: Vec<(TimestampMs, u64)> = Vec::new();
+            let mut now: TimestampMs = 10_000;
+            for _ in 0..20_000 {
+                let step = match next() % 16 {
+                    0 => (next() % (3 * window_ms)) as i64,
+                    1 | 2 => -((next() % window_ms) as i64),
+                    _ => (next() % (window_ms / 8 + 2)) as i64,
+                };
+                now += step;
+                let got = b.bucket_mut(&w, now, || 0).map(|v| {
+                    *v += 1;
+                });
+                let want = reference(&mut r, &w, now).map(|idx| {
+                    r[idx].1 += 1;
+                });
+                assert_eq!(got, want);
+                assert_eq!(b.slots(), r.as_slice());
+                assert_eq!(b.slots_heap_bytes(), r.len() * 16);
+            }
+        }
     }
 }

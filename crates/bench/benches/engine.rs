@@ -89,6 +89,30 @@ fn readme_table(c: &mut Criterion) {
             now += 1;
         })
     });
+    // As the store's writer does: the decoded body is moved into the validated push (the clone
+    // that produces it is setup, not measured).
+    group.bench_function("validate_owned_and_apply", |b| {
+        let mut engine = bench::readme_engine();
+        let events: Vec<_> = (0..4096u64)
+            .map(|i| bench::readme_event(i % 1000, i))
+            .collect();
+        let mut i = 0usize;
+        let mut now = 1_700_000_000_000i64;
+        b.iter_batched(
+            || {
+                i += 1;
+                events[i & 4095].clone()
+            },
+            |body| {
+                let push = engine
+                    .validate_push_owned("AgentStep", body)
+                    .expect("valid");
+                engine.apply(&push, now);
+                now += 1;
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.bench_function("get", |b| {
         let mut engine = bench::readme_engine();
         for i in 0..64u64 {

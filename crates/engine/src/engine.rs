@@ -167,6 +167,16 @@ impl Engine {
         crate::push::validate(&self.registry, event, fields)
     }
 
+    /// [`Engine::validate_push`] taking the body by value: the field values are moved into the
+    /// validated push instead of cloned. Same checks, same errors.
+    pub fn validate_push_owned(
+        &self,
+        event: &str,
+        body: Value,
+    ) -> Result<ValidatedPush, PushError> {
+        crate::push::validate_owned(&self.registry, event, body)
+    }
+
     /// Folds a validated push into every table fed by its event, at processing time `now_ms`.
     /// A push validated against an older registry whose event is gone is skipped (returns false).
     pub fn apply(&mut self, push: &ValidatedPush, now_ms: TimestampMs) -> bool {

@@ -9,6 +9,7 @@
 use crate::registry::Registry;
 use compact_str::CompactString;
 use model::{FieldType, PushError, Value};
+use std::borrow::Cow;
 
 /// An event that passed validation: its fields in schema slot order (absent optional ⇒ Null).
 #[derive(Clone, Debug, PartialEq)]
@@ -17,22 +18,42 @@ pub struct ValidatedPush {
     pub fields: Vec<Value>,
 }
 
+/// Validates `body` (the decoded `data`/`body` member) against the schema of `event`, cloning the
+/// field values into their slots. Prefer [`validate_owned`] when the body is not needed after.
 pub fn validate(
     registry: &Registry,
     event: &str,
     body: &Value,
 ) -> Result<ValidatedPush, PushError> {
+    validate_body(registry, event, Cow::Borrowed(body))
+}
+
+/// [`validate`] taking the body by value: the field values are moved into their slots (no
+/// clone). Same checks, same errors.
+pub fn validate_owned(
+    registry: &Registry,
+    event: &str,
+    body: Value,
+) -> Result<ValidatedPush, PushError> {
+    validate_body(registry, event, Cow::Owned(body))
+}
+
+fn validate_body(
+    registry: &Registry,
+    event: &str,
+    body: Cow<'_, Value>,
+) -> Result<ValidatedPush, PushError> {
     if has_control(event) {
         return Err(control_error("event name"));
     }
-    check_strings(body)?;
+    check_strings(&body)?;
     // beava checks the body shape before the event name.
-    let Value::Map(members) = body else {
+    if !matches!(*body, Value::Map(_)) {
         return Err(PushError::new(
             "invalid_event",
             format!("event body must be an object, got {}", body.type_name()),
         ));
-    };
+    }
     let compiled = registry.compiled();
     let Some(&event_id) = compiled.event_by_name.get(event) else {
         return Err(PushError::new(
@@ -41,21 +62,34 @@ pub fn validate(
         ));
     };
     let schema = &compiled.events[event_id].schema;
-    let mut fields = vec![Value::Null; schema.columns.len()];
-    for (name, value) in members {
-        let Some(slot) = schema.slot_of(name) else {
+    let slot_of = |name: &str| {
+        schema.slot_of(name).ok_or_else(|| {
             if name == "event_time" || name == "event_time_ms" {
-                return Err(PushError::new(
+                return PushError::new(
                     "unknown_field_event_time_v0",
                     format!("field '{name}' is not supported: weir uses processing time"),
-                ));
+                );
             }
-            return Err(PushError::new(
+            PushError::new(
                 "unknown_field_v0",
                 format!("field '{name}' is not in the schema of event '{event}'"),
-            ));
-        };
-        fields[slot] = value.clone();
+            )
+        })
+    };
+    // Members in order; a repeated field keeps its last value.
+    let mut fields = vec![Value::Null; schema.columns.len()];
+    match body {
+        Cow::Borrowed(Value::Map(members)) => {
+            for (name, value) in members {
+                fields[slot_of(name)?] = value.clone();
+            }
+        }
+        Cow::Owned(Value::Map(members)) => {
+            for (name, value) in members {
+                fields[slot_of(&name)?] = value;
+            }
+        }
+        _ => unreachable!("the body was checked to be a map"),
     }
     for (column, value) in schema.columns.iter().zip(&mut fields) {
         if value.is_null() {

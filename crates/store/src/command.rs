@@ -84,7 +84,7 @@ pub fn execute(
 ) -> Outcome {
     match command {
         Command::Push { event, fields } => {
-            let validated = match engine.validate_push(&event, &fields) {
+            let validated = match engine.validate_push_owned(&event, fields) {
                 Ok(validated) => validated,
                 Err(error) => {
                     return Outcome::Push(Err(PushRefused {

@@ -318,7 +318,7 @@ impl Writer {
                     unreachable!("runs hold pushes only");
                 };
                 self.counts.commands += 1;
-                match engine.validate_push(&event, &fields) {
+                match engine.validate_push_owned(&event, fields) {
                     Ok(validated) => accepted.push((validated, reply, 0)),
                     Err(error) => {
                         self.counts.pushes_refused += 1;
