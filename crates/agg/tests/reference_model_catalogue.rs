@@ -146,34 +146,32 @@ fn events_from(base: i64, max_len: usize) -> impl Strategy<Value = Vec<Ev>> {
         geo_strategy(),
         q_extra_strategy(),
     );
-    (0i64..7 * MS_PER_DAY, prop::collection::vec(one, 1..max_len)).prop_map(
-        move |(start, raw)| {
-            let mut t = base + start;
-            let mut prev = (10.0, 20.0);
-            raw.into_iter()
-                .map(|(gap, v, pass, geo, q_extra)| {
-                    t += gap;
-                    let (lat, lon) = match geo {
-                        GeoGen::Missing => (None, None),
-                        GeoGen::LatOnly => (Some(prev.0), None),
-                        GeoGen::Same => (Some(prev.0), Some(prev.1)),
-                        GeoGen::Point(a, o) => {
-                            prev = (a, o);
-                            (Some(a), Some(o))
-                        }
-                    };
-                    Ev {
-                        t,
-                        v,
-                        pass,
-                        lat,
-                        lon,
-                        q_extra,
+    (0i64..7 * MS_PER_DAY, prop::collection::vec(one, 1..max_len)).prop_map(move |(start, raw)| {
+        let mut t = base + start;
+        let mut prev = (10.0, 20.0);
+        raw.into_iter()
+            .map(|(gap, v, pass, geo, q_extra)| {
+                t += gap;
+                let (lat, lon) = match geo {
+                    GeoGen::Missing => (None, None),
+                    GeoGen::LatOnly => (Some(prev.0), None),
+                    GeoGen::Same => (Some(prev.0), Some(prev.1)),
+                    GeoGen::Point(a, o) => {
+                        prev = (a, o);
+                        (Some(a), Some(o))
                     }
-                })
-                .collect()
-        },
-    )
+                };
+                Ev {
+                    t,
+                    v,
+                    pass,
+                    lat,
+                    lon,
+                    q_extra,
+                }
+            })
+            .collect()
+    })
 }
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
@@ -336,7 +334,9 @@ fn check_buffers_and_recency(
         expect(got, &want, 0.0)
     })?;
     drive("age", json!({"where": "w"}), evs, |pre, q, got| {
-        let want = times(pre).first().map_or(Value::Null, |t| Value::I64(q - t));
+        let want = times(pre)
+            .first()
+            .map_or(Value::Null, |t| Value::I64(q - t));
         expect(got, &want, 0.0)
     })?;
     drive("has_seen", json!({"where": "w"}), evs, |pre, _, got| {
@@ -358,17 +358,18 @@ fn check_buffers_and_recency(
     )?;
     // Streaks look at every event, not only matching ones.
     drive("max_streak", json!({"where": "w"}), evs, |pre, _, got| {
-        let best = pre
-            .split(|e| !e.pass)
-            .map(<[Ev]>::len)
-            .max()
-            .unwrap_or(0);
+        let best = pre.split(|e| !e.pass).map(<[Ev]>::len).max().unwrap_or(0);
         expect(got, &Value::I64(best as i64), 0.0)
     })?;
-    drive("negative_streak", json!({"where": "w"}), evs, |pre, _, got| {
-        let trailing = pre.iter().rev().take_while(|e| !e.pass).count();
-        expect(got, &Value::I64(trailing as i64), 0.0)
-    })?;
+    drive(
+        "negative_streak",
+        json!({"where": "w"}),
+        evs,
+        |pre, _, got| {
+            let trailing = pre.iter().rev().take_while(|e| !e.pass).count();
+            expect(got, &Value::I64(trailing as i64), 0.0)
+        },
+    )?;
     let (window, window_ms) = FSIW_WINDOWS[wi];
     drive(
         "first_seen_in_window",
@@ -527,7 +528,8 @@ fn check_decay(evs: &[Ev], hi: usize) -> Result<(), TestCaseError> {
 // ---------------------------------------------------------------------------------------------
 // Change over time.
 
-const SUB_WINDOWS: [(&str, i64); 4] = [("1ms", 1), ("10ms", 10), ("1s", 1_000), ("1h", MS_PER_HOUR)];
+const SUB_WINDOWS: [(&str, i64); 4] =
+    [("1ms", 1), ("10ms", 10), ("1s", 1_000), ("1h", MS_PER_HOUR)];
 const SIGMAS: [f64; 4] = [0.5, 1.0, 2.0, 3.0];
 
 /// beava quirk (§6.2 row 39): OLS on *absolute* epoch ms with the textbook sums formula; at
@@ -621,15 +623,20 @@ fn check_motion(evs: &[Ev], si: usize, gi: usize) -> Result<(), TestCaseError> {
         };
         expect(got, &want, 0.0)
     })?;
-    drive("inter_arrival_stats", json!({"where": "w"}), evs, |pre, _, got| {
-        // Mean gap between matching events: the gaps telescope to last − first.
-        let ts: Vec<i64> = matching(pre).map(|e| e.t).collect();
-        let want = match ts.len() {
-            0 | 1 => Value::Null,
-            k => Value::F64((ts[k - 1] - ts[0]) as f64 / (k - 1) as f64),
-        };
-        expect(got, &want, 1e-9)
-    })?;
+    drive(
+        "inter_arrival_stats",
+        json!({"where": "w"}),
+        evs,
+        |pre, _, got| {
+            // Mean gap between matching events: the gaps telescope to last − first.
+            let ts: Vec<i64> = matching(pre).map(|e| e.t).collect();
+            let want = match ts.len() {
+                0 | 1 => Value::Null,
+                k => Value::F64((ts[k - 1] - ts[0]) as f64 / (k - 1) as f64),
+            };
+            expect(got, &want, 1e-9)
+        },
+    )?;
     let (sw, sw_ms) = SUB_WINDOWS[gi];
     drive(
         "burst_count",
@@ -640,7 +647,11 @@ fn check_motion(evs: &[Ev], si: usize, gi: usize) -> Result<(), TestCaseError> {
             for e in matching(pre) {
                 *per.entry(e.t.div_euclid(sw_ms)).or_default() += 1;
             }
-            expect(got, &Value::I64(per.values().copied().max().unwrap_or(0)), 0.0)
+            expect(
+                got,
+                &Value::I64(per.values().copied().max().unwrap_or(0)),
+                0.0,
+            )
         },
     )?;
     drive("trend", p.clone(), evs, |pre, _, got| {
@@ -738,33 +749,43 @@ fn check_distributions(
             expect(got, &want, 0.0)
         },
     )?;
-    drive("hour_of_day_histogram", json!({"where": "w"}), evs, |pre, _, got| {
-        let mut hours = [0i64; 24];
-        for e in matching(pre) {
-            hours[((e.t % MS_PER_DAY) / MS_PER_HOUR) as usize] += 1;
-        }
-        expect(got, &Value::List(hours.map(Value::I64).to_vec()), 0.0)
-    })?;
-    drive("dow_hour_histogram", json!({"where": "w"}), evs, |pre, _, got| {
-        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        let mut keys: BTreeMap<String, i64> = BTreeMap::new();
-        for d in DAYS {
-            for h in 0..24 {
-                keys.insert(format!("{d}-{h:02}"), 0);
+    drive(
+        "hour_of_day_histogram",
+        json!({"where": "w"}),
+        evs,
+        |pre, _, got| {
+            let mut hours = [0i64; 24];
+            for e in matching(pre) {
+                hours[((e.t % MS_PER_DAY) / MS_PER_HOUR) as usize] += 1;
             }
-        }
-        for e in matching(pre) {
-            let dow = (e.t - A_MONDAY_MS).div_euclid(MS_PER_DAY).rem_euclid(7) as usize;
-            let hour = (e.t % MS_PER_DAY) / MS_PER_HOUR;
-            *keys.get_mut(&format!("{}-{hour:02}", DAYS[dow])).unwrap() += 1;
-        }
-        let want = Value::Map(
-            keys.into_iter()
-                .map(|(k, n)| (k.as_str().into(), Value::I64(n)))
-                .collect(),
-        );
-        expect(got, &want, 0.0)
-    })?;
+            expect(got, &Value::List(hours.map(Value::I64).to_vec()), 0.0)
+        },
+    )?;
+    drive(
+        "dow_hour_histogram",
+        json!({"where": "w"}),
+        evs,
+        |pre, _, got| {
+            const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+            let mut keys: BTreeMap<String, i64> = BTreeMap::new();
+            for d in DAYS {
+                for h in 0..24 {
+                    keys.insert(format!("{d}-{h:02}"), 0);
+                }
+            }
+            for e in matching(pre) {
+                let dow = (e.t - A_MONDAY_MS).div_euclid(MS_PER_DAY).rem_euclid(7) as usize;
+                let hour = (e.t % MS_PER_DAY) / MS_PER_HOUR;
+                *keys.get_mut(&format!("{}-{hour:02}", DAYS[dow])).unwrap() += 1;
+            }
+            let want = Value::Map(
+                keys.into_iter()
+                    .map(|(k, n)| (k.as_str().into(), Value::I64(n)))
+                    .collect(),
+            );
+            expect(got, &want, 0.0)
+        },
+    )?;
     drive(
         "seasonal_deviation",
         json!({"field": "j", "where": "w"}),
@@ -870,7 +891,7 @@ fn check_geo(evs: &[Ev], samples: Option<usize>) -> Result<(), TestCaseError> {
         } else {
             let best = pts
                 .windows(2)
-                .filter(|w| w[1].0 >= w[0].0)
+                .filter(|w| w[1].0 > w[0].0)
                 .map(|w| km(w[0].1, w[1].1) / ((w[1].0 - w[0].0) as f64 / 3_600_000.0))
                 .fold(0.0, f64::max);
             Value::F64(best)
