@@ -81,6 +81,14 @@ class Server:
         admin_seen = threading.Event()
 
         def reader() -> None:
+            try:
+                read_lines()
+            except (ValueError, OSError):
+                pass  # stdout closed by the teardown while a line was being read
+            ready.set()
+            admin_seen.set()
+
+        def read_lines() -> None:
             assert self.proc.stdout is not None
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", "replace").rstrip()
@@ -102,8 +110,6 @@ class Server:
                     admin_seen.set()
                 if self.http_addr and self.tcp_addr:
                     ready.set()
-            ready.set()
-            admin_seen.set()
 
         self._reader = threading.Thread(target=reader, daemon=True)
         self._reader.start()

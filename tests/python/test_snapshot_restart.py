@@ -65,15 +65,18 @@ class Node:
 
         def reader() -> None:
             assert self.proc is not None and self.proc.stdout is not None
-            for raw in self.proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip()
-                self.lines.append(line)
-                rec = parse(line)
-                kind = rec.get("kind", "") if rec else ""
-                if kind in ("server.http_bound", "server.admin_bound"):
-                    self.addrs[kind] = rec["addr"]
-                if len(self.addrs) == 2:
-                    bound.set()
+            try:
+                for raw in self.proc.stdout:
+                    line = raw.decode("utf-8", "replace").rstrip()
+                    self.lines.append(line)
+                    rec = parse(line)
+                    kind = rec.get("kind", "") if rec else ""
+                    if kind in ("server.http_bound", "server.admin_bound"):
+                        self.addrs[kind] = rec["addr"]
+                    if len(self.addrs) == 2:
+                        bound.set()
+            except (ValueError, OSError):
+                pass  # stdout closed by the teardown while a line was being read
             bound.set()
 
         threading.Thread(target=reader, daemon=True).start()
