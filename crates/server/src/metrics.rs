@@ -193,6 +193,12 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
         u64::from(status.wal_enabled),
     );
     s.int(
+        "weir_wal_relaxed_ack_window_ms",
+        "gauge",
+        "Relaxed ack mode: acked pushes not yet fdatasync'ed may be lost on power failure for up to this many ms (0: acks wait for fdatasync).",
+        status.wal_relaxed_window_ms,
+    );
+    s.int(
         "weir_wal_failed",
         "gauge",
         "1 after an fsync failure: fail-stop for writes until restart (readiness is 503).",

@@ -21,6 +21,9 @@ pub enum Command {
     Register(serde_json::Value),
     /// A decoded push; validated by the writer against the registry of the moment.
     Push { event: CompactString, fields: Value },
+    /// `/push-sync`, TCP PUSH_SYNC: a push acknowledged only after fdatasync even in relaxed
+    /// ack mode (in durable mode every push already is).
+    PushSync { event: CompactString, fields: Value },
     /// Test-mode reset (the server checks test mode before sending it).
     Reset,
 }
@@ -83,7 +86,7 @@ pub fn execute(
     now_ms: TimestampMs,
 ) -> Outcome {
     match command {
-        Command::Push { event, fields } => {
+        Command::Push { event, fields } | Command::PushSync { event, fields } => {
             let validated = match engine.validate_push_owned(&event, fields) {
                 Ok(validated) => validated,
                 Err(error) => {

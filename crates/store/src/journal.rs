@@ -250,17 +250,25 @@ impl Journal {
     /// Makes the appended records acknowledgeable (see the module doc). On error nothing of
     /// them may be applied or acked; they are dropped from the log.
     pub(crate) fn commit(&mut self) -> Result<(), CommitError> {
+        self.commit_with(false)
+    }
+
+    /// `commit`, forcing an fdatasync even in relaxed mode when `sync` (a `/push-sync` rode in
+    /// the batch).
+    pub(crate) fn commit_with(&mut self, sync: bool) -> Result<(), CommitError> {
         if self.pending == 0 {
             return Ok(());
         }
-        let result = match self.ack {
-            AckMode::Durable => self.wal.sync().map(|_| ()),
-            AckMode::Relaxed { .. } => self.wal.flush().map(|_| ()),
+        let durable = sync || matches!(self.ack, AckMode::Durable);
+        let result = if durable {
+            self.wal.sync().map(|_| ())
+        } else {
+            self.wal.flush().map(|_| ())
         };
         self.pending = 0;
         match result {
             Ok(()) => {
-                if matches!(self.ack, AckMode::Durable) {
+                if durable {
                     self.last_sync = Instant::now();
                 }
                 self.sync_if_due();

@@ -27,6 +27,7 @@ pub struct StoreStatus {
     queue_capacity: AtomicU64,
     writer_running: AtomicBool,
     wal_enabled: AtomicBool,
+    wal_relaxed_window_ms: AtomicU64,
     wal_failed: AtomicBool,
     storage_full: AtomicBool,
     wal_fsyncs_total: AtomicU64,
@@ -74,6 +75,8 @@ pub struct StatusSnapshot {
     pub queue_capacity: u64,
     pub writer_running: bool,
     pub wal_enabled: bool,
+    /// Relaxed ack mode's loss window in ms (0: durable acks).
+    pub wal_relaxed_window_ms: u64,
     /// An fsync failed: fail-stop for writes until restart.
     pub wal_failed: bool,
     /// The last WAL write hit ENOSPC; clears on the next successful commit.
@@ -154,6 +157,7 @@ impl StoreStatus {
             queue_capacity: load(&self.queue_capacity),
             writer_running: self.writer_running(),
             wal_enabled: self.wal_enabled.load(Ordering::Relaxed),
+            wal_relaxed_window_ms: load(&self.wal_relaxed_window_ms),
             wal_failed: self.wal_failed.load(Ordering::Relaxed),
             storage_full: self.storage_full.load(Ordering::Relaxed),
             wal_fsyncs_total: load(&self.wal_fsyncs_total),
@@ -229,6 +233,15 @@ impl StoreStatus {
             .store(reclamation.retained.len() as u64, Ordering::Relaxed);
         self.wal_bytes_retained
             .store(reclamation.bytes_retained, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_ack_mode(&self, ack: crate::journal::AckMode) {
+        let window_ms = match ack {
+            crate::journal::AckMode::Durable => 0,
+            crate::journal::AckMode::Relaxed { sync_interval_ms } => sync_interval_ms,
+        };
+        self.wal_relaxed_window_ms
+            .store(window_ms, Ordering::Relaxed);
     }
 
     pub(crate) fn set_storage(&self, failed: bool, full: bool) {

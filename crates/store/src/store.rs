@@ -158,6 +158,7 @@ impl Store {
                 }
                 recovery.snapshot = snapshot_report;
                 status.publish_recovery(&recovery);
+                status.set_ack_mode(wal.ack);
                 (Some(journal), Some(recovery))
             }
             None => (None, None),

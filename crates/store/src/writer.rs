@@ -132,7 +132,7 @@ pub(crate) fn run(
         writer.registry_touched = false;
         let mut run: Vec<(Command, Reply)> = Vec::new();
         for (command, reply) in batch.drain(..) {
-            if matches!(command, Command::Push { .. }) {
+            if matches!(command, Command::Push { .. } | Command::PushSync { .. }) {
                 run.push((command, reply));
                 continue;
             }
@@ -309,12 +309,17 @@ impl Writer {
             return;
         }
         let now_ms = self.shared.clock.now_ms();
+        let sync_required = run
+            .iter()
+            .any(|(command, _)| matches!(command, Command::PushSync { .. }));
         let mut accepted: Vec<(ValidatedPush, Reply, u64)> = Vec::with_capacity(run.len());
         {
             let engine = self.shared.engine.read();
             let registry_version = engine.registry_version();
             for (command, reply) in run.drain(..) {
-                let Command::Push { event, fields } = command else {
+                let (Command::Push { event, fields } | Command::PushSync { event, fields }) =
+                    command
+                else {
                     unreachable!("runs hold pushes only");
                 };
                 self.counts.commands += 1;
@@ -362,7 +367,7 @@ impl Writer {
                 }
             }
             if failure.is_none() {
-                failure = journal.commit().err();
+                failure = journal.commit_with(sync_required).err();
             }
             match failure {
                 None => self.shared.status.set_storage(false, false),
@@ -454,7 +459,9 @@ impl Writer {
             let appended = match &command {
                 Command::Register(body) => journal.append_register(now_ms, body),
                 Command::Reset => journal.append_reset(now_ms),
-                Command::Push { .. } => unreachable!("pushes go through push_run"),
+                Command::Push { .. } | Command::PushSync { .. } => {
+                    unreachable!("pushes go through push_run")
+                }
             };
             let committed = appended
                 .map_err(CommitError::from)

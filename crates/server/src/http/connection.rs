@@ -162,23 +162,17 @@ impl Protocol for HttpProtocol {
                     }
                 }
             }
-            Route::Push => match push_envelope::decode_http_push(body) {
+            Route::Push { sync } => match push_envelope::decode_http_push(body) {
                 Ok(envelope) => Pending::write(
                     request(Kind::Push),
-                    Command::Push {
-                        event: envelope.event,
-                        fields: envelope.fields,
-                    },
+                    push_command(envelope.event, envelope.fields, sync),
                 ),
                 Err(e) => push_decode_error(close, e, "invalid_json_body"),
             },
-            Route::LegacyPush { event } => match push_envelope::decode_fields(body) {
+            Route::LegacyPush { event, sync } => match push_envelope::decode_fields(body) {
                 Ok(fields) => Pending::write(
                     request(Kind::Push),
-                    Command::Push {
-                        event: event.into(),
-                        fields,
-                    },
+                    push_command(event.into(), fields, sync),
                 ),
                 Err(e) => push_decode_error(close, e, "invalid_event"),
             },
@@ -410,4 +404,13 @@ fn write_failure(
 
 fn log_protocol_error(error: ParseError) {
     tracing::debug!(kind = "http.protocol_error", error = ?error, "malformed HTTP request; closing");
+}
+
+/// `/push` or `/push-sync` (the latter forces an fdatasync before the ack in relaxed mode).
+fn push_command(event: compact_str::CompactString, fields: model::Value, sync: bool) -> Command {
+    if sync {
+        Command::PushSync { event, fields }
+    } else {
+        Command::Push { event, fields }
+    }
 }

@@ -7,8 +7,11 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route<'a> {
     Register,
-    /// `/push` and `/push-sync` (identical in beava 0.0.6).
-    Push,
+    /// `/push` and `/push-sync`. Identical in beava 0.0.6 and in weir's default durable ack
+    /// mode; in relaxed mode `sync` forces the fdatasync before the ack.
+    Push {
+        sync: bool,
+    },
     Get,
     BatchGet,
     Ping,
@@ -20,6 +23,7 @@ pub(crate) enum Route<'a> {
     /// `/push/:event`, `/push-sync/:event`, `/push-batch/:event`: bare field body.
     LegacyPush {
         event: &'a str,
+        sync: bool,
     },
     /// `GET /get/:feature/:key` (the key may contain `/`).
     LegacyGet {
@@ -45,7 +49,8 @@ pub(crate) fn route(target: &str) -> Route<'_> {
     let path = path.trim_end_matches('/');
     match path {
         "/register" => Route::Register,
-        "/push" | "/push-sync" => Route::Push,
+        "/push" => Route::Push { sync: false },
+        "/push-sync" => Route::Push { sync: true },
         "/get" => Route::Get,
         "/batch_get" => Route::BatchGet,
         "/ping" => Route::Ping,
@@ -54,9 +59,13 @@ pub(crate) fn route(target: &str) -> Route<'_> {
         "/ready" => Route::Ready,
         "/registry" => Route::Registry,
         _ => {
-            for prefix in ["/push/", "/push-sync/", "/push-batch/"] {
+            for (prefix, sync) in [
+                ("/push/", false),
+                ("/push-sync/", true),
+                ("/push-batch/", false),
+            ] {
                 if let Some(event) = path.strip_prefix(prefix) {
-                    return Route::LegacyPush { event };
+                    return Route::LegacyPush { event, sync };
                 }
             }
             if let Some(rest) = path.strip_prefix("/get/") {
@@ -75,19 +84,15 @@ mod tests {
 
     #[test]
     fn routes_like_beava() {
-        assert_eq!(route("/push"), Route::Push);
-        assert_eq!(route("/push-sync/?x=1"), Route::Push);
-        assert_eq!(route("/push//"), Route::Push);
+        assert_eq!(route("/push"), Route::Push { sync: false });
+        assert_eq!(route("/push-sync/?x=1"), Route::Push { sync: true });
+        assert_eq!(route("/push//"), Route::Push { sync: false });
         assert_eq!(route("/health?x=1"), Route::Health);
-        assert_eq!(route("/push/Click"), Route::LegacyPush { event: "Click" });
-        assert_eq!(
-            route("/push-batch/Click/"),
-            Route::LegacyPush { event: "Click" }
-        );
-        assert_eq!(
-            route("/push/Click/x"),
-            Route::LegacyPush { event: "Click/x" }
-        );
+        let legacy = |event, sync| Route::LegacyPush { event, sync };
+        assert_eq!(route("/push/Click"), legacy("Click", false));
+        assert_eq!(route("/push-sync/Click"), legacy("Click", true));
+        assert_eq!(route("/push-batch/Click/"), legacy("Click", false));
+        assert_eq!(route("/push/Click/x"), legacy("Click/x", false));
         assert_eq!(
             route("/get/clicks/u1/x"),
             Route::LegacyGet {

@@ -31,7 +31,10 @@ pub(crate) enum TcpRequest {
     },
     Ping,
     Register(bytes::Bytes),
-    Push,
+    /// PUSH (ack op 0x0010) or PUSH_SYNC (ack op 0x0011, fdatasync'ed even in relaxed mode).
+    Push {
+        sync: bool,
+    },
     Reset,
     Get {
         content_type: ContentType,
@@ -111,11 +114,6 @@ impl Protocol for TcpProtocol {
                     op: Some(code),
                 })
             }
-            RequestOp::PushSync => error_frame(&ErrorBody::Message {
-                code: "op_not_implemented",
-                message: "opcode 0x0011 (push_sync) is not yet implemented",
-                op: Some(op::PUSH_SYNC),
-            }),
             RequestOp::Register => {
                 if content_type != Some(ContentType::Json) {
                     return Parsed::Request(unsupported_content_type(format!(
@@ -175,14 +173,15 @@ impl Protocol for TcpProtocol {
                 };
                 write_frame(out, op::PING, ContentType::Json, &pong);
             }
-            TcpRequest::Push => match result {
+            TcpRequest::Push { sync } => match result {
                 Some(Ok(Outcome::Push(Ok(acked)))) => {
                     let ack = PushAck {
                         ack_lsn: acked.lsn.0,
                         idempotent_replay: false,
                         registry_version: acked.registry_version,
                     };
-                    write_frame(out, op::PUSH, ContentType::Json, &ack);
+                    let ack_op = if sync { op::PUSH_SYNC } else { op::PUSH };
+                    write_frame(out, ack_op, ContentType::Json, &ack);
                 }
                 Some(Ok(Outcome::Push(Err(refused)))) => write_error(
                     out,
@@ -285,21 +284,26 @@ fn dispatch_typed(
     ctx: &Ctx,
 ) -> Pending<TcpRequest> {
     match request_op {
-        RequestOp::Push => match push_envelope::decode_tcp_push(content_type, payload) {
-            Ok(envelope) => Pending::write(
-                TcpRequest::Push,
-                Command::Push {
-                    event: envelope.event,
-                    fields: envelope.fields,
-                },
-            ),
-            Err(PushDecodeError::Limit { code, reason }) => error_frame(&ErrorBody::Reason {
-                code,
-                reason: &reason,
-                registry_version: Some(ctx.store.status().registry_version()),
-            }),
-            Err(_) => error_frame(&ErrorBody::Unsupported),
-        },
+        RequestOp::Push | RequestOp::PushSync => {
+            match push_envelope::decode_tcp_push(content_type, payload) {
+                Ok(envelope) => {
+                    let sync = request_op == RequestOp::PushSync;
+                    let (event, fields) = (envelope.event, envelope.fields);
+                    let command = if sync {
+                        Command::PushSync { event, fields }
+                    } else {
+                        Command::Push { event, fields }
+                    };
+                    Pending::write(TcpRequest::Push { sync }, command)
+                }
+                Err(PushDecodeError::Limit { code, reason }) => error_frame(&ErrorBody::Reason {
+                    code,
+                    reason: &reason,
+                    registry_version: Some(ctx.store.status().registry_version()),
+                }),
+                Err(_) => error_frame(&ErrorBody::Unsupported),
+            }
+        }
         RequestOp::Get => match codec::decode::<HttpGetReq>(content_type, payload) {
             Ok(req) => Pending::read(TcpRequest::Get { content_type, req }),
             Err(reason) => {
@@ -339,7 +343,7 @@ fn dispatch_typed(
                 })
             }
         }
-        RequestOp::Ping | RequestOp::Register | RequestOp::PushSync | RequestOp::Unknown(_) => {
+        RequestOp::Ping | RequestOp::Register | RequestOp::Unknown(_) => {
             unreachable!("dispatched before content-type handling")
         }
     }

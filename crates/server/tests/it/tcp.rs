@@ -121,7 +121,8 @@ fn error_frames() {
         (json_frame(PUSH, &json!(["Click", {}])), r#"{"code":"unsupported"}"#),
         (frame(PUSH, 1, b"garbage"), r#"{"code":"unsupported"}"#),
         (frame(PUSH, 9, b"{}"), r#"{"error":{"code":"unsupported_content_type","message":"unsupported content_type: 0x09"}}"#),
-        (frame(0x0011, 1, b""), r#"{"error":{"code":"op_not_implemented","message":"opcode 0x0011 (push_sync) is not yet implemented","op":17}}"#),
+        // PUSH_SYNC decodes like PUSH: an empty envelope is beava's catch-all.
+        (frame(0x0011, 1, b""), r#"{"code":"unsupported"}"#),
         (frame(0x0012, 1, b""), r#"{"error":{"code":"unknown_op","message":"opcode 0x0012 is not recognised by this server","op":18}}"#),
         (frame(0x00aa, 9, b""), r#"{"error":{"code":"unknown_op","message":"opcode 0x00aa is not recognised by this server","op":170}}"#),
         (frame(GET_RESPONSE, 1, b""), r#"{"error":{"code":"unknown_op","message":"opcode 0x0023 is not recognised by this server","op":35}}"#),
@@ -146,6 +147,24 @@ fn error_frames() {
         assert_eq!(String::from_utf8_lossy(&frame.payload), *expected);
     }
     assert_eq!(frames.last().unwrap().op, PING);
+}
+
+#[test]
+fn push_sync_is_acked_with_its_own_opcode_after_the_write() {
+    let s = start();
+    s.register_clicks();
+    let ack = tcp_call(
+        s.tcp,
+        0x0011,
+        &json!({"event": "Click", "body": {"user": "t9", "amount": 2.0}}),
+    );
+    assert_eq!(ack.op, 0x0011, "PUSH_SYNC is answered with op 0x0011");
+    let body: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
+    assert_eq!(body["idempotent_replay"], json!(false));
+    assert!(body["ack_lsn"].as_u64().is_some());
+    let row = tcp_call(s.tcp, GET, &json!({"table": "UserStats", "key": "t9"}));
+    let row: serde_json::Value = serde_json::from_slice(&row.payload).unwrap();
+    assert!(row.as_object().is_some_and(|r| !r.is_empty()), "{row}");
 }
 
 #[test]
