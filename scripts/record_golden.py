@@ -20,6 +20,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from golden_lib import GOLDEN_DIR, ORACLE, Recorder, agg, event_node, table_node  # noqa: E402
 from serverproc import ServerProc  # noqa: E402
 
+# The example-app definitions live once, in the client-driven suite.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "python"))
+import flows  # noqa: E402
+
 import beava as bv  # noqa: E402
 from beava._app import _to_register_json  # noqa: E402
 
@@ -35,30 +39,7 @@ def scenario(fn):
 # 1. README headline: SessionReflexes
 # ------------------------------------------------------------------------------------------------
 def session_reflexes_payload(force: bool = False) -> dict:
-    @bv.event
-    class AgentStep:
-        session_id: str
-        tool: str
-        ok: bool
-        tokens: int
-        latency_ms: float
-        risky: bool
-        action: str
-
-    @bv.table(key="session_id")
-    def SessionReflexes(step: AgentStep):
-        return step.group_by("session_id").agg(
-            failure_rate_5m=bv.ratio(window="5m", where=~bv.col("ok")),
-            top_tool_10m=bv.top_k("tool", k=1, window="10m"),
-            unique_tools_10m=bv.n_unique("tool", window="10m"),
-            token_burn_1m=bv.sum("tokens", window="1m"),
-            p95_latency_5m=bv.quantile("latency_ms", q=0.95, window="5m"),
-            risky_streak=bv.streak(where=bv.col("risky")),
-            last_action=bv.last("action"),
-            steps=bv.count(),
-        )
-
-    return json.loads(_to_register_json((AgentStep, SessionReflexes), force=force))
+    return json.loads(_to_register_json(flows.session_reflexes(), force=force))
 
 
 @scenario
@@ -119,33 +100,7 @@ def session_reflexes():
 # 2. marketplace_rerank
 # ------------------------------------------------------------------------------------------------
 def marketplace_payload() -> dict:
-    @bv.event
-    class ShopEvent:
-        user_id: str
-        sku: str
-        action: str
-        price: float
-        category: str
-
-    @bv.table(key="sku")
-    def SkuMomentum(e: ShopEvent):
-        return e.group_by("sku").agg(
-            views_1h=bv.count(window="1h", where=bv.col("action") == "view"),
-            carts_1h=bv.count(window="1h", where=bv.col("action") == "add_to_cart"),
-            buyers_1h=bv.n_unique("user_id", window="1h", where=bv.col("action") == "purchase"),
-            sku_last_seen=bv.last_seen(),
-        )
-
-    @bv.table(key="user_id")
-    def UserIntent(e: ShopEvent):
-        return e.group_by("user_id").agg(
-            avg_cart_price_1h=bv.mean("price", window="1h", where=bv.col("action") == "add_to_cart"),
-            top_categories_1h=bv.top_k("category", k=3, window="1h"),
-            categories_seen_1h=bv.n_unique("category", window="1h"),
-            events_total=bv.count(),
-        )
-
-    return json.loads(_to_register_json((ShopEvent, SkuMomentum, UserIntent)))
+    return json.loads(_to_register_json(flows.marketplace()))
 
 
 @scenario
@@ -189,33 +144,7 @@ def marketplace_rerank():
 # 3. growth_rescue
 # ------------------------------------------------------------------------------------------------
 def growth_payload() -> dict:
-    @bv.event
-    class UsageEvent:
-        user_id: str
-        org_id: str
-        feature: str
-        action: str
-        status: str
-        duration_ms: float
-
-    @bv.table(key="user_id")
-    def UserFriction(e: UsageEvent):
-        return e.group_by("user_id").agg(
-            errors_1h=bv.count(window="1h", where=bv.col("status") == "error"),
-            top_error_features_1h=bv.top_k("feature", k=2, window="1h", where=bv.col("status") == "error"),
-            engagement_decay=bv.decayed_sum("duration_ms", half_life="1h"),
-            ms_since_last_event=bv.time_since(),
-            last_feature=bv.last("feature"),
-        )
-
-    @bv.table(key="org_id")
-    def OrgExpansion(e: UsageEvent):
-        return e.group_by("org_id").agg(
-            invites_7d=bv.count(window="7d", where=bv.col("action") == "invite"),
-            active_users_7d=bv.n_unique("user_id", window="7d"),
-        )
-
-    return json.loads(_to_register_json((UsageEvent, UserFriction, OrgExpansion)))
+    return json.loads(_to_register_json(flows.growth()))
 
 
 @scenario
