@@ -52,3 +52,33 @@ pub(crate) fn positioned_register_reason(
         .to_string();
     (positioned != error.reason && positioned.starts_with(&error.reason)).then_some(positioned)
 }
+
+/// The 200 body of a register, the same on HTTP and TCP: the diff of a dry run, or the applied
+/// summary (beava-compat §4.5).
+pub(crate) struct RegisterReply<'a>(pub(crate) &'a engine::RegisterOutcome);
+
+impl serde::Serialize for RegisterReply<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use protocol::register_body::{DiffBody, DryRunBody, RegisterSuccess};
+        match self.0 {
+            engine::RegisterOutcome::DryRun { diff } => DryRunBody {
+                diff: DiffBody(diff),
+                would_apply: false,
+            }
+            .serialize(s),
+            engine::RegisterOutcome::Applied {
+                registry_version,
+                registered_descriptors,
+                added,
+                already_present,
+            } => RegisterSuccess {
+                added,
+                already_present,
+                registered_descriptors,
+                registry_version: *registry_version,
+                status: "ok",
+            }
+            .serialize(s),
+        }
+    }
+}

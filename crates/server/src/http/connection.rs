@@ -14,7 +14,6 @@ use model::QueryError;
 use protocol::error_body::{ErrorBody, HTTP_LEGACY_GET_HINT, RESET_DISABLED_REASON};
 use protocol::push_envelope::{self, PushDecodeError};
 use protocol::read_request::{self, BatchGetBody, HttpGetReq};
-use protocol::register_body::{DiffBody, DryRunBody, RegisterSuccess};
 use protocol::response::{BatchResults, HttpPong, LegacyValue, PushAck, ResetAck, Status};
 use protocol::{codec, ContentType};
 use store::read::LegacyRead;
@@ -265,27 +264,14 @@ impl Protocol for HttpProtocol {
                 other => write_failure(out, scratch, close, other),
             },
             Kind::Register(raw) => match result {
-                Some(Ok(Outcome::Register(Ok(engine::RegisterOutcome::DryRun { diff })))) => {
-                    let body = DryRunBody {
-                        diff: DiffBody(&diff),
-                        would_apply: false,
-                    };
-                    response::write_json(out, scratch, 200, close, &body);
-                }
-                Some(Ok(Outcome::Register(Ok(engine::RegisterOutcome::Applied {
-                    registry_version,
-                    registered_descriptors,
-                    added,
-                    already_present,
-                })))) => {
-                    let body = RegisterSuccess {
-                        added: &added,
-                        already_present: &already_present,
-                        registered_descriptors: &registered_descriptors,
-                        registry_version,
-                        status: "ok",
-                    };
-                    response::write_json(out, scratch, 200, close, &body);
+                Some(Ok(Outcome::Register(Ok(registered)))) => {
+                    response::write_json(
+                        out,
+                        scratch,
+                        200,
+                        close,
+                        &outcome::RegisterReply(&registered),
+                    );
                 }
                 Some(Ok(Outcome::Register(Err(mut refused)))) => {
                     if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw)

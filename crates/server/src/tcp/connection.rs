@@ -16,7 +16,6 @@ use protocol::error_body::{ErrorBody, RESET_DISABLED_REASON, TCP_LEGACY_GET_HINT
 use protocol::frame::{self, FrameError};
 use protocol::push_envelope::{self, PushDecodeError};
 use protocol::read_request::{self, BatchGetBody, GetMultiReq, HttpGetReq, MGetReq};
-use protocol::register_body::{DiffBody, DryRunBody, RegisterSuccess};
 use protocol::response::{BatchResults, PushAck, ResetAck, TcpPong, WIRE_SERVER_VERSION};
 use protocol::{codec, op, ContentType, RequestOp};
 use serde::Serialize;
@@ -193,27 +192,13 @@ impl Protocol for TcpProtocol {
                 other => write_failure(out, other, Some(ctx.store.status().registry_version())),
             },
             TcpRequest::Register(raw) => match result {
-                Some(Ok(Outcome::Register(Ok(engine::RegisterOutcome::DryRun { diff })))) => {
-                    let body = DryRunBody {
-                        diff: DiffBody(&diff),
-                        would_apply: false,
-                    };
-                    write_frame(out, op::REGISTER, ContentType::Json, &body);
-                }
-                Some(Ok(Outcome::Register(Ok(engine::RegisterOutcome::Applied {
-                    registry_version,
-                    registered_descriptors,
-                    added,
-                    already_present,
-                })))) => {
-                    let body = RegisterSuccess {
-                        added: &added,
-                        already_present: &already_present,
-                        registered_descriptors: &registered_descriptors,
-                        registry_version,
-                        status: "ok",
-                    };
-                    write_frame(out, op::REGISTER, ContentType::Json, &body);
+                Some(Ok(Outcome::Register(Ok(registered)))) => {
+                    write_frame(
+                        out,
+                        op::REGISTER,
+                        ContentType::Json,
+                        &outcome::RegisterReply(&registered),
+                    );
                 }
                 Some(Ok(Outcome::Register(Err(mut refused)))) => {
                     if let Some(reason) = outcome::positioned_register_reason(&refused.error, &raw)
