@@ -14,6 +14,11 @@ use clap::Parser;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// mimalloc: the writer allocates and the I/O threads free (and the other way round) on every
+/// push; glibc malloc spent ~19% of the process there (docs/BENCHMARKS.md, profile).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LOG_TARGET: &str = "weir.server";
 
 /// Exit code when the WAL is damaged beyond a torn tail (distinct from generic failures).
