@@ -13,8 +13,7 @@
 //! and the next batch tries again, so ingest resumes by itself when space returns.
 
 use crate::log_record::{self, LogRecord};
-use engine::{Engine, ValidatedPush};
-use model::TimestampMs;
+use engine::Engine;
 use persist::{Disk, Lsn, RecoveryReport, Wal, WalError, WalOptions};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -93,11 +92,10 @@ pub(crate) struct Journal {
     last_sync: Instant,
     /// Records appended but not yet committed in this batch.
     pending: u64,
-    scratch: Vec<u8>,
 }
 
 /// Why a commit failed; the batch was not applied.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum CommitError {
     StorageFull(String),
     Unavailable(String),
@@ -199,7 +197,6 @@ impl Journal {
                 ack: config.ack,
                 last_sync: Instant::now(),
                 pending: 0,
-                scratch: Vec::with_capacity(256),
             },
             recovery,
         ))
@@ -218,43 +215,24 @@ impl Journal {
         }
     }
 
-    pub(crate) fn append_push(
-        &mut self,
-        now_ms: TimestampMs,
-        push: &ValidatedPush,
-    ) -> Result<Lsn, WalError> {
-        log_record::encode_push(&mut self.scratch, now_ms, push);
-        self.append_scratch()
-    }
-
-    pub(crate) fn append_register(
-        &mut self,
-        now_ms: TimestampMs,
-        body: &serde_json::Value,
-    ) -> Result<Lsn, WalError> {
-        log_record::encode_register(&mut self.scratch, now_ms, body);
-        self.append_scratch()
-    }
-
-    pub(crate) fn append_reset(&mut self, now_ms: TimestampMs) -> Result<Lsn, WalError> {
-        log_record::encode_reset(&mut self.scratch, now_ms);
-        self.append_scratch()
-    }
-
-    fn append_scratch(&mut self) -> Result<Lsn, WalError> {
-        let lsn = self.wal.append(&self.scratch)?;
+    /// Appends one already encoded record payload (see `log_record`).
+    pub(crate) fn append_encoded(&mut self, payload: &[u8]) -> Result<Lsn, WalError> {
+        let lsn = self.wal.append(payload)?;
         self.pending += 1;
         Ok(lsn)
     }
 
-    /// Makes the appended records acknowledgeable (see the module doc). On error nothing of
-    /// them may be applied or acked; they are dropped from the log.
-    pub(crate) fn commit(&mut self) -> Result<(), CommitError> {
-        self.commit_with(false)
+    pub(crate) fn ack_mode(&self) -> AckMode {
+        self.ack
     }
 
-    /// `commit`, forcing an fdatasync even in relaxed mode when `sync` (a `/push-sync` rode in
-    /// the batch).
+    pub(crate) fn record_bytes_max(&self) -> usize {
+        self.wal.options().record_bytes_max as usize
+    }
+
+    /// Makes the appended records acknowledgeable (see the module doc), forcing an fdatasync
+    /// even in relaxed mode when `sync` (a `/push-sync` rode in the batch). On error nothing of
+    /// them may be applied or acked; they are dropped from the log.
     pub(crate) fn commit_with(&mut self, sync: bool) -> Result<(), CommitError> {
         if self.pending == 0 {
             return Ok(());

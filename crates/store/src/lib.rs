@@ -16,6 +16,7 @@ pub mod clock;
 pub mod command;
 mod journal;
 pub mod log_record;
+mod log_thread;
 pub mod read;
 mod snapshots;
 pub mod status;

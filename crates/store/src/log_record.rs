@@ -42,8 +42,9 @@ pub enum LogRecord {
     },
 }
 
+/// Appends the payload of a push record to `out` (the encoders append, so a batch can be
+/// encoded into one buffer).
 pub fn encode_push(out: &mut Vec<u8>, now_ms: TimestampMs, push: &ValidatedPush) {
-    out.clear();
     out.push(KIND_PUSH);
     out.extend_from_slice(&now_ms.to_le_bytes());
     let name = push.event.as_bytes();
@@ -55,14 +56,12 @@ pub fn encode_push(out: &mut Vec<u8>, now_ms: TimestampMs, push: &ValidatedPush)
 }
 
 pub fn encode_register(out: &mut Vec<u8>, now_ms: TimestampMs, body: &serde_json::Value) {
-    out.clear();
     out.push(KIND_REGISTER);
     out.extend_from_slice(&now_ms.to_le_bytes());
     serde_json::to_writer(&mut *out, body).expect("a JSON value serializes");
 }
 
 pub fn encode_reset(out: &mut Vec<u8>, now_ms: TimestampMs) {
-    out.clear();
     out.push(KIND_RESET);
     out.extend_from_slice(&now_ms.to_le_bytes());
 }
@@ -133,11 +132,13 @@ mod tests {
             }
         );
         let body = serde_json::json!({"nodes": [], "force": true});
+        out.clear();
         encode_register(&mut out, 7, &body);
         assert_eq!(
             decode(&out).unwrap(),
             LogRecord::Register { now_ms: 7, body }
         );
+        out.clear();
         encode_reset(&mut out, 9);
         assert_eq!(decode(&out).unwrap(), LogRecord::Reset { now_ms: 9 });
     }

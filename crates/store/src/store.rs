@@ -7,6 +7,7 @@
 use crate::clock::Clock;
 use crate::command::{Command, Outcome};
 use crate::journal::{Journal, OpenError, Recovery, WalConfig};
+use crate::log_thread::LogThread;
 use crate::snapshots::{self, SnapshotConfig, Snapshotter};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
@@ -170,11 +171,15 @@ impl Store {
         });
         shared.status.publish_engine(&shared.engine.read().stats());
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+        let log = journal
+            .map(|journal| LogThread::start(journal, Arc::clone(&shared.status)))
+            .transpose()
+            .map_err(|e| OpenError::Io(format!("spawning the log thread: {e}")))?;
         let writer_shared = Arc::clone(&shared);
         let batch_max = config.batch_max;
         let writer = std::thread::Builder::new()
             .name("weir-writer".into())
-            .spawn(move || writer::run(writer_shared, rx, batch_max, journal, snapshotter))
+            .spawn(move || writer::run(writer_shared, rx, batch_max, log, snapshotter))
             .map_err(|e| OpenError::Io(format!("spawning the writer thread: {e}")))?;
         // The status says "running" from here on, even before the thread is scheduled.
         shared.status.set_writer_running(true);

@@ -1,29 +1,35 @@
 //! The single writer: one thread that owns every mutation of the engine.
 //!
 //! Each turn it takes the commands that queued up (at most `batch_max`), and runs them in
-//! arrival order as runs of pushes separated by registry commands:
+//! arrival order as runs of pushes separated by registry commands. A run of pushes is
 //!
-//! 1. **validate** the run's pushes under the engine's read lock (refusals change nothing);
-//! 2. **log**: append every accepted push to the WAL and commit once — one fdatasync for the
-//!    whole run (group commit); on failure the run is refused, nothing applied;
-//! 3. **apply** the run under the engine's write lock, publish the status;
-//! 4. **ack** after releasing the lock, so every acked push is durable and visible to the next
-//!    read.
+//! 1. **validated** under the engine's read lock (refusals change nothing, answered at once);
+//! 2. **encoded** and handed to the log thread (`log_thread`), which appends it with the other
+//!    batches that queued meanwhile and commits them with one fdatasync (group commit). The
+//!    writer does not wait: it goes on validating the next run while the disk syncs;
+//! 3. **applied** under the engine's write lock when the log thread answers that the run is
+//!    committed (answers come in submission order, so the engine applies in log order);
+//! 4. **acked** after releasing the lock, so every acked push is durable and visible to the next
+//!    read. A run the log refused is refused, nothing of it applied.
 //!
-//! A register or reset is logged and committed first, then executed; the order of the log is
-//! exactly the order of execution, which is what replay relies on. A full queue is refused at
-//! submission (503 `overloaded`); nothing waits unboundedly.
+//! A register or reset first waits for every run in flight (so each push is applied under the
+//! registry it was validated against), is logged and committed, then executed; the order of
+//! the log is exactly the order of execution, which is what replay relies on. A full queue is
+//! refused at submission (503 `overloaded`); at most `IN_FLIGHT_MAX` runs are in flight.
 
 use crate::command::{
     execute, Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused, Sequence,
 };
-use crate::journal::{CommitError, Journal};
+use crate::journal::CommitError;
+use crate::log_record;
+use crate::log_thread::{BatchOutcome, Call, EncodedBatch, LogThread};
 use crate::snapshots::{Done, Snapshotter};
 use crate::status::BatchCounts;
 use crate::store::Shared;
 use crossbeam_channel::{Receiver, TryRecvError};
 use engine::ValidatedPush;
-use model::{PushError, RegisterError};
+use model::{PushError, RegisterError, TimestampMs};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +55,7 @@ pub(crate) fn run(
     shared: Arc<Shared>,
     queue: Receiver<Input>,
     batch_max: usize,
-    mut journal: Option<Journal>,
+    mut log: Option<LogThread>,
     mut snapshotter: Option<Snapshotter>,
 ) {
     let batch_max = batch_max.max(1);
@@ -59,35 +65,67 @@ pub(crate) fn run(
         replies: Vec::with_capacity(batch_max),
         counts: BatchCounts::default(),
         registry_touched: false,
+        in_flight: VecDeque::new(),
+        applied_lsn: persist::Lsn::ZERO,
+        wal_failed: false,
+        wal_bytes_written: 0,
     };
     let mut batch: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
     let mut stats_published = Instant::now();
     let mut stats_dirty = false;
     writer.shared.status.set_writer_running(true);
     'turns: loop {
-        // Block for the first command (waking up for relaxed-mode syncs), then take what queued.
-        let first = match queue.try_recv() {
-            Ok(input) => input,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                if stats_dirty {
+        // Answers from the log first: they release acks and free in-flight slots.
+        let mut answered = false;
+        if let Some(log) = log.as_mut() {
+            while let Ok(outcome) = log.outcomes().try_recv() {
+                log.outcome_received();
+                writer.complete(outcome);
+                answered = true;
+            }
+        }
+        let can_take = log.as_ref().is_none_or(LogThread::can_submit);
+        let first = if can_take {
+            match queue.try_recv() {
+                Ok(input) => Some(input),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            None
+        };
+        let first = match first {
+            Some(input) => input,
+            None => {
+                if answered {
+                    writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
+                    maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
+                    continue;
+                }
+                if stats_dirty && writer.in_flight.is_empty() {
                     writer.publish_stats();
                     stats_published = Instant::now();
                     stats_dirty = false;
                 }
-                let timeout = [
-                    journal.as_ref().and_then(Journal::idle_timeout),
-                    snapshotter.as_ref().and_then(Snapshotter::time_until_due),
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(IDLE_WAKEUP_MAX);
+                let timeout = snapshotter
+                    .as_ref()
+                    .and_then(Snapshotter::time_until_due)
+                    .unwrap_or(IDLE_WAKEUP_MAX);
                 let wake = {
-                    let never = crossbeam_channel::never::<Done>();
-                    let done = snapshotter.as_ref().map_or(&never, Snapshotter::done_rx);
+                    let never_input = crossbeam_channel::never::<Input>();
+                    let never_done = crossbeam_channel::never::<Done>();
+                    let never_outcome = crossbeam_channel::never::<BatchOutcome>();
+                    let inputs = if can_take { &queue } else { &never_input };
+                    let done = snapshotter
+                        .as_ref()
+                        .map_or(&never_done, Snapshotter::done_rx);
+                    let outcomes = log.as_ref().map_or(&never_outcome, LogThread::outcomes);
                     crossbeam_channel::select! {
-                        recv(queue) -> input => match input {
+                        recv(outcomes) -> outcome => match outcome {
+                            Ok(outcome) => Wake::Outcome(outcome),
+                            Err(_) => Wake::Disconnected,
+                        },
+                        recv(inputs) -> input => match input {
                             Ok(input) => Wake::Input(input),
                             Err(_) => Wake::Disconnected,
                         },
@@ -97,15 +135,21 @@ pub(crate) fn run(
                 };
                 match wake {
                     Wake::Input(input) => input,
+                    Wake::Outcome(outcome) => {
+                        if let Some(log) = log.as_mut() {
+                            log.outcome_received();
+                        }
+                        writer.complete(outcome);
+                        writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
+                        maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
+                        continue;
+                    }
                     Wake::SnapshotDone(done) => {
-                        snapshot_done(&mut snapshotter, &mut journal, &writer.shared, done);
+                        snapshot_done(&mut snapshotter, &mut log, &writer.shared, done);
                         continue;
                     }
                     Wake::Timeout => {
-                        if let Some(journal) = journal.as_mut() {
-                            journal.sync_if_due();
-                        }
-                        maybe_snapshot(&mut snapshotter, &mut journal, &writer.shared);
+                        maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
                         continue;
                     }
                     Wake::Disconnected => break,
@@ -128,53 +172,33 @@ pub(crate) fn run(
             }
         }
 
-        writer.counts = BatchCounts::default();
-        writer.registry_touched = false;
         let mut run: Vec<(Command, Reply)> = Vec::new();
         for (command, reply) in batch.drain(..) {
             if matches!(command, Command::Push { .. } | Command::PushSync { .. }) {
                 run.push((command, reply));
                 continue;
             }
-            writer.push_run(&mut run, &mut journal);
-            writer.control(command, reply, &mut journal);
+            writer.push_run(&mut run, &mut log);
+            writer.drain(&mut log);
+            writer.control(command, reply, &mut log);
         }
-        writer.push_run(&mut run, &mut journal);
-
-        if writer.registry_touched || stats_published.elapsed() >= STATS_INTERVAL {
-            writer.publish_stats();
-            stats_published = Instant::now();
-            stats_dirty = false;
-        } else {
-            stats_dirty = true;
-        }
-        writer
-            .shared
-            .status
-            .record_batch(&writer.counts, writer.seq.last_lsn, queue.len());
-        if let Some(journal) = journal.as_ref() {
-            writer
-                .shared
-                .status
-                .publish_wal(&journal.stats(), journal.is_failed());
-        }
-        for (reply, outcome) in writer.replies.drain(..) {
-            // The submitter may have gone away (connection closed); that is fine.
-            let _ = reply.send(outcome);
-        }
+        writer.push_run(&mut run, &mut log);
+        writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
         if let Some(snap) = snapshotter.as_ref() {
             if let Ok(done) = snap.done_rx().try_recv() {
-                snapshot_done(&mut snapshotter, &mut journal, &writer.shared, Some(done));
+                snapshot_done(&mut snapshotter, &mut log, &writer.shared, Some(done));
             }
         }
-        maybe_snapshot(&mut snapshotter, &mut journal, &writer.shared);
+        maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
         if stop {
             break 'turns;
         }
     }
-    final_snapshot(&mut snapshotter, &mut journal, &writer.shared);
-    if let Some(journal) = journal.as_mut() {
-        journal.close();
+    writer.drain(&mut log);
+    writer.end_turn(&queue, &mut Instant::now(), &mut false);
+    final_snapshot(&mut snapshotter, &mut log, &mut writer);
+    if let Some(log) = log.as_mut() {
+        log.close();
     }
     writer.publish_stats();
     writer.shared.status.set_writer_running(false);
@@ -185,6 +209,7 @@ const IDLE_WAKEUP_MAX: Duration = Duration::from_secs(3600);
 
 enum Wake {
     Input(Input),
+    Outcome(BatchOutcome),
     /// A snapshot finished (`None`: the snapshot thread is gone).
     SnapshotDone(Option<Done>),
     Timeout,
@@ -196,38 +221,43 @@ enum Wake {
 /// already durable) and an O(tables) clone under the engine's read lock.
 fn maybe_snapshot(
     snapshotter: &mut Option<Snapshotter>,
-    journal: &mut Option<Journal>,
-    shared: &Arc<Shared>,
+    log: &mut Option<LogThread>,
+    writer: &mut Writer,
 ) {
-    let (Some(snap), Some(journal)) = (snapshotter.as_mut(), journal.as_mut()) else {
+    let (Some(snap), Some(log)) = (snapshotter.as_mut(), log.as_mut()) else {
         return;
     };
-    let wal_bytes = journal.stats().bytes_written;
-    if !snap.due(wal_bytes) {
+    if !snap.due(writer.wal_bytes_written) {
         return;
     }
-    start_snapshot(snap, journal, shared, wal_bytes);
+    start_snapshot(snap, log, writer);
 }
 
-fn start_snapshot(
-    snap: &mut Snapshotter,
-    journal: &mut Journal,
-    shared: &Arc<Shared>,
-    wal_bytes: u64,
-) -> bool {
-    let Some(lsn) = journal.snapshot_lsn() else {
+/// The snapshot covers exactly what the engine holds: every record up to `applied_lsn` (runs
+/// still in flight are after it and stay in the WAL tail).
+fn start_snapshot(snap: &mut Snapshotter, log: &LogThread, writer: &Writer) -> bool {
+    let lsn = writer.applied_lsn;
+    if writer.wal_failed || lsn < persist::Lsn::FIRST {
         return false;
-    };
+    }
+    if !log.durable_acks() {
+        // Relaxed acks: what was applied may not be synced yet; a snapshot must never claim
+        // records a power loss could take from the log.
+        match log.call(|reply| Call::SyncAll { reply }).flatten() {
+            Some(durable) if durable >= lsn => {}
+            _ => return false,
+        }
+    }
     let started = Instant::now();
-    let view = shared.engine.read().snapshot_view();
+    let view = writer.shared.engine.read().snapshot_view();
     let capture = started.elapsed();
-    snap.begin(view, lsn, wal_bytes, capture)
+    snap.begin(view, lsn, writer.wal_bytes_written, capture)
 }
 
 /// A snapshot is durable (or failed): reclaim the WAL up to the older retained snapshot.
 fn snapshot_done(
     snapshotter: &mut Option<Snapshotter>,
-    journal: &mut Option<Journal>,
+    log: &mut Option<LogThread>,
     shared: &Arc<Shared>,
     done: Option<Done>,
 ) {
@@ -241,17 +271,18 @@ fn snapshot_done(
     let Some(covered) = snap.finished(done) else {
         return;
     };
-    let Some(journal) = journal.as_mut() else {
+    let Some(log) = log.as_mut() else {
         return;
     };
-    match journal.reclaim(covered) {
-        Ok(reclamation) => shared.status.publish_reclamation(&reclamation),
-        Err(error) => {
+    match log.call(|reply| Call::Reclaim { covered, reply }) {
+        Some(Ok(reclamation)) => shared.status.publish_reclamation(&reclamation),
+        Some(Err(error)) => {
             tracing::error!(kind = "wal.reclaim_failed", covered_lsn = covered.0, error = %error, "could not delete covered WAL segments; they stay (disk use grows until the next attempt)");
-            if journal.is_failed() {
+            if matches!(error, persist::WalError::Failed { .. }) {
                 shared.status.set_storage(true, false);
             }
         }
+        None => {}
     }
 }
 
@@ -259,33 +290,36 @@ fn snapshot_done(
 /// everything applied (so the next start replays nothing).
 fn final_snapshot(
     snapshotter: &mut Option<Snapshotter>,
-    journal: &mut Option<Journal>,
-    shared: &Arc<Shared>,
+    log: &mut Option<LogThread>,
+    writer: &mut Writer,
 ) {
     let Some(snap) = snapshotter.as_mut() else {
         return;
     };
     if snap.in_flight() {
         let done = snap.wait();
-        snapshot_done(snapshotter, journal, shared, done);
+        snapshot_done(snapshotter, log, &writer.shared, done);
     }
-    let (Some(snap), Some(j)) = (snapshotter.as_mut(), journal.as_mut()) else {
+    let (Some(snap), Some(l)) = (snapshotter.as_mut(), log.as_mut()) else {
         return;
     };
-    if snap.on_shutdown() {
-        let wal_bytes = j.stats().bytes_written;
-        if start_snapshot(snap, j, shared, wal_bytes) {
-            tracing::info!(
-                kind = "snapshot.final",
-                "writing the final snapshot before exit"
-            );
-            let done = snap.wait();
-            snapshot_done(snapshotter, journal, shared, done);
-        }
+    if snap.on_shutdown() && start_snapshot(snap, l, writer) {
+        tracing::info!(
+            kind = "snapshot.final",
+            "writing the final snapshot before exit"
+        );
+        let done = snap.wait();
+        snapshot_done(snapshotter, log, &writer.shared, done);
     }
     if let Some(snap) = snapshotter.as_mut() {
         snap.stop();
     }
+}
+
+/// A run of validated pushes whose records are with the log thread.
+struct InFlight {
+    now_ms: TimestampMs,
+    pushes: Vec<(ValidatedPush, Reply)>,
 }
 
 struct Writer {
@@ -294,6 +328,12 @@ struct Writer {
     replies: Vec<(Reply, Outcome)>,
     counts: BatchCounts,
     registry_touched: bool,
+    in_flight: VecDeque<InFlight>,
+    /// The last LSN whose record the engine has executed (or refused at apply): what a
+    /// snapshot taken now covers.
+    applied_lsn: persist::Lsn,
+    wal_failed: bool,
+    wal_bytes_written: u64,
 }
 
 impl Writer {
@@ -303,28 +343,71 @@ impl Writer {
             .publish_engine(&self.shared.engine.read().stats());
     }
 
-    /// Validates, logs, commits, applies and queues the acks of a run of pushes.
-    fn push_run(&mut self, run: &mut Vec<(Command, Reply)>, journal: &mut Option<Journal>) {
+    /// Publishes the turn's counters and sends the replies it produced.
+    fn end_turn(
+        &mut self,
+        queue: &Receiver<Input>,
+        stats_published: &mut Instant,
+        stats_dirty: &mut bool,
+    ) {
+        if self.registry_touched || stats_published.elapsed() >= STATS_INTERVAL {
+            self.publish_stats();
+            *stats_published = Instant::now();
+            *stats_dirty = false;
+        } else {
+            *stats_dirty = true;
+        }
+        self.shared
+            .status
+            .record_batch(&self.counts, self.seq.last_lsn, queue.len());
+        self.counts = BatchCounts::default();
+        self.registry_touched = false;
+        for (reply, outcome) in self.replies.drain(..) {
+            // The submitter may have gone away (connection closed); that is fine.
+            let _ = reply.send(outcome);
+        }
+    }
+
+    /// Waits for every run in flight to be answered, and applies them.
+    fn drain(&mut self, log: &mut Option<LogThread>) {
+        let Some(log) = log.as_mut() else {
+            return;
+        };
+        while log.in_flight() > 0 {
+            match log.outcomes().recv() {
+                Ok(outcome) => {
+                    log.outcome_received();
+                    self.complete(outcome);
+                }
+                Err(_) => unreachable!("the log thread answers every run before it exits"),
+            }
+        }
+    }
+
+    /// Validates a run of pushes and hands the accepted ones to the log (or, without a WAL,
+    /// applies them at once).
+    fn push_run(&mut self, run: &mut Vec<(Command, Reply)>, log: &mut Option<LogThread>) {
         if run.is_empty() {
             return;
         }
         let now_ms = self.shared.clock.now_ms();
-        let sync_required = run
-            .iter()
-            .any(|(command, _)| matches!(command, Command::PushSync { .. }));
-        let mut accepted: Vec<(ValidatedPush, Reply, u64)> = Vec::with_capacity(run.len());
+        let mut encoded = EncodedBatch::default();
+        let mut accepted: Vec<(ValidatedPush, Reply)> = Vec::with_capacity(run.len());
         {
-            let engine = self.shared.engine.read();
+            let shared = Arc::clone(&self.shared);
+            let engine = shared.engine.read();
             let registry_version = engine.registry_version();
+            let record_bytes_max = log.as_ref().map_or(usize::MAX, LogThread::record_bytes_max);
             for (command, reply) in run.drain(..) {
+                let sync = matches!(command, Command::PushSync { .. });
                 let (Command::Push { event, fields } | Command::PushSync { event, fields }) =
                     command
                 else {
                     unreachable!("runs hold pushes only");
                 };
                 self.counts.commands += 1;
-                match engine.validate_push_owned(&event, fields) {
-                    Ok(validated) => accepted.push((validated, reply, 0)),
+                let validated = match engine.validate_push_owned(&event, fields) {
+                    Ok(validated) => validated,
                     Err(error) => {
                         self.counts.pushes_refused += 1;
                         self.replies.push((
@@ -334,94 +417,114 @@ impl Writer {
                                 registry_version,
                             })),
                         ));
+                        continue;
                     }
-                }
-            }
-        }
-        if accepted.is_empty() {
-            return;
-        }
-
-        if let Some(journal) = journal.as_mut() {
-            let mut logged = Vec::with_capacity(accepted.len());
-            let mut failure: Option<CommitError> = None;
-            let mut not_logged: Vec<Reply> = Vec::new();
-            for (validated, reply, _) in accepted.drain(..) {
-                if failure.is_some() {
-                    not_logged.push(reply);
-                    continue;
-                }
-                match journal.append_push(now_ms, &validated) {
-                    Ok(lsn) => logged.push((validated, reply, lsn.0)),
-                    Err(persist::WalError::RecordTooLarge { .. }) => {
+                };
+                if log.is_some() {
+                    let bytes =
+                        encoded.push_with(|out| log_record::encode_push(out, now_ms, &validated));
+                    if bytes > record_bytes_max {
+                        encoded.pop();
                         self.refuse_push(
                             reply,
                             "value_too_large",
                             "event too large for one WAL record",
                         );
+                        continue;
                     }
-                    Err(error) => {
-                        failure = Some(CommitError::from(error));
-                        not_logged.push(reply);
-                    }
+                    encoded.sync |= sync;
                 }
-            }
-            if failure.is_none() {
-                failure = journal.commit_with(sync_required).err();
-            }
-            match failure {
-                None => self.shared.status.set_storage(false, false),
-                Some(error) => {
-                    // Records a segment rotation already made durable are in the log whatever
-                    // happens next: apply and ack them (refusing them would let a restart
-                    // resurrect a refused push). Everything else is dropped and refused.
-                    let committed = journal.committed_lsn().0;
-                    journal.abandon();
-                    let full = error.is_storage_full();
-                    if full {
-                        tracing::warn!(
-                            kind = "wal.storage_full",
-                            reason = error.reason(),
-                            "disk full: pushes refused until space returns"
-                        );
-                    } else if journal.is_failed() {
-                        tracing::error!(
-                            kind = "wal.failed",
-                            reason = error.reason(),
-                            "WAL failed: no further push is acknowledged (fail-stop)"
-                        );
-                    } else {
-                        tracing::error!(
-                            kind = "wal.write_failed",
-                            reason = error.reason(),
-                            "WAL write failed: batch refused"
-                        );
-                    }
-                    self.shared.status.set_storage(journal.is_failed(), full);
-                    let (durable, dropped): (Vec<_>, Vec<_>) = logged
-                        .into_iter()
-                        .partition(|(_, _, lsn)| *lsn <= committed);
-                    for reply in dropped
-                        .into_iter()
-                        .map(|(_, reply, _)| reply)
-                        .chain(not_logged)
-                    {
-                        self.refuse_push(reply, error.code(), error.reason());
-                    }
-                    logged = durable;
-                }
-            }
-            accepted = logged;
-        } else {
-            for entry in &mut accepted {
-                self.seq.last_lsn += 1;
-                entry.2 = self.seq.last_lsn;
+                accepted.push((validated, reply));
             }
         }
+        if accepted.is_empty() {
+            return;
+        }
+        match log.as_mut() {
+            Some(log) => {
+                log.submit(encoded);
+                self.in_flight.push_back(InFlight {
+                    now_ms,
+                    pushes: accepted,
+                });
+            }
+            None => {
+                let first = self.seq.last_lsn + 1;
+                let n = accepted.len() as u64;
+                self.apply_run(now_ms, accepted, |i| Some(first + i as u64), None);
+                self.seq.last_lsn = first + n - 1;
+            }
+        }
+    }
 
+    /// The log answered the oldest run in flight: apply what is in the log, refuse the rest.
+    fn complete(&mut self, outcome: BatchOutcome) {
+        let Some(run) = self.in_flight.pop_front() else {
+            unreachable!("an answer for a run that is not in flight");
+        };
+        self.wal_failed = outcome.wal_failed;
+        self.wal_bytes_written = outcome.stats.bytes_written;
+        let first = outcome.first_lsn.0;
+        let appended = outcome.appended;
+        match &outcome.failure {
+            None => {
+                self.shared.status.set_storage(false, false);
+                self.apply_run(run.now_ms, run.pushes, |i| Some(first + i as u64), None);
+            }
+            Some(failure) => {
+                // Records a segment rotation already made durable are in the log whatever
+                // happens next: apply and ack them (refusing them would let a restart
+                // resurrect a refused push). Everything else is dropped and refused.
+                let error = &failure.error;
+                let full = error.is_storage_full();
+                if full {
+                    tracing::warn!(
+                        kind = "wal.storage_full",
+                        reason = error.reason(),
+                        "disk full: pushes refused until space returns"
+                    );
+                } else if outcome.wal_failed {
+                    tracing::error!(
+                        kind = "wal.failed",
+                        reason = error.reason(),
+                        "WAL failed: no further push is acknowledged (fail-stop)"
+                    );
+                } else {
+                    tracing::error!(
+                        kind = "wal.write_failed",
+                        reason = error.reason(),
+                        "WAL write failed: batch refused"
+                    );
+                }
+                self.shared.status.set_storage(outcome.wal_failed, full);
+                let committed = failure.committed_lsn.0;
+                let in_log = |i: usize| {
+                    let lsn = first + i as u64;
+                    (i < appended && lsn <= committed).then_some(lsn)
+                };
+                self.apply_run(run.now_ms, run.pushes, in_log, Some(error));
+            }
+        }
+    }
+
+    /// Applies the pushes that `lsn_of` places in the log (in order) and acks them; refuses
+    /// the others with `failure`.
+    fn apply_run(
+        &mut self,
+        now_ms: TimestampMs,
+        pushes: Vec<(ValidatedPush, Reply)>,
+        lsn_of: impl Fn(usize) -> Option<u64>,
+        failure: Option<&CommitError>,
+    ) {
         let shared = Arc::clone(&self.shared);
         let mut engine = shared.engine.write();
-        for (validated, reply, lsn) in accepted {
+        for (i, (validated, reply)) in pushes.into_iter().enumerate() {
+            let Some(lsn) = lsn_of(i) else {
+                let error = failure.expect("only a failed run has records outside the log");
+                self.refuse_push(reply, error.code(), error.reason());
+                continue;
+            };
+            self.applied_lsn = self.applied_lsn.max(persist::Lsn(lsn));
             let applied = catch_unwind(AssertUnwindSafe(|| engine.apply(&validated, now_ms)));
             let outcome = match applied {
                 Ok(_) => {
@@ -450,38 +553,48 @@ impl Writer {
         ));
     }
 
-    /// A register or reset: logged and committed, then executed.
-    fn control(&mut self, command: Command, reply: Reply, journal: &mut Option<Journal>) {
+    /// A register or reset: logged and committed (after every run in flight), then executed.
+    fn control(&mut self, command: Command, reply: Reply, log: &mut Option<LogThread>) {
         self.counts.commands += 1;
         self.registry_touched = true;
         let now_ms = self.shared.clock.now_ms();
-        if let Some(journal) = journal.as_mut() {
-            let appended = match &command {
-                Command::Register(body) => journal.append_register(now_ms, body),
-                Command::Reset => journal.append_reset(now_ms),
+        if let Some(log) = log.as_mut() {
+            debug_assert_eq!(log.in_flight(), 0, "drained before a control command");
+            let mut payload = Vec::new();
+            match &command {
+                Command::Register(body) => log_record::encode_register(&mut payload, now_ms, body),
+                Command::Reset => log_record::encode_reset(&mut payload, now_ms),
                 Command::Push { .. } | Command::PushSync { .. } => {
                     unreachable!("pushes go through push_run")
                 }
-            };
-            let committed = appended
-                .map_err(CommitError::from)
-                .and_then(|_| journal.commit());
-            if let Err(error) = committed {
-                journal.abandon();
-                self.shared
-                    .status
-                    .set_storage(journal.is_failed(), error.is_storage_full());
-                let reason = error.reason().to_string();
-                let registry_version = self.shared.status.registry_version();
-                let outcome = match command {
-                    Command::Register(_) => Outcome::Register(Err(RegisterRefused {
-                        error: RegisterError::new("wal_unavailable", "", reason),
-                        registry_version,
-                    })),
-                    _ => Outcome::Failed { reason },
-                };
-                self.replies.push((reply, outcome));
-                return;
+            }
+            let committed = log
+                .call(|reply| Call::Control { payload, reply })
+                .unwrap_or_else(|| {
+                    Err((
+                        CommitError::Unavailable("the log thread is gone".into()),
+                        true,
+                    ))
+                });
+            match committed {
+                Ok(lsn) => self.applied_lsn = self.applied_lsn.max(lsn),
+                Err((error, failed)) => {
+                    self.wal_failed = failed;
+                    self.shared
+                        .status
+                        .set_storage(failed, error.is_storage_full());
+                    let reason = error.reason().to_string();
+                    let registry_version = self.shared.status.registry_version();
+                    let outcome = match command {
+                        Command::Register(_) => Outcome::Register(Err(RegisterRefused {
+                            error: RegisterError::new("wal_unavailable", "", reason),
+                            registry_version,
+                        })),
+                        _ => Outcome::Failed { reason },
+                    };
+                    self.replies.push((reply, outcome));
+                    return;
+                }
             }
         }
         let shared = Arc::clone(&self.shared);

@@ -1,0 +1,330 @@
+//! The log thread: owns the journal, so that the writer validates, encodes and applies while
+//! the previous batch is being fdatasync'ed (a pipelined group commit).
+//!
+//! The writer submits each batch of encoded push records (`submit`) and goes on; the log thread
+//! appends every batch that queued up meanwhile and commits them with **one** fdatasync, then
+//! answers each batch, in submission order, with the LSNs it got or the reason it failed. The
+//! writer applies and acknowledges a batch only when its answer says it is committed, so the
+//! order of the log is the order of application and nothing unlogged is ever applied or acked.
+//!
+//! Register and reset records, the pre-snapshot sync, WAL reclamation and close are requests
+//! the writer waits for (`call`), and the writer drains every batch in flight before a register
+//! or reset, so a record is always validated against the registry it is applied under.
+//!
+//! Bounds: at most `IN_FLIGHT_MAX` batches are in flight (the writer stops taking commands
+//! until an answer arrives), so both channels are bounded.
+
+use crate::journal::{AckMode, CommitError, Journal};
+use crate::status::StoreStatus;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use persist::{Lsn, Reclamation, WalError, WalStats};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Batches the writer may have submitted and not yet seen answered. Two are enough to keep the
+/// disk busy (one being synced, one queued); a few more absorb bursts of small batches, which
+/// the log thread then commits together.
+pub(crate) const IN_FLIGHT_MAX: usize = 8;
+
+/// Encoded record payloads, back to back, and where each one ends.
+#[derive(Default)]
+pub(crate) struct EncodedBatch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// A `/push-sync` rode in the batch: fdatasync even in relaxed mode.
+    pub(crate) sync: bool,
+}
+
+impl EncodedBatch {
+    /// Encodes one record with `encode` (which appends to the buffer).
+    pub(crate) fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> usize {
+        let start = self.bytes.len();
+        encode(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+        self.bytes.len() - start
+    }
+
+    /// Drops the last record pushed (it was too large to log).
+    pub(crate) fn pop(&mut self) {
+        self.ends.pop();
+        self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
+    fn records(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(s, e)| &self.bytes[s..e])
+    }
+}
+
+/// The answer to one submitted batch.
+pub(crate) struct BatchOutcome {
+    /// LSN of the batch's first record; the others follow densely.
+    pub(crate) first_lsn: Lsn,
+    /// How many of the batch's records (a prefix) were appended.
+    pub(crate) appended: usize,
+    /// `None`: every record is committed. `Some`: the batch failed, and only its appended
+    /// records at or below `committed_lsn` (made durable by a segment rotation) are in the log.
+    pub(crate) failure: Option<BatchFailure>,
+    pub(crate) stats: WalStats,
+    pub(crate) wal_failed: bool,
+}
+
+pub(crate) struct BatchFailure {
+    pub(crate) error: CommitError,
+    pub(crate) committed_lsn: Lsn,
+}
+
+/// The LSN of a committed control record, or why it was not committed (and whether the log
+/// has failed for good).
+pub(crate) type ControlAnswer = Result<Lsn, (CommitError, bool)>;
+
+enum Request {
+    Batch(EncodedBatch),
+    Call(Call),
+}
+
+/// Requests the writer waits for.
+pub(crate) enum Call {
+    /// Append one record and commit it (durable in both ack modes: registers and resets are
+    /// rare and change what every later record means).
+    Control {
+        payload: Vec<u8>,
+        reply: Sender<ControlAnswer>,
+    },
+    /// Make everything written durable; answers the durable LSN (`None` if the log failed or
+    /// holds nothing). Before a snapshot.
+    SyncAll { reply: Sender<Option<Lsn>> },
+    /// Delete the segments covered by a durable snapshot at this LSN.
+    Reclaim {
+        covered: Lsn,
+        reply: Sender<Result<Reclamation, WalError>>,
+    },
+}
+
+pub(crate) struct LogThread {
+    requests: Sender<Request>,
+    outcomes: Receiver<BatchOutcome>,
+    thread: Option<JoinHandle<()>>,
+    in_flight: usize,
+    record_bytes_max: usize,
+    durable_acks: bool,
+}
+
+impl LogThread {
+    pub(crate) fn start(journal: Journal, status: Arc<StoreStatus>) -> std::io::Result<LogThread> {
+        let record_bytes_max = journal.record_bytes_max();
+        let durable_acks = journal.ack_mode() == AckMode::Durable;
+        // Calls are answered before the writer sends anything else: one slot for them.
+        let (requests, requests_rx) = bounded(IN_FLIGHT_MAX + 1);
+        let (outcomes_tx, outcomes) = bounded(IN_FLIGHT_MAX);
+        let thread = std::thread::Builder::new()
+            .name("weir-log".into())
+            .spawn(move || run(journal, status, requests_rx, outcomes_tx))?;
+        Ok(LogThread {
+            requests,
+            outcomes,
+            thread: Some(thread),
+            in_flight: 0,
+            record_bytes_max,
+            durable_acks,
+        })
+    }
+
+    pub(crate) fn record_bytes_max(&self) -> usize {
+        self.record_bytes_max
+    }
+
+    /// Acks wait for fdatasync: everything applied is already durable.
+    pub(crate) fn durable_acks(&self) -> bool {
+        self.durable_acks
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub(crate) fn can_submit(&self) -> bool {
+        self.in_flight < IN_FLIGHT_MAX
+    }
+
+    /// Hands a batch to the log thread. The caller keeps at most `IN_FLIGHT_MAX` in flight.
+    pub(crate) fn submit(&mut self, batch: EncodedBatch) {
+        assert!(
+            self.can_submit(),
+            "more batches in flight than IN_FLIGHT_MAX"
+        );
+        self.in_flight += 1;
+        if self.requests.send(Request::Batch(batch)).is_err() {
+            unreachable!("the log thread outlives the writer's handle");
+        }
+    }
+
+    /// Answers to submitted batches, in submission order.
+    pub(crate) fn outcomes(&self) -> &Receiver<BatchOutcome> {
+        &self.outcomes
+    }
+
+    /// Call after receiving an outcome from `outcomes()`.
+    pub(crate) fn outcome_received(&mut self) {
+        self.in_flight -= 1;
+    }
+
+    /// Sends a call and waits for its answer (`None` if the log thread is gone).
+    pub(crate) fn call<T>(&self, make: impl FnOnce(Sender<T>) -> Call) -> Option<T> {
+        let (reply, answer) = bounded(1);
+        self.requests.send(Request::Call(make(reply))).ok()?;
+        answer.recv().ok()
+    }
+
+    /// Lets the log thread finish (final fdatasync) and waits for it. Batches still in flight
+    /// are committed and answered first; the caller drains them before calling this.
+    pub(crate) fn close(&mut self) {
+        let (requests, _) = bounded(1);
+        drop(std::mem::replace(&mut self.requests, requests));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for LogThread {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Batches committed together at most: bounds the work (and the latency) of one commit.
+const GROUP_BATCHES_MAX: usize = 64;
+
+fn run(
+    mut journal: Journal,
+    status: Arc<StoreStatus>,
+    requests: Receiver<Request>,
+    outcomes: Sender<BatchOutcome>,
+) {
+    let mut group: Vec<EncodedBatch> = Vec::with_capacity(GROUP_BATCHES_MAX);
+    let mut held: Option<Call> = None;
+    loop {
+        if let Some(call) = held.take() {
+            answer(&mut journal, &status, call);
+            continue;
+        }
+        let first = match journal.idle_timeout() {
+            None => requests.recv().map_err(|_| ()),
+            Some(timeout) => match requests.recv_timeout(timeout) {
+                Ok(request) => Ok(request),
+                Err(RecvTimeoutError::Timeout) => {
+                    journal.sync_if_due();
+                    status.publish_wal(&journal.stats(), journal.is_failed());
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Err(()),
+            },
+        };
+        let Ok(first) = first else { break };
+        match first {
+            Request::Call(call) => {
+                answer(&mut journal, &status, call);
+                continue;
+            }
+            Request::Batch(batch) => group.push(batch),
+        }
+        while group.len() < GROUP_BATCHES_MAX {
+            match requests.try_recv() {
+                Ok(Request::Batch(batch)) => group.push(batch),
+                Ok(Request::Call(call)) => {
+                    held = Some(call);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        for outcome in commit_group(&mut journal, &group) {
+            if outcomes.send(outcome).is_err() {
+                break;
+            }
+        }
+        group.clear();
+        status.publish_wal(&journal.stats(), journal.is_failed());
+    }
+    journal.close();
+    status.publish_wal(&journal.stats(), journal.is_failed());
+}
+
+/// Appends every record of the group and commits once. On failure, every batch of the group
+/// gets it, with how many of its records were appended and the LSN up to which a rotation
+/// already made records durable.
+fn commit_group(journal: &mut Journal, group: &[EncodedBatch]) -> Vec<BatchOutcome> {
+    let mut appended: Vec<(Lsn, usize)> = Vec::with_capacity(group.len());
+    let mut failure: Option<CommitError> = None;
+    let mut sync = false;
+    for batch in group {
+        sync |= batch.sync;
+        let mut first = Lsn::ZERO;
+        let mut n_appended = 0;
+        if failure.is_none() {
+            for record in batch.records() {
+                match journal.append_encoded(record) {
+                    Ok(lsn) => {
+                        if n_appended == 0 {
+                            first = lsn;
+                        }
+                        n_appended += 1;
+                    }
+                    Err(error) => {
+                        failure = Some(CommitError::from(error));
+                        break;
+                    }
+                }
+            }
+        }
+        appended.push((first, n_appended));
+    }
+    if failure.is_none() {
+        failure = journal.commit_with(sync).err();
+    }
+    let committed_lsn = journal.committed_lsn();
+    if failure.is_some() {
+        journal.abandon();
+    }
+    let stats = journal.stats();
+    let wal_failed = journal.is_failed();
+    appended
+        .into_iter()
+        .map(|(first_lsn, appended)| BatchOutcome {
+            first_lsn,
+            appended,
+            failure: failure.as_ref().map(|error| BatchFailure {
+                error: error.clone(),
+                committed_lsn,
+            }),
+            stats,
+            wal_failed,
+        })
+        .collect()
+}
+
+fn answer(journal: &mut Journal, status: &StoreStatus, call: Call) {
+    match call {
+        Call::Control { payload, reply } => {
+            let result = journal
+                .append_encoded(&payload)
+                .map_err(CommitError::from)
+                .and_then(|lsn| journal.commit_with(true).map(|()| lsn));
+            if result.is_err() {
+                journal.abandon();
+            }
+            let failed = journal.is_failed();
+            status.publish_wal(&journal.stats(), failed);
+            let _ = reply.send(result.map_err(|error| (error, failed)));
+        }
+        Call::SyncAll { reply } => {
+            let _ = reply.send(journal.snapshot_lsn());
+        }
+        Call::Reclaim { covered, reply } => {
+            let _ = reply.send(journal.reclaim(covered));
+        }
+    }
+}
