@@ -45,6 +45,12 @@ impl EncodedBatch {
     }
 
     /// Drops the last record pushed (it was too large to log).
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.sync = false;
+    }
+
     pub(crate) fn pop(&mut self) {
         self.ends.pop();
         self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
@@ -69,6 +75,9 @@ pub(crate) struct BatchOutcome {
     pub(crate) failure: Option<BatchFailure>,
     pub(crate) stats: WalStats,
     pub(crate) wal_failed: bool,
+    /// The batch's buffer, emptied, for the writer to reuse (allocated and freed on one thread,
+    /// and no regrowth per batch).
+    pub(crate) buffer: EncodedBatch,
 }
 
 pub(crate) struct BatchFailure {
@@ -241,12 +250,11 @@ fn run(
                 Err(_) => break,
             }
         }
-        for outcome in commit_group(&mut journal, &group) {
+        for outcome in commit_group(&mut journal, &mut group) {
             if outcomes.send(outcome).is_err() {
                 break;
             }
         }
-        group.clear();
         status.publish_wal(&journal.stats(), journal.is_failed());
     }
     journal.close();
@@ -256,11 +264,11 @@ fn run(
 /// Appends every record of the group and commits once. On failure, every batch of the group
 /// gets it, with how many of its records were appended and the LSN up to which a rotation
 /// already made records durable.
-fn commit_group(journal: &mut Journal, group: &[EncodedBatch]) -> Vec<BatchOutcome> {
+fn commit_group(journal: &mut Journal, group: &mut Vec<EncodedBatch>) -> Vec<BatchOutcome> {
     let mut appended: Vec<(Lsn, usize)> = Vec::with_capacity(group.len());
     let mut failure: Option<CommitError> = None;
     let mut sync = false;
-    for batch in group {
+    for batch in group.iter() {
         sync |= batch.sync;
         let mut first = Lsn::ZERO;
         let mut n_appended = 0;
@@ -293,15 +301,20 @@ fn commit_group(journal: &mut Journal, group: &[EncodedBatch]) -> Vec<BatchOutco
     let wal_failed = journal.is_failed();
     appended
         .into_iter()
-        .map(|(first_lsn, appended)| BatchOutcome {
-            first_lsn,
-            appended,
-            failure: failure.as_ref().map(|error| BatchFailure {
-                error: error.clone(),
-                committed_lsn,
-            }),
-            stats,
-            wal_failed,
+        .zip(group.drain(..))
+        .map(|((first_lsn, appended), mut buffer)| {
+            buffer.clear();
+            BatchOutcome {
+                first_lsn,
+                appended,
+                failure: failure.as_ref().map(|error| BatchFailure {
+                    error: error.clone(),
+                    committed_lsn,
+                }),
+                stats,
+                wal_failed,
+                buffer,
+            }
         })
         .collect()
 }

@@ -22,7 +22,7 @@ use crate::command::{
 };
 use crate::journal::CommitError;
 use crate::log_record;
-use crate::log_thread::{BatchOutcome, Call, EncodedBatch, LogThread};
+use crate::log_thread::{BatchOutcome, Call, EncodedBatch, LogThread, IN_FLIGHT_MAX};
 use crate::snapshots::{Done, Snapshotter};
 use crate::status::BatchCounts;
 use crate::store::Shared;
@@ -69,8 +69,11 @@ pub(crate) fn run(
         applied_lsn: persist::Lsn::ZERO,
         wal_failed: false,
         wal_bytes_written: 0,
+        spare_batches: Vec::new(),
+        spare_runs: Vec::new(),
     };
     let mut batch: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
+    let mut run: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
     let mut stats_published = Instant::now();
     let mut stats_dirty = false;
     writer.shared.status.set_writer_running(true);
@@ -172,7 +175,6 @@ pub(crate) fn run(
             }
         }
 
-        let mut run: Vec<(Command, Reply)> = Vec::new();
         for (command, reply) in batch.drain(..) {
             if matches!(command, Command::Push { .. } | Command::PushSync { .. }) {
                 run.push((command, reply));
@@ -334,6 +336,10 @@ struct Writer {
     applied_lsn: persist::Lsn,
     wal_failed: bool,
     wal_bytes_written: u64,
+    /// Emptied buffers, reused so a batch does not regrow its vectors (bounded by
+    /// `IN_FLIGHT_MAX`).
+    spare_batches: Vec<EncodedBatch>,
+    spare_runs: Vec<Vec<(ValidatedPush, Reply)>>,
 }
 
 impl Writer {
@@ -391,8 +397,8 @@ impl Writer {
             return;
         }
         let now_ms = self.shared.clock.now_ms();
-        let mut encoded = EncodedBatch::default();
-        let mut accepted: Vec<(ValidatedPush, Reply)> = Vec::with_capacity(run.len());
+        let mut encoded = self.spare_batches.pop().unwrap_or_default();
+        let mut accepted = self.spare_runs.pop().unwrap_or_default();
         {
             let shared = Arc::clone(&self.shared);
             let engine = shared.engine.read();
@@ -438,6 +444,8 @@ impl Writer {
             }
         }
         if accepted.is_empty() {
+            self.spare_batches.push(encoded);
+            self.spare_runs.push(accepted);
             return;
         }
         match log.as_mut() {
@@ -451,17 +459,22 @@ impl Writer {
             None => {
                 let first = self.seq.last_lsn + 1;
                 let n = accepted.len() as u64;
-                self.apply_run(now_ms, accepted, |i| Some(first + i as u64), None);
+                self.apply_run(now_ms, &mut accepted, |i| Some(first + i as u64), None);
                 self.seq.last_lsn = first + n - 1;
+                self.spare_batches.push(encoded);
+                self.spare_runs.push(accepted);
             }
         }
     }
 
     /// The log answered the oldest run in flight: apply what is in the log, refuse the rest.
     fn complete(&mut self, outcome: BatchOutcome) {
-        let Some(run) = self.in_flight.pop_front() else {
+        let Some(mut run) = self.in_flight.pop_front() else {
             unreachable!("an answer for a run that is not in flight");
         };
+        if self.spare_batches.len() < IN_FLIGHT_MAX {
+            self.spare_batches.push(outcome.buffer);
+        }
         self.wal_failed = outcome.wal_failed;
         self.wal_bytes_written = outcome.stats.bytes_written;
         let first = outcome.first_lsn.0;
@@ -469,7 +482,7 @@ impl Writer {
         match &outcome.failure {
             None => {
                 self.shared.status.set_storage(false, false);
-                self.apply_run(run.now_ms, run.pushes, |i| Some(first + i as u64), None);
+                self.apply_run(run.now_ms, &mut run.pushes, |i| Some(first + i as u64), None);
             }
             Some(failure) => {
                 // Records a segment rotation already made durable are in the log whatever
@@ -502,8 +515,11 @@ impl Writer {
                     let lsn = first + i as u64;
                     (i < appended && lsn <= committed).then_some(lsn)
                 };
-                self.apply_run(run.now_ms, run.pushes, in_log, Some(error));
+                self.apply_run(run.now_ms, &mut run.pushes, in_log, Some(error));
             }
+        }
+        if self.spare_runs.len() < IN_FLIGHT_MAX {
+            self.spare_runs.push(run.pushes);
         }
     }
 
@@ -512,13 +528,13 @@ impl Writer {
     fn apply_run(
         &mut self,
         now_ms: TimestampMs,
-        pushes: Vec<(ValidatedPush, Reply)>,
+        pushes: &mut Vec<(ValidatedPush, Reply)>,
         lsn_of: impl Fn(usize) -> Option<u64>,
         failure: Option<&CommitError>,
     ) {
         let shared = Arc::clone(&self.shared);
         let mut engine = shared.engine.write();
-        for (i, (validated, reply)) in pushes.into_iter().enumerate() {
+        for (i, (validated, reply)) in pushes.drain(..).enumerate() {
             let Some(lsn) = lsn_of(i) else {
                 let error = failure.expect("only a failed run has records outside the log");
                 self.refuse_push(reply, error.code(), error.reason());
