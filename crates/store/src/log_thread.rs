@@ -17,6 +17,7 @@
 use crate::journal::{AckMode, CommitError, Journal};
 use crate::status::StoreStatus;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
 use persist::{Lsn, Reclamation, WalError, WalStats};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -119,6 +120,10 @@ pub(crate) struct LogThread {
     in_flight: usize,
     record_bytes_max: usize,
     durable_acks: bool,
+    /// Shared with the log thread, which holds it while it commits. The writer takes it only
+    /// when nothing is in flight (`commit_inline`), so it is uncontended.
+    journal: Arc<Mutex<Journal>>,
+    status: Arc<StoreStatus>,
 }
 
 impl LogThread {
@@ -128,9 +133,12 @@ impl LogThread {
         // Calls are answered before the writer sends anything else: one slot for them.
         let (requests, requests_rx) = bounded(IN_FLIGHT_MAX + 1);
         let (outcomes_tx, outcomes) = bounded(IN_FLIGHT_MAX);
+        let journal = Arc::new(Mutex::new(journal));
+        let thread_journal = Arc::clone(&journal);
+        let thread_status = Arc::clone(&status);
         let thread = std::thread::Builder::new()
             .name("weir-log".into())
-            .spawn(move || run(journal, status, requests_rx, outcomes_tx))?;
+            .spawn(move || run(&thread_journal, &thread_status, requests_rx, outcomes_tx))?;
         Ok(LogThread {
             requests,
             outcomes,
@@ -138,6 +146,8 @@ impl LogThread {
             in_flight: 0,
             record_bytes_max,
             durable_acks,
+            journal,
+            status,
         })
     }
 
@@ -168,6 +178,21 @@ impl LogThread {
         if self.requests.send(Request::Batch(batch)).is_err() {
             unreachable!("the log thread outlives the writer's handle");
         }
+    }
+
+    /// Commits a batch on the calling thread and answers it at once: for small batches when
+    /// nothing is in flight, where handing over to the log thread and back would cost two
+    /// thread wake-ups and gain no overlap.
+    pub(crate) fn commit_inline(&mut self, batch: EncodedBatch) -> BatchOutcome {
+        assert_eq!(self.in_flight, 0, "inline commits keep the log order");
+        let mut group = vec![batch];
+        let mut journal = self.journal.lock();
+        let outcome = commit_group(&mut journal, &mut group)
+            .pop()
+            .expect("one outcome per batch");
+        self.status
+            .publish_wal(&journal.stats(), journal.is_failed());
+        outcome
     }
 
     /// Answers to submitted batches, in submission order.
@@ -208,8 +233,8 @@ impl Drop for LogThread {
 const GROUP_BATCHES_MAX: usize = 64;
 
 fn run(
-    mut journal: Journal,
-    status: Arc<StoreStatus>,
+    journal: &Mutex<Journal>,
+    status: &StoreStatus,
     requests: Receiver<Request>,
     outcomes: Sender<BatchOutcome>,
 ) {
@@ -217,14 +242,16 @@ fn run(
     let mut held: Option<Call> = None;
     loop {
         if let Some(call) = held.take() {
-            answer(&mut journal, &status, call);
+            answer(&mut journal.lock(), status, call);
             continue;
         }
-        let first = match journal.idle_timeout() {
+        let idle_timeout = journal.lock().idle_timeout();
+        let first = match idle_timeout {
             None => requests.recv().map_err(|_| ()),
             Some(timeout) => match requests.recv_timeout(timeout) {
                 Ok(request) => Ok(request),
                 Err(RecvTimeoutError::Timeout) => {
+                    let mut journal = journal.lock();
                     journal.sync_if_due();
                     status.publish_wal(&journal.stats(), journal.is_failed());
                     continue;
@@ -235,7 +262,7 @@ fn run(
         let Ok(first) = first else { break };
         match first {
             Request::Call(call) => {
-                answer(&mut journal, &status, call);
+                answer(&mut journal.lock(), status, call);
                 continue;
             }
             Request::Batch(batch) => group.push(batch),
@@ -250,13 +277,19 @@ fn run(
                 Err(_) => break,
             }
         }
-        for outcome in commit_group(&mut journal, &mut group) {
+        let answers = {
+            let mut journal = journal.lock();
+            let answers = commit_group(&mut journal, &mut group);
+            status.publish_wal(&journal.stats(), journal.is_failed());
+            answers
+        };
+        for outcome in answers {
             if outcomes.send(outcome).is_err() {
                 break;
             }
         }
-        status.publish_wal(&journal.stats(), journal.is_failed());
     }
+    let mut journal = journal.lock();
     journal.close();
     status.publish_wal(&journal.stats(), journal.is_failed());
 }

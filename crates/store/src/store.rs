@@ -31,6 +31,10 @@ pub struct StoreConfig {
     pub queue_capacity: usize,
     /// Most commands executed under one write-lock hold.
     pub batch_max: usize,
+    /// Runs of at most this many pushes are committed on the writer thread when nothing is in
+    /// flight; larger ones go to the log thread so the writer overlaps the next run with the
+    /// fdatasync (`writer.rs`). 0: always through the log thread.
+    pub inline_commit_max: usize,
     /// Snapshots (only with a WAL; they use its `Disk`). `None`: the WAL is never reclaimed and
     /// recovery replays all of it.
     pub snapshots: Option<SnapshotConfig>,
@@ -44,6 +48,7 @@ impl Default for StoreConfig {
             queue_capacity: 8192,
             // A batch is also the group-commit unit: everything that queued during one fsync.
             batch_max: 4096,
+            inline_commit_max: 64,
             snapshots: None,
         }
     }
@@ -177,9 +182,21 @@ impl Store {
             .map_err(|e| OpenError::Io(format!("spawning the log thread: {e}")))?;
         let writer_shared = Arc::clone(&shared);
         let batch_max = config.batch_max;
+        let inline_commit_max = config.inline_commit_max;
         let writer = std::thread::Builder::new()
             .name("weir-writer".into())
-            .spawn(move || writer::run(writer_shared, rx, batch_max, log, snapshotter))
+            .spawn(move || {
+                writer::run(
+                    writer_shared,
+                    rx,
+                    writer::Limits {
+                        batch_max,
+                        inline_commit_max,
+                    },
+                    log,
+                    snapshotter,
+                )
+            })
             .map_err(|e| OpenError::Io(format!("spawning the writer thread: {e}")))?;
         // The status says "running" from here on, even before the thread is scheduled.
         shared.status.set_writer_running(true);

@@ -743,6 +743,8 @@ fn simulate(seed: u64, stats: &mut SimStats) {
     // a large batch exercises group commit (batching then depends on thread timing, the
     // oracle does not).
     let batch_max = if seed.is_multiple_of(2) { 1 } else { 4096 };
+    // Half the seeds commit every run through the log thread (pipelined), half inline.
+    let inline_commit_max = if seed % 4 < 2 { 0 } else { 64 };
 
     // The model. `confirmed`: the state the last successful recovery showed. `sent`: pushes
     // submitted since then, in submission (= log) order; `n_acked`: how many of them were acked
@@ -771,6 +773,7 @@ fn simulate(seed: u64, stats: &mut SimStats) {
         let opened = Store::open(
             StoreConfig {
                 batch_max,
+                inline_commit_max,
                 ..config(disk, &dir, segment_bytes)
             },
             Arc::new(ManualClock::new(1_000_000 + life)),
