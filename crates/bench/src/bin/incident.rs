@@ -99,6 +99,14 @@ struct Args {
     /// Hard cap of the measured phase, seconds.
     #[arg(long, default_value_t = 420.0)]
     max_duration: f64,
+    /// Seconds the measured phase goes on after the last counted snapshot ended (so what follows
+    /// a snapshot — catch-up, memory release — is seen too).
+    #[arg(long, default_value_t = 5.0)]
+    tail: f64,
+    /// Safety: SIGKILL the server and fail the run if the machine's MemAvailable falls below
+    /// this many MB (the box is shared; beava's snapshot fork can double its memory).
+    #[arg(long, default_value_t = 3000)]
+    min_available_mb: u64,
     /// Total pushes per second during the measured phase; 0 = as fast as the connections allow.
     #[arg(long, default_value_t = 10_000.0)]
     rate: f64,
@@ -332,6 +340,15 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// MemAvailable of the machine, bytes.
+fn mem_available() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(u64::MAX, |kb| kb * 1024)
+}
+
 fn pss_bytes(pid: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     text.lines()
@@ -495,6 +512,8 @@ fn http_get_short(addr: SocketAddr, path: &str) -> Result<(u16, String), String>
 
 struct Monitor {
     stop: Arc<AtomicBool>,
+    /// Set (and the server SIGKILLed) when the machine runs short of memory.
+    abort: Arc<std::sync::Mutex<Option<String>>>,
     handle: std::thread::JoinHandle<(Vec<Sample>, Vec<SnapLog>)>,
 }
 
@@ -504,8 +523,10 @@ fn start_monitor(
     clock: Arc<Clock0>,
     shared: Arc<Shared>,
     sample_ms: u64,
+    min_available: u64,
 ) -> Monitor {
     let stop = Arc::new(AtomicBool::new(false));
+    let abort = Arc::new(std::sync::Mutex::new(None));
     let pid = server.pid;
     let admin = server.admin;
     let data = server.data_dir();
@@ -515,6 +536,7 @@ fn start_monitor(
     ];
     let handle = {
         let stop = stop.clone();
+        let abort = abort.clone();
         std::thread::Builder::new()
             .name("incident-monitor".into())
             .spawn(move || {
@@ -528,6 +550,18 @@ fn start_monitor(
                 let (mut wal_bytes, mut snap_bytes) = (0, 0);
                 while !stop.load(Ordering::Relaxed) {
                     k += 1;
+                    let available = mem_available();
+                    if available < min_available {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", &pid.to_string()])
+                            .status();
+                        *abort.lock().expect("lock") = Some(format!(
+                            "MemAvailable {} MB < {} MB: server SIGKILLed",
+                            available / 1_000_000,
+                            min_available / 1_000_000
+                        ));
+                        break;
+                    }
                     let kids = descendants(pid);
                     let mut tree_rss = status_kb(pid, "VmRSS:");
                     let rss = tree_rss;
@@ -580,7 +614,11 @@ fn start_monitor(
             })
             .expect("spawn monitor")
     };
-    Monitor { stop, handle }
+    Monitor {
+        stop,
+        abort,
+        handle,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,12 +807,24 @@ fn run_one(
     };
     server.register_readme()?;
     let shared = Shared::new();
-    let monitor = start_monitor(&server, kind, clock.clone(), shared.clone(), args.sample_ms);
+    let monitor = start_monitor(
+        &server,
+        kind,
+        clock.clone(),
+        shared.clone(),
+        args.sample_ms,
+        args.min_available_mb * 1_000_000,
+    );
+    let monitor_abort = monitor.abort.clone();
 
     // 1. Load.
     let load_events = args.entities * args.events_per_entity;
     let load_t0 = clock.t();
-    rt.block_on(load(&server, args.entities, load_events, args.seed))?;
+    let loaded = rt.block_on(load(&server, args.entities, load_events, args.seed));
+    if let Some(e) = monitor_abort.lock().expect("lock").clone() {
+        return Err(e);
+    }
+    loaded?;
     let load_t1 = clock.t();
     eprintln!(
         "incident: {} loaded {} events in {:.1} s ({:.0}/s), RSS {:.0} MB",
@@ -845,7 +895,13 @@ fn run_one(
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = clock.t();
             let elapsed = now - measure_t0;
-            let done = count_snapshot_logs(&server, &clock, measure_t0);
+            let ends = snapshot_ends(&server, &clock, measure_t0);
+            let done = ends.len();
+            // The phase ends `tail` seconds after the min_snapshots-th snapshot ended.
+            let enough = args.min_snapshots == 0
+                || ends
+                    .get(args.min_snapshots - 1)
+                    .is_some_and(|&end| now - end >= args.tail);
             if now - last_report >= 15.0 {
                 last_report = now;
                 eprintln!(
@@ -856,7 +912,11 @@ fn run_one(
                     shared.acked.load(Ordering::Relaxed)
                 );
             }
-            if (elapsed >= args.duration && done >= args.min_snapshots)
+            if let Some(e) = monitor_abort.lock().expect("lock").clone() {
+                shared.phase.store(STOP, Ordering::SeqCst);
+                return Err(e);
+            }
+            if (elapsed >= args.duration && enough)
                 || elapsed >= args.max_duration
                 || pushers.iter().any(|p| p.is_finished())
             {
@@ -889,6 +949,7 @@ fn run_one(
     let wal_end = dir_bytes(&data.join("wal"));
     let wal_files = dir_files(&data.join("wal"));
     let snap_files = dir_files(&data.join("snapshots"));
+    let snap_dir_end = dir_bytes(&data.join("snapshots"));
 
     let analysis = analyse(
         &samples,
@@ -1018,6 +1079,7 @@ fn run_one(
         "push_ack_ms": pcts(&push_lat.iter().map(|&n| n as f64 / 1e6).collect::<Vec<_>>()),
         "server_cores": (cpu1 - cpu0) / measured,
         "wal_bytes_end": wal_end,
+        "snapshot_dir_bytes_end": snap_dir_end,
         "wal_files_end": wal_files.iter().map(|(n, b)| json!([n, b])).collect::<Vec<_>>(),
         "snapshot_files_end": snap_files.iter().map(|(n, b)| json!([n, b])).collect::<Vec<_>>(),
         "analysis": analysis,
@@ -1041,15 +1103,20 @@ impl Drop for Cleanup {
     }
 }
 
-/// Snapshots completed since `since` (seconds on `clock`), from the server's log lines.
-fn count_snapshot_logs(server: &Server, clock: &Clock0, since: f64) -> usize {
+/// End times (seconds on `clock`, ascending) of the snapshots that started at or after `since`,
+/// from the server's log lines.
+fn snapshot_ends(server: &Server, clock: &Clock0, since: f64) -> Vec<f64> {
     let mut logs = Vec::new();
     for path in [&server.out_path, &server.err_path] {
         snap_logs(&mut LogTail::new(path.clone()), clock, &mut logs);
     }
-    logs.iter()
+    let mut ends: Vec<f64> = logs
+        .iter()
         .filter(|l| l.end - l.duration_s >= since)
-        .count()
+        .map(|l| l.end)
+        .collect();
+    ends.sort_by(f64::total_cmp);
+    ends
 }
 
 /// Every key gets `events / entities` events, round-robin over 8 TCP msgpack connections × 256.
@@ -1326,13 +1393,13 @@ fn tables(reports: &[Report], args: &Args) -> String {
             mb(a["pss_peak_during"].as_u64().unwrap_or(0)),
         );
     }
-    o += "\n| server | snapshots measured (+ during load) | durations s | sizes MB | WAL bytes at end MB (max) | snapshot dir MB (max) | load s (events/s) |\n|---|---|---|---|---|---|---|\n";
+    o += "\n| server | snapshots measured (+ during load) | durations s | sizes MB | WAL on disk at end MB (max seen) | snapshot dir at end MB (max seen) | load s (events/s) |\n|---|---|---|---|---|---|---|\n";
     for r in reports {
         let j = &r.json;
         let a = &j["analysis"];
         let snaps = a["snapshots"].as_array().cloned().unwrap_or_default();
         o += &format!(
-            "| {} | {} (+{}) | {} | {} | {} ({}) | {} | {} ({}) |\n",
+            "| {} | {} (+{}) | {} | {} | {} ({}) | {} ({}) | {} ({}) |\n",
             r.kind.label(),
             snaps.len(),
             a["snapshots_during_load"],
@@ -1348,6 +1415,7 @@ fn tables(reports: &[Report], args: &Args) -> String {
                 .join(", "),
             mb(j["wal_bytes_end"].as_u64().unwrap_or(0)),
             mb(a["wal_bytes_max"].as_u64().unwrap_or(0)),
+            mb(j["snapshot_dir_bytes_end"].as_u64().unwrap_or(0)),
             mb(a["snapshot_dir_bytes_max"].as_u64().unwrap_or(0)),
             f(&j["load_s"], 1),
             f(&j["load_events_per_s"], 0),
