@@ -1018,8 +1018,25 @@ fn run_one(
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        let recovery_log: Vec<Json> = [&server.out_path, &server.err_path]
+            .iter()
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|l| serde_json::from_str::<Json>(&l).ok())
+            .filter(|v| {
+                v["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("recovery.") || k == "wal.recovered")
+            })
+            .collect();
         let r = json!({
             "how": label,
+            "recovery_log": recovery_log,
             "stop_s": stop_s,
             "wal_bytes": wal_at_restart,
             "snapshots": snaps_at_restart.iter().map(|(n, b)| json!([n, b])).collect::<Vec<_>>(),
@@ -1282,6 +1299,40 @@ fn analyse(
     let steady_pss = max_by(&|s| s.tree_pss, false);
     let peak_pss = max_by(&|s| s.tree_pss, true);
     let rss_start = phase.first().map_or(0, |s| s.tree_rss);
+    // Per snapshot: the last sample before its window vs the peak from its start to 1 s after
+    // its end (tree RSS, and PSS where sampled).
+    let per_snapshot: Vec<Json> = w_measured
+        .iter()
+        .filter_map(|&(a, b)| {
+            let before = samples.iter().rev().find(|s| s.t < a)?;
+            let pss_before = samples
+                .iter()
+                .rev()
+                .filter(|s| s.t < a)
+                .find_map(|s| s.tree_pss)
+                .unwrap_or(0);
+            let during = samples.iter().filter(|s| s.t >= a && s.t <= b + 1.0);
+            let (mut peak, mut peak_pss) = (0, 0);
+            for s in during {
+                peak = peak.max(s.tree_rss);
+                peak_pss = peak_pss.max(s.tree_pss.unwrap_or(0));
+            }
+            Some(json!({
+                "start_s": a - t0, "end_s": b - t0,
+                "rss_before": before.tree_rss, "rss_peak": peak,
+                "rss_ratio": peak as f64 / before.tree_rss as f64,
+                "pss_before": pss_before, "pss_peak": peak_pss,
+                "pss_ratio": peak_pss as f64 / pss_before as f64,
+            }))
+        })
+        .collect();
+    let max_ratio = |key: &str| {
+        per_snapshot
+            .iter()
+            .filter_map(|x| x[key].as_f64())
+            .filter(|x| x.is_finite())
+            .fold(f64::NAN, f64::max)
+    };
     let measured_logs: Vec<&SnapLog> = logs
         .iter()
         .filter(|l| l.end - l.duration_s >= t0 && l.end <= t1 + 1.0)
@@ -1302,6 +1353,9 @@ fn analyse(
         "seconds_outside": out_t,
         "seconds_during": in_t,
         "rss_measure_start": rss_start,
+        "memory_per_snapshot": per_snapshot,
+        "rss_ratio_max_per_snapshot": max_ratio("rss_ratio"),
+        "pss_ratio_max_per_snapshot": max_ratio("pss_ratio"),
         "rss_steady_max": steady_rss,
         "rss_peak_during": peak_rss,
         "rss_ratio": peak_rss as f64 / steady_rss as f64,
@@ -1370,12 +1424,12 @@ fn tables(reports: &[Report], args: &Args) -> String {
             );
         }
     }
-    o += "\n| server | measured s | pushes/s outside | pushes/s during snapshots | during/outside | push ack p50 / p99 / max ms | server cores | RSS at start MB | steady RSS MB | peak RSS during snapshots MB | peak/steady | steady / peak PSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    o += "\n| server | measured s | pushes/s outside | pushes/s during snapshots | during/outside | push ack p50 / p99 / max ms | server cores |\n|---|---|---|---|---|---|---|\n";
     for r in reports {
         let j = &r.json;
         let a = &j["analysis"];
         o += &format!(
-            "| {} | {} | {} | {} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} / {} |\n",
+            "| {} | {} | {} | {} | {} | {} / {} / {} | {} |\n",
             r.kind.label(),
             f(&j["measured_s"], 0),
             f(&a["pushes_per_s_outside"], 0),
@@ -1385,12 +1439,37 @@ fn tables(reports: &[Report], args: &Args) -> String {
             f(&j["push_ack_ms"]["p99"], 1),
             f(&j["push_ack_ms"]["max"], 0),
             f(&j["server_cores"], 2),
+        );
+    }
+    o += "\n| server | RSS at start MB | RSS before → peak during each snapshot MB (process tree) | max peak/before | PSS before → peak MB | max PSS peak/before | steady max RSS outside snapshots MB | VmHWM at end MB |\n|---|---|---|---|---|---|---|---|\n";
+    for r in reports {
+        let a = &r.json["analysis"];
+        let per = a["memory_per_snapshot"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let pairs = |b: &str, p: &str| {
+            per.iter()
+                .map(|x| {
+                    format!(
+                        "{}→{}",
+                        mb(x[b].as_u64().unwrap_or(0)),
+                        mb(x[p].as_u64().unwrap_or(0))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        o += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.kind.label(),
             mb(a["rss_measure_start"].as_u64().unwrap_or(0)),
+            pairs("rss_before", "rss_peak"),
+            f(&a["rss_ratio_max_per_snapshot"], 2),
+            pairs("pss_before", "pss_peak"),
+            f(&a["pss_ratio_max_per_snapshot"], 2),
             mb(a["rss_steady_max"].as_u64().unwrap_or(0)),
-            mb(a["rss_peak_during"].as_u64().unwrap_or(0)),
-            f(&a["rss_ratio"], 2),
-            mb(a["pss_steady_max"].as_u64().unwrap_or(0)),
-            mb(a["pss_peak_during"].as_u64().unwrap_or(0)),
+            mb(a["hwm_end"].as_u64().unwrap_or(0)),
         );
     }
     o += "\n| server | snapshots measured (+ during load) | durations s | sizes MB | WAL on disk at end MB (max seen) | snapshot dir at end MB (max seen) | load s (events/s) |\n|---|---|---|---|---|---|---|\n";
