@@ -127,6 +127,11 @@ struct Args {
     /// Sampling period of counters, RSS, snapshot state and disk use, milliseconds.
     #[arg(long, default_value_t = 100)]
     sample_ms: u64,
+    /// Period of the PSS samples (`/proc/<pid>/smaps_rollup`, shared copy-on-write pages of a
+    /// forked child counted once) while the server has a child process, milliseconds; twice
+    /// that otherwise. Each read walks the server's page tables (costly on a big heap).
+    #[arg(long, default_value_t = 5_000)]
+    pss_ms: u64,
     /// Restarts after the measured phase, in order, comma-separated: `kill` (SIGKILL),
     /// `term` (SIGTERM, graceful); `none` to skip.
     #[arg(long, default_value = "kill,term")]
@@ -523,6 +528,7 @@ fn start_monitor(
     clock: Arc<Clock0>,
     shared: Arc<Shared>,
     sample_ms: u64,
+    pss_ms: u64,
     min_available: u64,
 ) -> Monitor {
     let stop = Arc::new(AtomicBool::new(false));
@@ -568,8 +574,13 @@ fn start_monitor(
                     for &c in &kids {
                         tree_rss += status_kb(c, "VmRSS:");
                     }
-                    // PSS walks the page tables: every 500 ms while a child exists, else 2 s.
-                    let pss_every = if kids.is_empty() { 2000 } else { 500 };
+                    // PSS (smaps_rollup) walks the page tables under the target's mmap lock:
+                    // ~0.1-0.5 s of kernel CPU per read of a 4 GB process. Sparingly.
+                    let pss_every = if kids.is_empty() {
+                        pss_ms.saturating_mul(2)
+                    } else {
+                        pss_ms
+                    };
                     let tree_pss =
                         (last_pss.elapsed() >= Duration::from_millis(pss_every)).then(|| {
                             last_pss = Instant::now();
@@ -813,6 +824,7 @@ fn run_one(
         clock.clone(),
         shared.clone(),
         args.sample_ms,
+        args.pss_ms,
         args.min_available_mb * 1_000_000,
     );
     let monitor_abort = monitor.abort.clone();
