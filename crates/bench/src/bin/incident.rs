@@ -48,7 +48,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use workload::{Dist, KeyGen};
 
@@ -769,12 +769,11 @@ fn stable_row(row: &Json) -> Json {
     })
 }
 
-fn read_rows(server: &Server) -> Result<Vec<Json>, String> {
+fn read_rows(http: SocketAddr) -> Result<Vec<Json>, String> {
     (0..CHECK_KEYS)
         .map(|k| {
             let body = format!(r#"{{"table":"{}","key":"session-{k}"}}"#, workload::TABLE);
-            let (status, text) =
-                server::http_request(server.http, "POST", "/get", body.as_bytes())?;
+            let (status, text) = server::http_request(http, "POST", "/get", body.as_bytes())?;
             if status != 200 {
                 return Err(format!("get session-{k}: {status} {text}"));
             }
@@ -977,7 +976,7 @@ fn run_one(
     let mut restarts = Vec::new();
     for (i, how) in cfg.restarts.iter().enumerate() {
         std::thread::sleep(Duration::from_secs(1)); // beava flushes its WAL on a 20 ms tick
-        let before = read_rows(&server)?;
+        let before = read_rows(server.http)?;
         let rss_before = server.rss_bytes();
         let (sig, label) = match how.as_str() {
             "kill" => ("KILL", "SIGKILL"),
@@ -997,38 +996,58 @@ fn run_one(
         let t0 = server.spawned_at;
         let bound_s = server.bound_after.as_secs_f64();
         let admin = server.admin.ok_or("no admin address")?;
-        let (mut ping_s, mut ready_s, mut rows_s) = (None, None, None);
-        let mut rows_match = false;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while (ping_s.is_none() || ready_s.is_none() || rows_s.is_none())
-            && Instant::now() < deadline
-        {
-            if ping_s.is_none()
-                && matches!(
-                    server::http_request(server.http, "POST", "/ping", b"{}"),
-                    Ok((200, _))
-                )
-            {
-                ping_s = Some(t0.elapsed().as_secs_f64());
-            }
-            if ready_s.is_none() && matches!(http_get_short(admin, "/ready"), Ok((200, _))) {
-                ready_s = Some(t0.elapsed().as_secs_f64());
-            }
-            if rows_s.is_none() {
-                if let Ok(after) = read_rows(&server) {
-                    rows_s = Some(t0.elapsed().as_secs_f64());
-                    rows_match = after == before;
-                    if !rows_match {
-                        eprintln!(
-                            "incident: {} after {label}: rows differ\n  before {}\n  after  {}",
-                            kind.label(),
-                            Json::from(before.clone()),
-                            Json::from(after)
-                        );
-                    }
+        // Each readiness signal is polled on its own thread: a request that hangs (a server
+        // that accepts connections before it has recovered) must not delay the others.
+        let deadline = t0 + Duration::from_secs(300);
+        let http = server.http;
+        let poll = |f: &(dyn Fn() -> bool + Sync)| -> Option<f64> {
+            while Instant::now() < deadline {
+                if f() {
+                    return Some(t0.elapsed().as_secs_f64());
                 }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            None
+        };
+        let after_rows = Mutex::new(None);
+        let (ping_s, health_s, ready_s, rows_s) = std::thread::scope(|sc| {
+            let ping = sc.spawn(|| {
+                poll(&|| {
+                    matches!(
+                        server::http_request(http, "POST", "/ping", b"{}"),
+                        Ok((200, _))
+                    )
+                })
+            });
+            let health =
+                sc.spawn(|| poll(&|| matches!(http_get_short(admin, "/health"), Ok((200, _)))));
+            let ready =
+                sc.spawn(|| poll(&|| matches!(http_get_short(admin, "/ready"), Ok((200, _)))));
+            let rows = sc.spawn(|| {
+                poll(&|| match read_rows(http) {
+                    Ok(r) => {
+                        *after_rows.lock().expect("lock") = Some(r);
+                        true
+                    }
+                    Err(_) => false,
+                })
+            });
+            (
+                ping.join().ok().flatten(),
+                health.join().ok().flatten(),
+                ready.join().ok().flatten(),
+                rows.join().ok().flatten(),
+            )
+        });
+        let after = after_rows.into_inner().expect("lock");
+        let rows_match = after.as_ref() == Some(&before);
+        if !rows_match {
+            eprintln!(
+                "incident: {} after {label}: rows differ\n  before {}\n  after  {}",
+                kind.label(),
+                Json::from(before.clone()),
+                after.map_or(Json::Null, Json::from)
+            );
         }
         let recovery_log: Vec<Json> = [&server.out_path, &server.err_path]
             .iter()
@@ -1054,6 +1073,7 @@ fn run_one(
             "snapshots": snaps_at_restart.iter().map(|(n, b)| json!([n, b])).collect::<Vec<_>>(),
             "bound_s": bound_s,
             "ping_s": ping_s,
+            "health_s": health_s,
             "ready_s": ready_s,
             "rows_s": rows_s,
             "rows_match": rows_match,
@@ -1512,17 +1532,18 @@ fn tables(reports: &[Report], args: &Args) -> String {
             f(&j["load_events_per_s"], 0),
         );
     }
-    o += "\n| server | restart | stop s | WAL at restart MB | bound s | first `/ping` 200 s | admin `/ready` 200 s | rows back s | rows match | RSS after MB (HWM) |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    o += "\n| server | restart | stop s | WAL at restart MB | bound s | first `/ping` 200 s | admin `/health` 200 s | admin `/ready` 200 s | rows back s | rows match | RSS after MB (HWM) |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
     for r in reports {
         for x in r.json["restarts"].as_array().cloned().unwrap_or_default() {
             o += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |\n",
                 r.kind.label(),
                 x["how"].as_str().unwrap_or(""),
                 f(&x["stop_s"], 2),
                 mb(x["wal_bytes"].as_u64().unwrap_or(0)),
                 f(&x["bound_s"], 2),
                 f(&x["ping_s"], 2),
+                f(&x["health_s"], 2),
                 f(&x["ready_s"], 2),
                 f(&x["rows_s"], 2),
                 x["rows_match"],
