@@ -16,7 +16,8 @@
 //! 3. **restarts** (`--restart`): `kill` = SIGKILL right after the measured phase (recovery =
 //!    newest snapshot + WAL tail), `term` = SIGTERM (graceful); each time the process is started
 //!    again on the same directory and timed from spawn to bound addresses, to the first
-//!    `POST /ping` 200, to admin `/ready` 200 and to `get`s returning the rows read before.
+//!    `POST /ping` 200, admin `/health` and `/ready` 200 and to `get`s returning the rows read
+//!    before (each polled on its own thread).
 //!
 //! Snapshots are found from the servers' own `snapshot.written` JSON log lines (both print one,
 //! with `bytes` and `duration_ms`), widened by what is observed from outside: weir's
@@ -25,7 +26,8 @@
 //! ```text
 //! cargo build --release -p weir && cargo build --release -p bench --bin incident
 //! target/release/incident --server both --entities 300000 --json crates/bench/results/incident-300k.jsonl
-//! target/release/incident --server weir --entities 3500000 --snapshot-interval-ms 25000 --duration 100
+//! target/release/incident --server weir --entities 3500000 --snapshot-interval-ms 25000 --duration 100 \
+//!     --json crates/bench/results/incident-3500k-weir.jsonl
 //! ```
 //!
 //! See `--help` and docs/BENCHMARKS.md ("Incident replay").
@@ -99,8 +101,8 @@ struct Args {
     /// Hard cap of the measured phase, seconds.
     #[arg(long, default_value_t = 420.0)]
     max_duration: f64,
-    /// Seconds the measured phase goes on after the last counted snapshot ended (so what follows
-    /// a snapshot — catch-up, memory release — is seen too).
+    /// Seconds the measured phase goes on after the `--min-snapshots`-th snapshot ended (so what
+    /// follows a snapshot — catch-up, memory release — is seen too).
     #[arg(long, default_value_t = 5.0)]
     tail: f64,
     /// Safety: SIGKILL the server and fail the run if the machine's MemAvailable falls below
