@@ -13,6 +13,8 @@
 
 mod drive;
 mod report;
+// Shared with the incident binary (`src/bin/incident.rs`), which uses more of it.
+#[allow(dead_code)]
 mod server;
 mod workload;
 

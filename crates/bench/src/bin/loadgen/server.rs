@@ -65,9 +65,29 @@ pub struct Server {
     pub pid: u32,
     pub http: SocketAddr,
     pub tcp: SocketAddr,
+    /// weir: parsed from `server.admin_bound`; beava: the port chosen for `BEAVA_ADMIN_ADDR`.
     pub admin: Option<SocketAddr>,
     dir: PathBuf,
-    keep_dir: bool,
+    /// Leave the directory on drop (set it to keep the data for a restart).
+    pub keep_dir: bool,
+    pub out_path: PathBuf,
+    pub err_path: PathBuf,
+    /// When the process was spawned, and how long until it printed its bound addresses.
+    pub spawned_at: Instant,
+    pub bound_after: Duration,
+}
+
+/// How to start a server: see [`Server::launch`].
+pub struct Launch<'a> {
+    pub kind: Kind,
+    pub bins: &'a Bins<'a>,
+    pub dir: PathBuf,
+    pub fresh: bool,
+    /// Extra environment (after the inherited BEAVA_* / WEIR_* variables are removed).
+    pub env: Vec<(String, String)>,
+    /// Prefix of the log file names (distinguishes restarts on one directory).
+    pub log_tag: String,
+    pub keep_dir: bool,
 }
 
 pub struct Bins<'a> {
@@ -84,17 +104,37 @@ impl Server {
         keep_dir: bool,
     ) -> Result<Server, String> {
         let dir = root.join(format!("weir-loadgen-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        Server::launch(&Launch {
+            kind,
+            bins,
+            dir,
+            fresh: true,
+            env: Vec::new(),
+            log_tag: String::new(),
+            keep_dir,
+        })
+    }
+
+    /// Starts a server on `launch.dir` (data in `<dir>/data`, logs in `<dir>/{tag}stdout.log` and
+    /// `<dir>/{tag}stderr.log`) and waits until it has printed its bound addresses. With
+    /// `fresh` the directory is wiped first; without, the server recovers what is there.
+    /// beava prints no admin address: it gets a free port chosen here.
+    pub fn launch(launch: &Launch<'_>) -> Result<Server, String> {
+        let kind = launch.kind;
+        let dir = launch.dir.clone();
+        if launch.fresh {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let data = dir.join("data");
-        let out_path = dir.join("stdout.log");
-        let err_path = dir.join("stderr.log");
+        let out_path = dir.join(format!("{}stdout.log", launch.log_tag));
+        let err_path = dir.join(format!("{}stderr.log", launch.log_tag));
         let stdout = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
         let stderr = std::fs::File::create(&err_path).map_err(|e| e.to_string())?;
 
         let mut cmd = match kind {
-            Kind::Weir | Kind::WeirRelaxed => Command::new(bins.weir),
-            Kind::Beava => Command::new(bins.beava),
+            Kind::Weir | Kind::WeirRelaxed => Command::new(launch.bins.weir),
+            Kind::Beava => Command::new(launch.bins.beava),
         };
         // A clean environment for the server: no inherited BEAVA_* / WEIR_* overrides.
         for (k, _) in std::env::vars_os() {
@@ -103,13 +143,21 @@ impl Server {
                 cmd.env_remove(k);
             }
         }
+        for (k, v) in &launch.env {
+            cmd.env(k, v);
+        }
         cmd.args(["--config", "/dev/null"])
             .args(["--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&data);
+        let mut beava_admin = None;
         match kind {
             Kind::Beava => {
-                cmd.env("BEAVA_ADMIN_ADDR", "127.0.0.1:0");
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map_err(|e| format!("no free port for beava's admin: {e}"))?;
+                beava_admin = Some(port);
+                cmd.env("BEAVA_ADMIN_ADDR", port.to_string());
             }
             Kind::Weir => {
                 cmd.args(["--admin-addr", "127.0.0.1:0", "--ack-mode", "durable"]);
@@ -121,6 +169,7 @@ impl Server {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr));
+        let spawned_at = Instant::now();
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
@@ -132,11 +181,15 @@ impl Server {
             tcp: ([0, 0, 0, 0], 0).into(),
             admin: None,
             dir,
-            keep_dir,
+            keep_dir: launch.keep_dir,
+            out_path: out_path.clone(),
+            err_path: err_path.clone(),
+            spawned_at,
+            bound_after: Duration::ZERO,
         };
 
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (mut http, mut tcp, mut admin) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let (mut http, mut tcp, mut admin) = (None, None, beava_admin);
         loop {
             for path in [&out_path, &err_path] {
                 let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -155,11 +208,11 @@ impl Server {
                     }
                 }
             }
-            let admin_ready = !kind.is_weir() || admin.is_some();
-            if let (Some(h), Some(t), true) = (http, tcp, admin_ready) {
+            if let (Some(h), Some(t), Some(a)) = (http, tcp, admin) {
                 server.http = h;
                 server.tcp = t;
-                server.admin = admin;
+                server.admin = Some(a);
+                server.bound_after = spawned_at.elapsed();
                 return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -172,7 +225,39 @@ impl Server {
                     kind.label()
                 ));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The data directory (`--data-dir`): `wal/` and `snapshots/` for both servers.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Sends a signal (`kill -<sig> <pid>`) to this server only.
+    pub fn signal(&self, sig: &str) -> Result<(), String> {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid.to_string())
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        if !status.success() {
+            return Err(format!("kill -{sig} {} failed", self.pid));
+        }
+        Ok(())
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
