@@ -88,7 +88,17 @@ impl Store {
         config: StoreConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Store, Option<Recovery>), OpenError> {
-        let status = Arc::new(StoreStatus::default());
+        Store::open_with_status(config, clock, Arc::new(StoreStatus::default()))
+    }
+
+    /// `open`, publishing into `status`, which the caller may already serve (the admin plane
+    /// reports recovery progress from it and `/ready` says 503 until the writer runs).
+    pub fn open_with_status(
+        config: StoreConfig,
+        clock: Arc<dyn Clock>,
+        status: Arc<StoreStatus>,
+    ) -> Result<(Store, Option<Recovery>), OpenError> {
+        status.recovery_started();
         status.set_queue_capacity(config.queue_capacity);
         let mut engine = Engine::new(config.engine.clone());
         let mut snapshotter = None;
@@ -99,7 +109,7 @@ impl Store {
                 let mut snapshot_report = snapshots::SnapshotRecovery::default();
                 if let Some(snap) = &config.snapshots {
                     let recovered =
-                        snapshots::recover(wal.disk.as_ref(), &snap.dir, &config.engine)
+                        snapshots::recover(wal.disk.as_ref(), &snap.dir, &config.engine, &status)
                             .map_err(OpenError::Io)?;
                     engine = recovered.engine;
                     damaged = recovered.damaged;
@@ -117,7 +127,17 @@ impl Store {
                         );
                     }
                 }
-                let (journal, mut recovery) = match Journal::open(wal, &mut engine, replay_from) {
+                status.recovery_wal_started(wal_bytes_to_replay(
+                    wal.disk.as_ref(),
+                    &wal.dir,
+                    replay_from,
+                ));
+                let (journal, mut recovery) = match Journal::open(
+                    wal,
+                    &mut engine,
+                    replay_from,
+                    &status,
+                ) {
                     Err(OpenError::Unrepairable(error)) if !snapshot_report.damaged.is_empty() => {
                         let damaged: Vec<String> = snapshot_report
                             .damaged
@@ -163,6 +183,7 @@ impl Store {
             }
             None => (None, None),
         };
+        status.recovery_done();
         let shared = Arc::new(Shared {
             engine: RwLock::new(engine),
             status,
@@ -210,6 +231,32 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Bytes of the WAL segment files that may hold records at or after `from` (every segment but
+/// those followed by one starting at or before `from`): the denominator of replay progress.
+fn wal_bytes_to_replay(disk: &dyn persist::Disk, dir: &std::path::Path, from: persist::Lsn) -> u64 {
+    let Ok(names) = disk.list_dir(dir) else {
+        return 0;
+    };
+    let mut segments: Vec<(persist::SegmentId, u64)> = names
+        .iter()
+        .filter_map(|name| {
+            let id = persist::SegmentId::parse(name)?;
+            Some((id, disk.file_len(&dir.join(name)).unwrap_or(0)))
+        })
+        .collect();
+    segments.sort_by_key(|(id, _)| id.first_lsn());
+    let mut total = 0;
+    for (i, (_, len)) in segments.iter().enumerate() {
+        let skipped = segments
+            .get(i + 1)
+            .is_some_and(|(next, _)| next.first_lsn() <= from);
+        if !skipped {
+            total += len;
+        }
+    }
+    total
 }
 
 /// A cheap, cloneable handle for connections.
