@@ -10,7 +10,7 @@ use crate::journal::{Journal, OpenError, Recovery, WalConfig};
 use crate::snapshots::{self, SnapshotConfig, Snapshotter};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use engine::{Engine, EngineConfig};
 use parking_lot::RwLock;
 use std::future::Future;
@@ -88,18 +88,59 @@ impl Store {
         config: StoreConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Store, Option<Recovery>), OpenError> {
-        Store::open_with_status(config, clock, Arc::new(StoreStatus::default()))
+        Store::prepare(config, clock).open()
     }
 
-    /// `open`, publishing into `status`, which the caller may already serve (the admin plane
-    /// reports recovery progress from it and `/ready` says 503 until the writer runs).
-    pub fn open_with_status(
-        config: StoreConfig,
-        clock: Arc<dyn Clock>,
-        status: Arc<StoreStatus>,
-    ) -> Result<(Store, Option<Recovery>), OpenError> {
+    /// The first half of `open`: a store whose handle already exists (its status is readable,
+    /// so the admin plane can report recovery progress and answer `/ready` 503) but which has
+    /// recovered nothing and executes nothing until [`OpeningStore::open`].
+    pub fn prepare(config: StoreConfig, clock: Arc<dyn Clock>) -> OpeningStore {
+        let status = Arc::new(StoreStatus::default());
         status.recovery_started();
         status.set_queue_capacity(config.queue_capacity);
+        let shared = Arc::new(Shared {
+            engine: RwLock::new(Engine::new(config.engine.clone())),
+            status,
+            clock,
+        });
+        let (queue, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+        OpeningStore {
+            config,
+            shared,
+            queue,
+            rx,
+        }
+    }
+}
+
+/// A store between [`Store::prepare`] and [`OpeningStore::open`]. Commands submitted through
+/// its handles wait in the queue until the writer starts (or resolve to `Stopped` if opening
+/// fails); reads see an empty engine. Only the admin plane should use it meanwhile.
+pub struct OpeningStore {
+    config: StoreConfig,
+    shared: Arc<Shared>,
+    queue: Sender<Input>,
+    rx: Receiver<Input>,
+}
+
+impl OpeningStore {
+    pub fn handle(&self) -> StoreHandle {
+        StoreHandle {
+            shared: Arc::clone(&self.shared),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Recovers (snapshot, then the WAL tail), publishing progress in the status, then starts
+    /// the writer.
+    pub fn open(self) -> Result<(Store, Option<Recovery>), OpenError> {
+        let OpeningStore {
+            config,
+            shared,
+            queue: tx,
+            rx,
+        } = self;
+        let status = Arc::clone(&shared.status);
         let mut engine = Engine::new(config.engine.clone());
         let mut snapshotter = None;
         let (journal, recovery) = match &config.wal {
@@ -184,13 +225,8 @@ impl Store {
             None => (None, None),
         };
         status.recovery_done();
-        let shared = Arc::new(Shared {
-            engine: RwLock::new(engine),
-            status,
-            clock,
-        });
+        *shared.engine.write() = engine;
         shared.status.publish_engine(&shared.engine.read().stats());
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let writer_shared = Arc::clone(&shared);
         let batch_max = config.batch_max;
         let writer = std::thread::Builder::new()
@@ -207,7 +243,9 @@ impl Store {
             recovery,
         ))
     }
+}
 
+impl Store {
     pub fn handle(&self) -> StoreHandle {
         self.handle.clone()
     }
