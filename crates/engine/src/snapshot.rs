@@ -37,8 +37,9 @@
 //! # Restoring in parallel
 //!
 //! [`Engine::restore`] decodes the chunks on [`RestoreOptions::threads`] threads (each takes the
-//! next chunk and inserts its entities into its own partial map per table); the partial maps
-//! of a table are then merged, largest first. A key in two chunks is caught by the merged size.
+//! next chunk and decodes it into a batch of entities) while the calling thread inserts the
+//! batches into the table maps as they arrive. A key present twice, in one chunk or across
+//! chunks, is refused.
 
 use crate::engine::{Engine, EngineConfig, EngineStats};
 use crate::registry::compile::TableDef;
@@ -375,119 +376,148 @@ fn decode_table_header<'a>(
     result.map_err(context)
 }
 
-/// One decoding thread's result: per table, its partial map and the entities it decoded.
-type Partial = Vec<(EntityMap, u64)>;
+/// Entities decoded from one chunk, on their way to the thread that builds the maps.
+type Batch = (usize, Vec<(CompactString, Arc<EntityState>)>);
 
-/// Decodes every chunk (`(table index, bytes)`) on up to `options.threads` threads and merges
-/// the partial maps per table.
+/// Decodes every chunk (`(table index, bytes)`) and builds one map per table.
+///
+/// With one thread, chunks are decoded straight into the maps. With more, `threads` decoder
+/// threads each take the next chunk and decode it into a batch of entities, and the calling
+/// thread inserts the batches into the maps as they arrive (a bounded channel: at most
+/// `2 × threads` batches wait). Decoding (allocation-heavy, ~90 % of the work) runs in
+/// parallel; the inserts into one persistent map cannot, but they overlap the decoding.
 fn decode_chunks(
     defs: &[&TableDef],
     declared: &[Option<u64>],
     chunks: &[(usize, &[u8])],
     options: RestoreOptions<'_>,
 ) -> Result<Vec<TableState>, RestoreError> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let worker = || -> Result<Partial, RestoreError> {
-        let mut partial: Partial = defs.iter().map(|_| (EntityMap::default(), 0)).collect();
-        loop {
-            if failed.load(Ordering::Relaxed) {
-                return Ok(partial);
-            }
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(table, bytes)) = chunks.get(i) else {
-                return Ok(partial);
-            };
-            let (map, count) = &mut partial[table];
-            match decode_chunk(defs[table], bytes, map) {
-                Ok(n) => *count += n,
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(RestoreError(format!(
-                        "table {}, chunk {i}: {}",
-                        defs[table].name, e.0
-                    )));
-                }
-            }
-            if let Some(progress) = options.progress {
-                progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
+    let mut maps: Vec<EntityMap> = defs.iter().map(|_| EntityMap::default()).collect();
+    let mut counts: Vec<u64> = vec![0; defs.len()];
+    let progress = |bytes: &[u8]| {
+        if let Some(progress) = options.progress {
+            progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         }
+    };
+    let context = |table: usize, i: usize, e: RestoreError| {
+        RestoreError(format!("table {}, chunk {i}: {}", defs[table].name, e.0))
+    };
+    let duplicate = |table: usize| {
+        RestoreError(format!(
+            "table {}: an entity key appears twice",
+            defs[table].name
+        ))
     };
     let threads = options.threads.clamp(1, chunks.len().max(1));
-    let partials: Vec<Result<Partial, RestoreError>> = if threads == 1 {
-        vec![worker()]
+    if threads == 1 {
+        for (i, &(table, bytes)) in chunks.iter().enumerate() {
+            let map = &mut maps[table];
+            let n = decode_chunk(defs[table], bytes, &mut |key, entity| match map
+                .insert(key, entity)
+            {
+                None => Ok(()),
+                Some(_) => bad("an entity key appears twice"),
+            })
+            .map_err(|e| context(table, i, e))?;
+            counts[table] += n;
+            progress(bytes);
+        }
     } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..threads)
-                .map(|_| {
-                    std::thread::Builder::new()
-                        .name("weir-restore".into())
-                        .spawn_scoped(scope, worker)
-                })
-                .collect();
-            let mine = worker();
-            let mut all: Vec<Result<Partial, RestoreError>> = handles
-                .into_iter()
-                .map(|h| match h {
-                    Ok(h) => h
-                        .join()
-                        .unwrap_or_else(|_| bad("a decoding thread panicked")),
-                    // Could not spawn: the other threads took its chunks.
-                    Err(_) => Ok(defs.iter().map(|_| (EntityMap::default(), 0)).collect()),
-                })
-                .collect();
-            all.push(mine);
-            all
-        })
-    };
-    let mut per_table: Vec<Vec<(EntityMap, u64)>> = defs.iter().map(|_| Vec::new()).collect();
-    let mut first_error: Option<RestoreError> = None;
-    for partial in partials {
-        match partial {
-            Ok(partial) => {
-                for (table, part) in partial.into_iter().enumerate() {
-                    per_table[table].push(part);
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(threads * 2);
+        let decoder = |tx: std::sync::mpsc::SyncSender<Batch>| -> Result<(), RestoreError> {
+            loop {
+                if failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(table, bytes)) = chunks.get(i) else {
+                    return Ok(());
+                };
+                let mut batch = Vec::new();
+                let decoded = decode_chunk(defs[table], bytes, &mut |key, entity| {
+                    batch.push((key, entity));
+                    Ok(())
+                });
+                if let Err(e) = decoded {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(context(table, i, e));
+                }
+                progress(bytes);
+                if tx.send((table, batch)).is_err() {
+                    return Ok(()); // the inserting thread gave up (a duplicate key)
                 }
             }
-            Err(e) => {
-                first_error.get_or_insert(e);
+        };
+        let (inserted, decoded) = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let tx = tx.clone();
+                    std::thread::Builder::new()
+                        .name("weir-restore".into())
+                        .spawn_scoped(scope, move || decoder(tx))
+                })
+                .collect();
+            drop(tx);
+            let spawned = handles.iter().any(Result::is_ok);
+            let mut inserted: Result<(), RestoreError> = Ok(());
+            if spawned {
+                for (table, batch) in rx.iter() {
+                    counts[table] += batch.len() as u64;
+                    let map = &mut maps[table];
+                    if batch
+                        .into_iter()
+                        .any(|(key, entity)| map.insert(key, entity).is_some())
+                    {
+                        failed.store(true, Ordering::Relaxed);
+                        inserted = Err(duplicate(table));
+                        break;
+                    }
+                }
             }
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
+            drop(rx);
+            let mut decoded: Result<(), RestoreError> = if spawned {
+                Ok(())
+            } else {
+                bad("could not start a decoding thread")
+            };
+            for handle in handles.into_iter().flatten() {
+                let result = handle
+                    .join()
+                    .unwrap_or_else(|_| bad("a decoding thread panicked"));
+                if decoded.is_ok() {
+                    decoded = result;
+                }
+            }
+            (inserted, decoded)
+        });
+        decoded?;
+        inserted?;
     }
     let mut states = Vec::with_capacity(defs.len());
-    for ((def, parts), declared) in defs.iter().zip(per_table).zip(declared) {
-        let decoded: u64 = parts.iter().map(|(_, n)| n).sum();
-        if declared.is_some_and(|d| d != decoded) {
+    for (table, (entities, declared)) in maps.into_iter().zip(declared).enumerate() {
+        if declared.is_some_and(|d| d != counts[table]) {
             return bad(format!(
-                "table {}: {decoded} entities in the chunks, {} declared",
-                def.name,
+                "table {}: {} entities in the chunks, {} declared",
+                defs[table].name,
+                counts[table],
                 declared.unwrap_or(0)
             ));
         }
-        let mut maps: Vec<EntityMap> = parts.into_iter().map(|(m, _)| m).collect();
-        maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        let mut maps = maps.into_iter();
-        let mut entities = maps.next().unwrap_or_default();
-        for other in maps {
-            entities = entities.union(other);
-        }
-        if entities.len() as u64 != decoded {
-            return bad(format!("table {}: an entity key appears twice", def.name));
+        if entities.len() as u64 != counts[table] {
+            return Err(duplicate(table));
         }
         states.push(TableState { entities });
     }
     Ok(states)
 }
 
-/// Decodes one chunk (`[varint n] n × entity`) into `entities`; returns `n`.
+/// Decodes one chunk (`[varint n] n × entity`), handing each entity to `sink`; returns `n`.
 fn decode_chunk(
     def: &TableDef,
     bytes: &[u8],
-    entities: &mut EntityMap,
+    sink: &mut dyn FnMut(CompactString, Arc<EntityState>) -> Result<(), RestoreError>,
 ) -> Result<u64, RestoreError> {
     let mut r = Reader { bytes, pos: 0 };
     let n_entities = r.varint()?;
@@ -510,9 +540,7 @@ fn decode_chunk(
             last_event_ms,
             features: features.into_boxed_slice(),
         };
-        if entities.insert(key, Arc::new(entity)).is_some() {
-            return bad("an entity key appears twice");
-        }
+        sink(key, Arc::new(entity))?;
     }
     if r.pos != bytes.len() {
         return bad("trailing bytes after the last entity");
