@@ -13,4 +13,7 @@ pub mod table;
 pub use engine::{Engine, EngineConfig, EngineStats, ReadTime, RegisterOutcome};
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
 pub use push::ValidatedPush;
-pub use snapshot::{EngineView, RestoreError, SECTION_META, SECTION_TABLE};
+pub use snapshot::{
+    ChunkLimits, EngineView, RestoreError, RestoreOptions, SectionSink, SECTION_META,
+    SECTION_TABLE, SECTION_TABLE_CHUNK,
+};

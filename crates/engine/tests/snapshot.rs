@@ -2,7 +2,10 @@
 //! mutations of the live engine do not leak into it), and `restore(encode(view))` reads exactly
 //! like the engine the view was taken from.
 
-use engine::{Engine, EngineConfig, EngineView, ReadTime, SECTION_META, SECTION_TABLE};
+use engine::{
+    ChunkLimits, Engine, EngineConfig, EngineView, ReadTime, RestoreOptions, SECTION_META,
+    SECTION_TABLE, SECTION_TABLE_CHUNK,
+};
 use model::{DecodeLimits, Value, ValueSeed};
 use proptest::prelude::*;
 use serde::de::DeserializeSeed;
@@ -52,12 +55,62 @@ fn push(engine: &mut Engine, event: &str, data: &Value, now_ms: i64) {
     assert!(engine.apply(&validated, now_ms));
 }
 
+fn restore_sections(sections: &[(u32, Vec<u8>)], threads: usize) -> Result<Engine, String> {
+    let sections: Vec<(u32, &[u8])> = sections.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+    Engine::restore(
+        EngineConfig::default(),
+        &sections,
+        RestoreOptions {
+            threads,
+            progress: None,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Small chunks (3 entities) on 3 threads, so that chunking and merging are exercised.
+const SMALL_CHUNKS: ChunkLimits = ChunkLimits {
+    entities: 3,
+    bytes: 1 << 20,
+};
+
 fn restore(view: &EngineView) -> Engine {
-    let sections = view.encode_all();
+    let sections = view.encode_all_with(SMALL_CHUNKS);
     assert_eq!(sections[0].0, SECTION_META);
-    assert!(sections[1..].iter().all(|(tag, _)| *tag == SECTION_TABLE));
-    let tables: Vec<&[u8]> = sections[1..].iter().map(|(_, b)| b.as_slice()).collect();
-    Engine::restore(EngineConfig::default(), &sections[0].1, &tables).expect("restores")
+    assert!(sections[1..]
+        .iter()
+        .all(|(tag, _)| *tag == SECTION_TABLE || *tag == SECTION_TABLE_CHUNK));
+    restore_sections(&sections, 3).expect("restores")
+}
+
+/// The format-version-1 layout of the same view: one table section per table, `[u8 1]`, the
+/// header without the entity count, then all entities as one chunk.
+fn encode_v1(view: &EngineView) -> Vec<(u32, Vec<u8>)> {
+    let sections = view.encode_all_with(ChunkLimits {
+        entities: usize::MAX,
+        bytes: usize::MAX,
+    });
+    let mut v1: Vec<(u32, Vec<u8>)> = vec![sections[0].clone()];
+    let mut i = 1;
+    while i < sections.len() {
+        let (tag, header) = &sections[i];
+        assert_eq!(*tag, SECTION_TABLE);
+        let chunk = sections
+            .get(i + 1)
+            .filter(|(t, _)| *t == SECTION_TABLE_CHUNK)
+            .map(|(_, b)| b.clone());
+        i += if chunk.is_some() { 2 } else { 1 };
+        // Strip the trailing entity-count varint of the version-2 header.
+        let mut end = header.len() - 1;
+        while end > 0 && header[end - 1] & 0x80 != 0 {
+            end -= 1;
+        }
+        let mut table = header[..end].to_vec();
+        table[0] = 1;
+        table.extend_from_slice(&chunk.unwrap_or_else(|| vec![0]));
+        v1.push((SECTION_TABLE, table));
+    }
+    v1
 }
 
 fn row(engine: &Engine, table: &str, key: &str, at: ReadTime) -> Json {
@@ -179,22 +232,106 @@ fn damaged_sections_are_refused_without_panicking() {
             1_700_000_000_000,
         );
     }
-    let sections = engine.snapshot_view().encode_all();
-    let meta = &sections[0].1;
-    let table = &sections[1].1;
-    // Every truncation of the table section is refused.
-    for cut in 0..table.len() {
-        assert!(Engine::restore(EngineConfig::default(), meta, &[&table[..cut]]).is_err());
+    let view = engine.snapshot_view();
+    for (sections, flips) in [
+        (view.encode_all_with(SMALL_CHUNKS), true),
+        (encode_v1(&view), false),
+    ] {
+        // Every truncation of every non-meta section is refused.
+        for s in 1..sections.len() {
+            for cut in 0..sections[s].1.len() {
+                let mut damaged = sections.clone();
+                damaged[s].1.truncate(cut);
+                assert!(
+                    restore_sections(&damaged, 2).is_err(),
+                    "section {s} cut at {cut}"
+                );
+            }
+            // Bit flips never panic (most are refused; a flip inside a float may decode).
+            for i in (0..sections[s].1.len()).filter(|_| flips) {
+                let mut damaged = sections.clone();
+                damaged[s].1[i] ^= 0x10;
+                let _ = restore_sections(&damaged, 1);
+            }
+        }
+        // A missing section, a duplicated chunk or a meta section of another registry is refused.
+        for s in 1..sections.len() {
+            let mut fewer = sections.clone();
+            fewer.remove(s);
+            assert!(restore_sections(&fewer, 2).is_err(), "without section {s}");
+            let mut more = sections.clone();
+            more.insert(s, sections[s].clone());
+            assert!(restore_sections(&more, 2).is_err(), "section {s} twice");
+        }
+        let mut other = sections.clone();
+        other[0].1 = b"{\"format\":9}".to_vec();
+        assert!(restore_sections(&other, 2).is_err());
     }
-    // Bit flips never panic (most are refused; a flip inside a float may decode).
-    for i in 0..table.len() {
-        let mut damaged = table.clone();
-        damaged[i] ^= 0x10;
-        let _ = Engine::restore(EngineConfig::default(), meta, &[&damaged]);
+}
+
+#[test]
+fn a_version_1_layout_restores_like_the_chunked_one() {
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.register(&mixed_body()).unwrap();
+    let mut now = 1_700_000_000_000i64;
+    for i in 0..200u64 {
+        now += 700;
+        let data = json!({"u": format!("u{}", i % 17), "g": (i % 3) as i64, "x": i as f64,
+                          "s": format!("s{}", i % 5), "b": i % 2 == 0});
+        push(&mut engine, "E", &value(data), now);
     }
-    // A missing table section, or a meta section of another registry, is refused.
-    assert!(Engine::restore(EngineConfig::default(), meta, &[]).is_err());
-    assert!(Engine::restore(EngineConfig::default(), b"{\"format\":9}", &[table]).is_err());
+    let view = engine.snapshot_view();
+    let chunked = restore(&view);
+    let v1 = restore_sections(&encode_v1(&view), 2).expect("a version-1 layout restores");
+    assert_eq!(v1.stats(), engine.stats());
+    for at in [ReadTime::Watermark, ReadTime::Now(now + 30_000)] {
+        for u in 0..17 {
+            let key = format!("u{u}");
+            assert_eq!(
+                row(&v1, "ByUser", &key, at),
+                row(&engine, "ByUser", &key, at)
+            );
+            assert_eq!(
+                row(&chunked, "ByUser", &key, at),
+                row(&engine, "ByUser", &key, at)
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Hostile section payloads: random bytes, or a valid encoding with random bytes spliced
+    /// in, never panic and (almost always) are refused; nothing allocates from an unchecked
+    /// length.
+    #[test]
+    fn random_section_payloads_never_panic(
+        tag in prop_oneof![Just(SECTION_TABLE), Just(SECTION_TABLE_CHUNK), 0u32..8],
+        index in 1usize..8,
+        at in any::<prop::sample::Index>(),
+        noise in proptest::collection::vec(any::<u8>(), 0..64),
+        replace in any::<bool>(),
+        threads in 1usize..4,
+    ) {
+        let mut engine = Engine::new(EngineConfig::default());
+        engine.register(&mixed_body()).unwrap();
+        for i in 0..30u64 {
+            let data = json!({"u": format!("u{i}"), "g": (i % 3) as i64, "x": i as f64,
+                              "s": format!("s{}", i % 5), "b": i % 2 == 0});
+            push(&mut engine, "E", &value(data), 1_700_000_000_000 + i as i64 * 1000);
+        }
+        let mut sections = engine.snapshot_view().encode_all_with(SMALL_CHUNKS);
+        let index = index % sections.len();
+        if replace || index == 0 {
+            sections.insert(index.max(1), (tag, noise));
+        } else {
+            let bytes = &mut sections[index].1;
+            let pos = at.index(bytes.len() + 1);
+            bytes.splice(pos..pos, noise);
+        }
+        let _ = restore_sections(&sections, threads);
+    }
 }
 
 /// A multi-table registry with lifetime and windowed ops over two keys, for random workloads.

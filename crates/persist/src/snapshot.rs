@@ -9,11 +9,11 @@
 //! ```text
 //! header, 64 bytes, little-endian:
 //!   0  [8]  magic "WEIRSNAP"
-//!   8  u32  format version (1)
+//!   8  u32  format version (2; version 1 files are still read)
 //!   12 u32  n_sections
 //!   16 u64  LSN: the state is exactly the replay of the log up to and including this record
 //!   24 u64  body_bytes: the section payloads, back to back, from offset 64
-//!   32 u32  CRC32C of the body
+//!   32 u32  version 1: CRC32C of the body; version 2: zero (the section checksums cover it)
 //!   36 u32  CRC32C of the directory
 //!   40 [20] reserved, zero
 //!   60 u32  CRC32C of header bytes 0..60
@@ -24,8 +24,14 @@
 //!
 //! The file is exactly `64 + body_bytes + 24 × n_sections` bytes. `load` checks all of it:
 //! size, header checksum, magic, version, the LSN against the file name, the directory checksum
-//! and consistency, the body checksum and every section checksum. Nothing is allocated from a
-//! length before it is checked against the file size.
+//! and consistency, (version 1) the body checksum, and every section checksum. Nothing is
+//! allocated from a length before it is checked against the file size.
+//!
+//! Version 2 differs from version 1 only in the body checksum field: sections are contiguous and
+//! cover the body, so their checksums (in the directory, itself covered by the header checksum)
+//! already cover every body byte, and they can be verified in parallel, one section per thread
+//! at a time (`verify_with_threads`). The engine writes its tables as many bounded sections
+//! ("chunks") so that they can also be decoded in parallel.
 //!
 //! # Writing
 //!
@@ -45,7 +51,10 @@ use crate::disk::{write_all_at, Disk, DiskFile};
 use crate::lsn::Lsn;
 
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"WEIRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// The version written. Versions 1 and 2 are read.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// The oldest version still read.
+pub const SNAPSHOT_FORMAT_VERSION_MIN: u32 = 1;
 pub const SNAPSHOT_HEADER_BYTES: usize = 64;
 const DIRECTORY_ENTRY_BYTES: usize = 24;
 /// Most sections a file may declare (the engine writes 1 + one per table).
@@ -208,7 +217,6 @@ pub struct SnapshotWriter {
     offset: u64,
     buf: Vec<u8>,
     body_bytes: u64,
-    body_crc: u32,
     sections: Vec<Section>,
     /// The open section: (tag, body offset where it started, running CRC).
     open: Option<(u32, u64, u32)>,
@@ -234,7 +242,6 @@ impl SnapshotWriter {
             offset: SNAPSHOT_HEADER_BYTES as u64,
             buf: Vec::with_capacity(WRITE_BUFFER_BYTES),
             body_bytes: 0,
-            body_crc: 0,
             sections: Vec::new(),
             open: None,
         })
@@ -286,7 +293,6 @@ impl SnapshotWriter {
             n_sections: self.sections.len() as u32,
             lsn: self.lsn,
             body_bytes: self.body_bytes,
-            body_crc: self.body_crc,
             directory_crc: crc32c::crc32c(&directory),
         });
         let mut file = self.file.take().expect("file open until finish");
@@ -325,7 +331,6 @@ impl io::Write for SnapshotWriter {
             return Err(io::Error::other("snapshot bytes written outside a section"));
         };
         *crc = crc32c::crc32c_append(*crc, bytes);
-        self.body_crc = crc32c::crc32c_append(self.body_crc, bytes);
         self.body_bytes += bytes.len() as u64;
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= WRITE_BUFFER_BYTES {
@@ -352,7 +357,6 @@ struct Header {
     n_sections: u32,
     lsn: Lsn,
     body_bytes: u64,
-    body_crc: u32,
     directory_crc: u32,
 }
 
@@ -363,7 +367,7 @@ fn encode_header(h: &Header) -> [u8; SNAPSHOT_HEADER_BYTES] {
     b[12..16].copy_from_slice(&h.n_sections.to_le_bytes());
     b[16..24].copy_from_slice(&h.lsn.0.to_le_bytes());
     b[24..32].copy_from_slice(&h.body_bytes.to_le_bytes());
-    b[32..36].copy_from_slice(&h.body_crc.to_le_bytes());
+    // 32..36: the body checksum of version 1, zero in version 2.
     b[36..40].copy_from_slice(&h.directory_crc.to_le_bytes());
     let crc = crc32c::crc32c(&b[..60]);
     b[60..64].copy_from_slice(&crc.to_le_bytes());
@@ -378,11 +382,16 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// `(tag, byte range in the file)` of every section, in file order.
+pub type SectionTable = Vec<(u32, Range<usize>)>;
+
 /// A verified snapshot in memory.
 #[derive(Debug)]
 pub struct Snapshot {
     pub lsn: Lsn,
     pub path: PathBuf,
+    /// The file's format version (1 or 2).
+    pub format_version: u32,
     bytes: Vec<u8>,
     sections: Vec<(u32, Range<usize>)>,
 }
@@ -398,25 +407,47 @@ impl Snapshot {
     pub fn file_bytes(&self) -> u64 {
         self.bytes.len() as u64
     }
+
+    pub fn section_count(&self) -> usize {
+        self.sections.len()
+    }
 }
 
-/// Reads and fully verifies the snapshot `file`.
+/// Threads used to verify and decode a snapshot: the machine's parallelism.
+pub fn load_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Reads and fully verifies the snapshot `file` (section checksums on `load_threads()`
+/// threads).
 pub fn load(disk: &dyn Disk, file: &SnapshotFile) -> Result<Snapshot, SnapshotError> {
     let path = &file.path;
     let bytes = disk
         .read_file(path)
         .map_err(|e| err(path, format!("reading: {e}")))?;
-    let sections = verify(&bytes, file.lsn).map_err(|reason| err(path, reason))?;
+    let (format_version, sections) = verify_with_threads(&bytes, file.lsn, load_threads())
+        .map_err(|reason| err(path, reason))?;
     Ok(Snapshot {
         lsn: file.lsn,
         path: path.clone(),
+        format_version,
         bytes,
         sections,
     })
 }
 
-/// Checks every byte of a snapshot file; returns the section table.
-pub fn verify(b: &[u8], expected_lsn: Lsn) -> Result<Vec<(u32, Range<usize>)>, String> {
+/// Checks every byte of a snapshot file on one thread; returns the section table.
+pub fn verify(b: &[u8], expected_lsn: Lsn) -> Result<SectionTable, String> {
+    verify_with_threads(b, expected_lsn, 1).map(|(_, sections)| sections)
+}
+
+/// Checks every byte of a snapshot file, the section checksums on up to `threads` threads;
+/// returns the format version and the section table.
+pub fn verify_with_threads(
+    b: &[u8],
+    expected_lsn: Lsn,
+    threads: usize,
+) -> Result<(u32, SectionTable), String> {
     if b.len() < SNAPSHOT_HEADER_BYTES {
         return Err(format!(
             "{} bytes: shorter than the {SNAPSHOT_HEADER_BYTES}-byte header",
@@ -430,8 +461,10 @@ pub fn verify(b: &[u8], expected_lsn: Lsn) -> Result<Vec<(u32, Range<usize>)>, S
         return Err("bad magic".into());
     }
     let version = u32_at(b, 8);
-    if version != SNAPSHOT_FORMAT_VERSION {
-        return Err(format!("unknown format version {version}"));
+    if !(SNAPSHOT_FORMAT_VERSION_MIN..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
+        return Err(format!(
+            "unknown format version {version} (this build reads {SNAPSHOT_FORMAT_VERSION_MIN}..={SNAPSHOT_FORMAT_VERSION})"
+        ));
     }
     let n_sections = u32_at(b, 12);
     let lsn = Lsn(u64_at(b, 16));
@@ -460,10 +493,15 @@ pub fn verify(b: &[u8], expected_lsn: Lsn) -> Result<Vec<(u32, Range<usize>)>, S
     if crc32c::crc32c(directory) != u32_at(b, 36) {
         return Err("directory checksum mismatch".into());
     }
-    if crc32c::crc32c(body) != u32_at(b, 32) {
-        return Err("body checksum mismatch".into());
+    match version {
+        1 if crc32c::crc32c(body) != u32_at(b, 32) => {
+            return Err("body checksum mismatch".into());
+        }
+        2 if u32_at(b, 32) != 0 => return Err("body checksum field is not zero".into()),
+        _ => {}
     }
     let mut sections = Vec::with_capacity(n_sections as usize);
+    let mut crcs = Vec::with_capacity(n_sections as usize);
     let mut next = 0u64;
     for entry in directory.chunks_exact(DIRECTORY_ENTRY_BYTES) {
         let tag = u32_at(entry, 0);
@@ -474,17 +512,57 @@ pub fn verify(b: &[u8], expected_lsn: Lsn) -> Result<Vec<(u32, Range<usize>)>, S
             return Err(format!("section {} out of place", sections.len()));
         }
         let start = SNAPSHOT_HEADER_BYTES + offset as usize;
-        let range = start..start + len as usize;
-        if crc32c::crc32c(&b[range.clone()]) != crc {
-            return Err(format!("section {} checksum mismatch", sections.len()));
-        }
         next = offset + len;
-        sections.push((tag, range));
+        sections.push((tag, start..start + len as usize));
+        crcs.push(crc);
     }
     if next != body_bytes {
         return Err("sections do not cover the body".into());
     }
-    Ok(sections)
+    let bad = first_bad_section(b, &sections, &crcs, threads);
+    if let Some(i) = bad {
+        return Err(format!("section {i} checksum mismatch"));
+    }
+    Ok((version, sections))
+}
+
+/// The lowest-numbered section whose checksum does not match, checked on up to `threads`
+/// threads (each takes the next unchecked section).
+fn first_bad_section(
+    b: &[u8],
+    sections: &[(u32, Range<usize>)],
+    crcs: &[u32],
+    threads: usize,
+) -> Option<usize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let check = |i: usize| crc32c::crc32c(&b[sections[i].1.clone()]) != crcs[i];
+    let threads = threads.min(sections.len());
+    if threads <= 1 {
+        return (0..sections.len()).find(|&i| check(i));
+    }
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut bad: Option<usize> = None;
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= sections.len() {
+                return bad;
+            }
+            if check(i) {
+                bad = Some(bad.map_or(i, |b| b.min(i)));
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+        let mine = worker();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Some(0)))
+            .chain(std::iter::once(mine))
+            .flatten()
+            .min()
+    })
 }
 
 #[cfg(test)]
@@ -554,6 +632,80 @@ mod tests {
             path: small.path.clone(),
         };
         assert!(load(disk.as_ref(), &renamed).is_err());
+    }
+
+    /// The same file in format version 1: version 1 and the body checksum in the header.
+    fn as_version_1(v2: &[u8]) -> Vec<u8> {
+        let mut b = v2.to_vec();
+        let body_bytes = u64_at(&b, 24) as usize;
+        let body_crc =
+            crc32c::crc32c(&b[SNAPSHOT_HEADER_BYTES..SNAPSHOT_HEADER_BYTES + body_bytes]);
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[32..36].copy_from_slice(&body_crc.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn version_1_files_still_load_and_parallel_verification_agrees() {
+        let disk = Arc::new(SimDisk::new());
+        let dir = Path::new("/snap");
+        let sections: Vec<(u32, Vec<u8>)> = (0..40u32)
+            .map(|i| (2 + i % 2, vec![i as u8; (i as usize * 37) % 300]))
+            .collect();
+        let refs: Vec<(u32, &[u8])> = sections.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+        let written = write(&disk, dir, 9, &refs);
+        let v2 = disk.file(&written.path).unwrap();
+        assert_eq!(u32_at(&v2, 8), 2);
+        for threads in [1, 2, 3, 8] {
+            let (version, table) = verify_with_threads(&v2, Lsn(9), threads).unwrap();
+            assert_eq!(version, 2);
+            assert_eq!(table.len(), 40);
+        }
+        let v1 = as_version_1(&v2);
+        disk.set_file(&written.path, v1.clone());
+        let file = SnapshotFile {
+            lsn: Lsn(9),
+            path: written.path.clone(),
+        };
+        let loaded = load(disk.as_ref(), &file).unwrap();
+        assert_eq!(loaded.format_version, 1);
+        let got: Vec<(u32, Vec<u8>)> = loaded.sections().map(|(t, b)| (t, b.to_vec())).collect();
+        assert_eq!(got, sections);
+        // Version 1: a damaged body fails the body checksum; every section damage is found by
+        // any number of threads, and the lowest damaged section is named.
+        for (i, at) in [(3usize, 70usize), (17, 3000), (39, v1.len() - 24 * 40 - 1)] {
+            let mut damaged = if i % 2 == 0 { v1.clone() } else { v2.clone() };
+            damaged[at] ^= 0x01;
+            for threads in [1, 2, 4] {
+                assert!(verify_with_threads(&damaged, Lsn(9), threads).is_err());
+            }
+        }
+        let mut two = v2.clone();
+        let (_, table) = verify_with_threads(&v2, Lsn(9), 1).unwrap();
+        two[table[5].1.start] ^= 1;
+        two[table[30].1.start] ^= 1;
+        for threads in [1, 2, 4] {
+            assert_eq!(
+                verify_with_threads(&two, Lsn(9), threads).unwrap_err(),
+                "section 5 checksum mismatch"
+            );
+        }
+        // Version 2 with a non-zero body checksum field (and a valid header checksum).
+        let mut odd = v2.clone();
+        odd[32] = 1;
+        let crc = crc32c::crc32c(&odd[..60]);
+        odd[60..64].copy_from_slice(&crc.to_le_bytes());
+        assert!(verify(&odd, Lsn(9)).is_err());
+        // Unknown versions are refused with the range this build reads.
+        let mut v3 = v2.clone();
+        v3[8..12].copy_from_slice(&3u32.to_le_bytes());
+        let crc = crc32c::crc32c(&v3[..60]);
+        v3[60..64].copy_from_slice(&crc.to_le_bytes());
+        assert!(verify(&v3, Lsn(9))
+            .unwrap_err()
+            .contains("unknown format version 3"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use protocol::codec;
 use protocol::response::{RegistrySummary, Status};
 use std::io::Write;
 use std::time::SystemTime;
+use store::{RecoveryPhase, RecoveryProgress};
 
 pub(crate) struct AdminRequest {
     route: AdminRoute,
@@ -94,12 +95,15 @@ impl Protocol for AdminProtocol {
                 codec::to_json_vec(&Status { status: "ok" }),
             ),
             AdminRoute::Ready => {
+                let progress = status_store.recovery_progress();
                 if status_store.ready() {
                     (
                         200,
                         Some(JSON),
                         codec::to_json_vec(&Status { status: "ready" }),
                     )
+                } else if progress.phase != RecoveryPhase::Done {
+                    (503, Some(JSON), recovering_body(&progress))
                 } else {
                     (
                         503,
@@ -165,6 +169,22 @@ impl Protocol for AdminProtocol {
     fn in_request(&self, input: &BytesMut) -> bool {
         self.parser.in_request(input)
     }
+}
+
+/// `/ready` while the store recovers (the admin plane binds before recovery; beava never
+/// answered during recovery, so this body is weir's): the phase and its progress.
+fn recovering_body(p: &RecoveryProgress) -> Vec<u8> {
+    let body = serde_json::json!({
+        "status": "recovering",
+        "phase": p.phase.as_str(),
+        "elapsed_ms": p.elapsed_ms,
+        "snapshot_bytes_loaded": p.snapshot_bytes_loaded,
+        "snapshot_bytes_total": p.snapshot_bytes_total,
+        "wal_records_replayed": p.wal_records_replayed,
+        "wal_bytes_replayed": p.wal_bytes_replayed,
+        "wal_bytes_total": p.wal_bytes_total,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 const JSON: &str = "application/json";

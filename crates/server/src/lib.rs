@@ -21,4 +21,4 @@ mod tcp;
 
 pub use config::ServerConfig;
 pub use metrics::ServerMetrics;
-pub use server::RunningServer;
+pub use server::{AdminServer, RunningServer};

@@ -4,6 +4,11 @@
 //! `io_threads` workers; the admin sidecar runs on its own thread with its own current-thread
 //! runtime, so a saturated data plane cannot delay `/health` or `/metrics`; the store's writer is
 //! a third, separate thread.
+//!
+//! The admin sidecar can start on its own (`AdminServer::start`) before the store has
+//! recovered, so `/health` answers and `/ready` reports recovery progress during a long start;
+//! the data plane then starts with `RunningServer::start_with_admin` once there is state to
+//! serve.
 
 use crate::admin::AdminProtocol;
 use crate::config::ServerConfig;
@@ -26,12 +31,83 @@ use tokio::runtime::{Builder, Runtime};
 pub struct RunningServer {
     http_addr: SocketAddr,
     tcp_addr: SocketAddr,
-    admin_addr: SocketAddr,
     runtime: Option<Runtime>,
-    admin: Option<JoinHandle<()>>,
+    admin: Option<AdminServer>,
     shutdown: Shutdown,
     metrics: Arc<ServerMetrics>,
     grace: Duration,
+}
+
+/// The admin sidecar alone: its listener, thread and current-thread runtime. Dropping it stops
+/// it.
+pub struct AdminServer {
+    addr: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+    shutdown: Shutdown,
+    metrics: Arc<ServerMetrics>,
+}
+
+impl AdminServer {
+    /// Binds `config.admin_addr` and serves `/health`, `/ready`, `/metrics`, `/registry` from
+    /// `store`'s status (usable before the store has recovered: see `store::Store::prepare`).
+    pub fn start(config: &ServerConfig, store: StoreHandle) -> io::Result<AdminServer> {
+        let admin = bind(config.admin_addr)?;
+        let addr = admin.local_addr()?;
+        let (shutdown, shutdown_rx) = Shutdown::new();
+        let metrics = Arc::new(ServerMetrics::default());
+        let ctx = Arc::new(Ctx {
+            store,
+            test_mode: config.test_mode,
+            tcp_frame_bytes_max: config.tcp_frame_bytes_max,
+            pipeline_depth: config.pipeline_depth,
+            metrics: Arc::clone(&metrics),
+            shutdown: shutdown_rx,
+        });
+        let admin_max = config.admin_connections_max;
+        let admin_runtime = Builder::new_current_thread().enable_all().build()?;
+        let thread = std::thread::Builder::new()
+            .name("weir-admin".into())
+            .spawn(move || {
+                admin_runtime.block_on(async move {
+                    match TcpListener::from_std(admin) {
+                        Ok(listener) => {
+                            accept_loop(listener, Plane::Admin, ctx, admin_max, AdminProtocol::default)
+                                .await
+                        }
+                        Err(error) => tracing::error!(kind = "server.admin_failed", error = %error, "admin listener failed"),
+                    }
+                });
+            })?;
+        Ok(AdminServer {
+            addr,
+            thread: Some(thread),
+            shutdown,
+            metrics,
+        })
+    }
+
+    /// The bound admin address (the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and stops the admin thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.shutdown.trigger();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -45,14 +121,23 @@ impl RunningServer {
     /// Binds all listeners (so the real ports are known and bind errors surface here) and starts
     /// serving.
     pub fn start(config: ServerConfig, store: StoreHandle) -> io::Result<RunningServer> {
+        let admin = AdminServer::start(&config, store.clone())?;
+        RunningServer::start_with_admin(config, store, admin)
+    }
+
+    /// Binds the data-plane listeners and starts serving them next to an admin sidecar started
+    /// earlier (whose `/metrics` then shows the data plane's counters); owns it from here on.
+    pub fn start_with_admin(
+        config: ServerConfig,
+        store: StoreHandle,
+        admin: AdminServer,
+    ) -> io::Result<RunningServer> {
         let http = bind(config.http_addr)?;
         let tcp = bind(config.tcp_addr)?;
-        let admin = bind(config.admin_addr)?;
-        let (http_addr, tcp_addr, admin_addr) =
-            (http.local_addr()?, tcp.local_addr()?, admin.local_addr()?);
+        let (http_addr, tcp_addr) = (http.local_addr()?, tcp.local_addr()?);
 
         let (shutdown, shutdown_rx) = Shutdown::new();
-        let metrics = Arc::new(ServerMetrics::default());
+        let metrics = Arc::clone(&admin.metrics);
         let ctx = Arc::new(Ctx {
             store,
             test_mode: config.test_mode,
@@ -84,27 +169,9 @@ impl RunningServer {
             }));
         }
 
-        let admin_ctx = Arc::clone(&ctx);
-        let admin_max = config.admin_connections_max;
-        let admin_runtime = Builder::new_current_thread().enable_all().build()?;
-        let admin = std::thread::Builder::new()
-            .name("weir-admin".into())
-            .spawn(move || {
-                admin_runtime.block_on(async move {
-                    match TcpListener::from_std(admin) {
-                        Ok(listener) => {
-                            accept_loop(listener, Plane::Admin, admin_ctx, admin_max, AdminProtocol::default)
-                                .await
-                        }
-                        Err(error) => tracing::error!(kind = "server.admin_failed", error = %error, "admin listener failed"),
-                    }
-                });
-            })?;
-
         Ok(RunningServer {
             http_addr,
             tcp_addr,
-            admin_addr,
             runtime: Some(runtime),
             admin: Some(admin),
             shutdown,
@@ -123,7 +190,9 @@ impl RunningServer {
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin_addr
+        self.admin
+            .as_ref()
+            .map_or(self.http_addr, AdminServer::addr)
     }
 
     /// Open data-plane connections.
@@ -152,7 +221,7 @@ impl RunningServer {
         }
         runtime.shutdown_timeout(Duration::from_millis(200));
         if let Some(admin) = self.admin.take() {
-            let _ = admin.join();
+            admin.shutdown();
         }
     }
 }

@@ -3,9 +3,11 @@
 //! to load + verify + decode it, the apply cost while a view is alive (copy-on-write), and the
 //! memory a full rewrite of every entity costs while a view is held.
 //!
-//! `cargo run -p store --release --example snapshot_cost -- [entities] [dir]`
+//! `cargo run -p store --release --example snapshot_cost -- [entities] [dir] [keep]`
+//!
+//! With `keep`, the snapshot file is left in `dir` for `snapshot_load` (load-only timing).
 
-use engine::{Engine, EngineConfig, SECTION_META, SECTION_TABLE};
+use engine::{ChunkLimits, Engine, EngineConfig, RestoreOptions, SECTION_META};
 use model::{DecodeLimits, Value, ValueSeed};
 use persist::snapshot::{self, SnapshotFile, SnapshotWriter};
 use persist::{Disk, FileDisk, Lsn};
@@ -49,6 +51,7 @@ fn main() {
         .next()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("weir-snapshot-cost"));
+    let keep = args.next().as_deref() == Some("keep");
     let _ = std::fs::remove_dir_all(&dir);
 
     let mut engine = Engine::new(EngineConfig::default());
@@ -126,8 +129,11 @@ fn main() {
         w.begin_section(SECTION_META);
         w.write_all(&view.encode_meta()).unwrap();
         for i in 0..view.table_count() {
-            w.begin_section(SECTION_TABLE);
-            view.encode_table(i, &mut w).unwrap();
+            view.encode_table(i, ChunkLimits::default(), &mut |tag, parts| {
+                w.begin_section(tag);
+                parts.iter().try_for_each(|p| w.write_all(p))
+            })
+            .unwrap();
         }
         let written = w.finish().unwrap();
         (t.elapsed(), written, view)
@@ -164,10 +170,16 @@ fn main() {
     };
     let loaded = snapshot::load(disk.as_ref(), &file).unwrap();
     let read_verify = t.elapsed();
-    let mut sections = loaded.sections();
-    let (_, meta) = sections.next().unwrap();
-    let tables: Vec<&[u8]> = sections.map(|(_, b)| b).collect();
-    let restored = Engine::restore(EngineConfig::default(), meta, &tables).unwrap();
+    let sections: Vec<(u32, &[u8])> = loaded.sections().collect();
+    let restored = Engine::restore(
+        EngineConfig::default(),
+        &sections,
+        RestoreOptions {
+            threads: snapshot::load_threads(),
+            progress: None,
+        },
+    )
+    .unwrap();
     let total = t.elapsed();
     println!("load: read + verify           {read_verify:.2?}");
     println!(
@@ -179,5 +191,7 @@ fn main() {
         n,
         "restored entity count"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -136,6 +136,7 @@ impl Journal {
         config: &WalConfig,
         engine: &mut Engine,
         replay_from: Lsn,
+        status: &crate::status::StoreStatus,
     ) -> Result<(Journal, Recovery), OpenError> {
         let started = Instant::now();
         config
@@ -146,6 +147,7 @@ impl Journal {
         let mut recovery = Recovery::default();
         let mut progress_at = Instant::now();
         let visit = |lsn: Lsn, bytes: &[u8]| {
+            status.recovery_wal_record((persist::RECORD_HEADER_BYTES + bytes.len()) as u64);
             if progress_at.elapsed() >= Duration::from_secs(2) {
                 progress_at = Instant::now();
                 tracing::info!(

@@ -27,7 +27,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused};
 pub use journal::{AckMode, OpenError, Recovery, WalConfig};
 pub use snapshots::{
-    SnapshotConfig, SnapshotRecovery, SNAPSHOT_INTERVAL_DEFAULT, SNAPSHOT_WAL_BYTES_DEFAULT,
+    load_newest_snapshot, SnapshotConfig, SnapshotRecovery, SNAPSHOT_INTERVAL_DEFAULT,
+    SNAPSHOT_WAL_BYTES_DEFAULT,
 };
-pub use status::{StatusSnapshot, StoreStatus};
-pub use store::{Store, StoreConfig, StoreHandle, SubmitError, Ticket};
+pub use status::{RecoveryPhase, RecoveryProgress, StatusSnapshot, StoreStatus};
+pub use store::{OpeningStore, Store, StoreConfig, StoreHandle, SubmitError, Ticket};

@@ -23,11 +23,12 @@
 
 use crate::status::StoreStatus;
 use crossbeam_channel::{Receiver, Sender};
-use engine::{Engine, EngineConfig, EngineView, SECTION_META, SECTION_TABLE};
+use engine::{ChunkLimits, Engine, EngineConfig, EngineView, RestoreOptions, SECTION_META};
 use persist::snapshot::{self as files, SnapshotFile, SnapshotWriter, WrittenSnapshot};
 use persist::{Disk, Lsn};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,11 +82,13 @@ pub(crate) struct Recovered {
     pub(crate) damaged: Vec<SnapshotFile>,
 }
 
-/// Loads the newest snapshot that verifies and decodes. Reads only: nothing is modified.
+/// Loads the newest snapshot that verifies and decodes (on `load_threads()` threads),
+/// publishing progress in `status`. Reads only: nothing is modified.
 pub(crate) fn recover(
     disk: &dyn Disk,
     dir: &Path,
     config: &EngineConfig,
+    status: &StoreStatus,
 ) -> Result<Recovered, String> {
     let started = Instant::now();
     let candidates = files::list(disk, dir).map_err(|e| e.to_string())?;
@@ -98,27 +101,45 @@ pub(crate) fn recover(
             lsn = file.lsn.0,
             "loading snapshot"
         );
+        let total = disk.file_len(&file.path).unwrap_or(0);
+        status.recovery_snapshot_started(total);
         let outcome = files::load(disk, file)
             .map_err(|e| e.reason)
             .and_then(|snapshot| {
-                let mut sections = snapshot.sections();
-                let (tag, meta) = sections.next().ok_or("no sections")?;
-                if tag != SECTION_META {
-                    return Err(format!("first section has tag {tag}, not meta"));
-                }
-                let mut tables = Vec::new();
-                for (tag, bytes) in sections {
-                    if tag != SECTION_TABLE {
-                        return Err(format!("unknown section tag {tag}"));
-                    }
-                    tables.push(bytes);
-                }
-                let engine =
-                    Engine::restore(config.clone(), meta, &tables).map_err(|e| e.to_string())?;
-                Ok((engine, snapshot.file_bytes()))
+                let sections: Vec<(u32, &[u8])> = snapshot.sections().collect();
+                // Read and verified: everything but the table data counts as loaded.
+                let data: u64 = sections
+                    .iter()
+                    .filter(|(tag, _)| *tag != SECTION_META)
+                    .map(|(_, b)| b.len() as u64)
+                    .sum();
+                let progress = status.snapshot_bytes_loaded_counter();
+                progress.store(
+                    snapshot.file_bytes().saturating_sub(data),
+                    Ordering::Relaxed,
+                );
+                let engine = Engine::restore(
+                    config.clone(),
+                    &sections,
+                    RestoreOptions {
+                        threads: files::load_threads(),
+                        progress: Some(progress),
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                Ok((engine, snapshot.file_bytes(), snapshot.format_version))
             });
         match outcome {
-            Ok((engine, file_bytes)) => {
+            Ok((engine, file_bytes, format_version)) => {
+                if format_version < files::SNAPSHOT_FORMAT_VERSION {
+                    tracing::info!(
+                        kind = "snapshot.old_format",
+                        file = %file.path.display(),
+                        format_version,
+                        "snapshot in an older format loaded; the next snapshot is written in format {}",
+                        files::SNAPSHOT_FORMAT_VERSION
+                    );
+                }
                 report.loaded = Some(file.path.clone());
                 report.lsn = file.lsn.0;
                 report.entities = engine.stats().entity_count_resident;
@@ -149,6 +170,16 @@ pub(crate) fn recover(
         report,
         damaged,
     })
+}
+
+/// Loads the newest good snapshot in `dir` as a start would (read-only; benchmarks and tools).
+/// Returns the engine and what was found.
+pub fn load_newest_snapshot(
+    disk: &dyn Disk,
+    dir: &Path,
+    config: &EngineConfig,
+) -> Result<(Engine, SnapshotRecovery), String> {
+    recover(disk, dir, config, &StoreStatus::default()).map(|r| (r.engine, r.report))
 }
 
 /// After the WAL opened: set damaged snapshots aside, drop leftover temp files.
@@ -422,8 +453,11 @@ fn write_snapshot(
     writer.begin_section(SECTION_META);
     writer.write_all(&view.encode_meta()).map_err(io)?;
     for i in 0..view.table_count() {
-        writer.begin_section(SECTION_TABLE);
-        view.encode_table(i, &mut writer).map_err(io)?;
+        view.encode_table(i, ChunkLimits::default(), &mut |tag, parts| {
+            writer.begin_section(tag);
+            parts.iter().try_for_each(|part| writer.write_all(part))
+        })
+        .map_err(io)?;
     }
     writer.finish().map_err(|e| e.to_string())
 }

@@ -3,7 +3,59 @@
 //! queue, so liveness and metrics answer while the data plane is saturated.
 
 use engine::EngineStats;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where a start is (`/ready` reports it while the store is not yet serving).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryPhase {
+    /// Opening: nothing loaded yet.
+    Starting,
+    /// Reading, verifying and decoding a snapshot.
+    SnapshotLoad,
+    /// Replaying the WAL tail after the snapshot.
+    WalReplay,
+    /// Recovery finished (the writer starts next).
+    Done,
+}
+
+impl RecoveryPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveryPhase::Starting => "starting",
+            RecoveryPhase::SnapshotLoad => "snapshot_load",
+            RecoveryPhase::WalReplay => "wal_replay",
+            RecoveryPhase::Done => "done",
+        }
+    }
+
+    fn from_u8(v: u8) -> RecoveryPhase {
+        match v {
+            1 => RecoveryPhase::SnapshotLoad,
+            2 => RecoveryPhase::WalReplay,
+            3 => RecoveryPhase::Done,
+            _ => RecoveryPhase::Starting,
+        }
+    }
+}
+
+/// Progress of the start in progress (or the last one), read from atomics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryProgress {
+    pub phase: RecoveryPhase,
+    /// Since the store began opening.
+    pub elapsed_ms: u64,
+    /// Size of the snapshot file being loaded (0: none).
+    pub snapshot_bytes_total: u64,
+    /// Of it: read and verified, plus table data decoded so far.
+    pub snapshot_bytes_loaded: u64,
+    pub wal_records_replayed: u64,
+    /// Record bytes (header + payload) replayed so far.
+    pub wal_bytes_replayed: u64,
+    /// Bytes of the WAL segment files that may hold records to replay: an upper bound (it
+    /// includes segment headers and preallocated space).
+    pub wal_bytes_total: u64,
+}
 
 /// Counters and gauges published by the writer. All loads are `Relaxed`: each value is
 /// individually fresh, a scrape is not a consistent cut (and need not be).
@@ -52,6 +104,20 @@ pub struct StoreStatus {
     recovery_snapshots_damaged: AtomicU64,
     snapshots_enabled: AtomicBool,
     snapshot_in_progress: AtomicBool,
+    recovery_phase: AtomicU8,
+    recovery_started_unix_ms: AtomicU64,
+    recovery_finished_unix_ms: AtomicU64,
+    recovery_snapshot_bytes_total: AtomicU64,
+    recovery_snapshot_bytes_loaded: AtomicU64,
+    recovery_wal_records_replayed: AtomicU64,
+    recovery_wal_bytes_replayed: AtomicU64,
+    recovery_wal_bytes_total: AtomicU64,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// One read of every published value (for `/metrics`).
@@ -134,6 +200,71 @@ impl StoreStatus {
         self.writer_running()
             && !self.wal_failed.load(Ordering::Acquire)
             && !self.storage_full.load(Ordering::Acquire)
+    }
+
+    /// Recovery progress (for `/ready` while not ready, and the logs).
+    pub fn recovery_progress(&self) -> RecoveryProgress {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let started = load(&self.recovery_started_unix_ms);
+        let finished = load(&self.recovery_finished_unix_ms);
+        let end = if finished > 0 { finished } else { unix_ms() };
+        RecoveryProgress {
+            phase: RecoveryPhase::from_u8(self.recovery_phase.load(Ordering::Acquire)),
+            elapsed_ms: if started > 0 {
+                end.saturating_sub(started)
+            } else {
+                0
+            },
+            snapshot_bytes_total: load(&self.recovery_snapshot_bytes_total),
+            snapshot_bytes_loaded: load(&self.recovery_snapshot_bytes_loaded),
+            wal_records_replayed: load(&self.recovery_wal_records_replayed),
+            wal_bytes_replayed: load(&self.recovery_wal_bytes_replayed),
+            wal_bytes_total: load(&self.recovery_wal_bytes_total),
+        }
+    }
+
+    pub(crate) fn recovery_started(&self) {
+        self.recovery_started_unix_ms
+            .store(unix_ms(), Ordering::Relaxed);
+        self.recovery_phase
+            .store(RecoveryPhase::Starting as u8, Ordering::Release);
+    }
+
+    /// A snapshot of `total` bytes starts loading (again 0 if an older one is tried next).
+    pub(crate) fn recovery_snapshot_started(&self, total: u64) {
+        self.recovery_snapshot_bytes_total
+            .store(total, Ordering::Relaxed);
+        self.recovery_snapshot_bytes_loaded
+            .store(0, Ordering::Relaxed);
+        self.recovery_phase
+            .store(RecoveryPhase::SnapshotLoad as u8, Ordering::Release);
+    }
+
+    /// The counter the snapshot decoder advances.
+    pub(crate) fn snapshot_bytes_loaded_counter(&self) -> &AtomicU64 {
+        &self.recovery_snapshot_bytes_loaded
+    }
+
+    pub(crate) fn recovery_wal_started(&self, bytes_total: u64) {
+        self.recovery_wal_bytes_total
+            .store(bytes_total, Ordering::Relaxed);
+        self.recovery_phase
+            .store(RecoveryPhase::WalReplay as u8, Ordering::Release);
+    }
+
+    /// One WAL record of `bytes` (header included) replayed.
+    pub(crate) fn recovery_wal_record(&self, bytes: u64) {
+        self.recovery_wal_records_replayed
+            .fetch_add(1, Ordering::Relaxed);
+        self.recovery_wal_bytes_replayed
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn recovery_done(&self) {
+        self.recovery_finished_unix_ms
+            .store(unix_ms(), Ordering::Relaxed);
+        self.recovery_phase
+            .store(RecoveryPhase::Done as u8, Ordering::Release);
     }
 
     pub fn snapshot(&self) -> StatusSnapshot {

@@ -11,7 +11,7 @@ use crate::log_thread::LogThread;
 use crate::snapshots::{self, SnapshotConfig, Snapshotter};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use engine::{Engine, EngineConfig};
 use parking_lot::RwLock;
 use std::future::Future;
@@ -94,8 +94,59 @@ impl Store {
         config: StoreConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Store, Option<Recovery>), OpenError> {
+        Store::prepare(config, clock).open()
+    }
+
+    /// The first half of `open`: a store whose handle already exists (its status is readable,
+    /// so the admin plane can report recovery progress and answer `/ready` 503) but which has
+    /// recovered nothing and executes nothing until [`OpeningStore::open`].
+    pub fn prepare(config: StoreConfig, clock: Arc<dyn Clock>) -> OpeningStore {
         let status = Arc::new(StoreStatus::default());
+        status.recovery_started();
         status.set_queue_capacity(config.queue_capacity);
+        let shared = Arc::new(Shared {
+            engine: RwLock::new(Engine::new(config.engine.clone())),
+            status,
+            clock,
+        });
+        let (queue, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+        OpeningStore {
+            config,
+            shared,
+            queue,
+            rx,
+        }
+    }
+}
+
+/// A store between [`Store::prepare`] and [`OpeningStore::open`]. Commands submitted through
+/// its handles wait in the queue until the writer starts (or resolve to `Stopped` if opening
+/// fails); reads see an empty engine. Only the admin plane should use it meanwhile.
+pub struct OpeningStore {
+    config: StoreConfig,
+    shared: Arc<Shared>,
+    queue: Sender<Input>,
+    rx: Receiver<Input>,
+}
+
+impl OpeningStore {
+    pub fn handle(&self) -> StoreHandle {
+        StoreHandle {
+            shared: Arc::clone(&self.shared),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Recovers (snapshot, then the WAL tail), publishing progress in the status, then starts
+    /// the writer.
+    pub fn open(self) -> Result<(Store, Option<Recovery>), OpenError> {
+        let OpeningStore {
+            config,
+            shared,
+            queue: tx,
+            rx,
+        } = self;
+        let status = Arc::clone(&shared.status);
         let mut engine = Engine::new(config.engine.clone());
         let mut snapshotter = None;
         let (journal, recovery) = match &config.wal {
@@ -105,7 +156,7 @@ impl Store {
                 let mut snapshot_report = snapshots::SnapshotRecovery::default();
                 if let Some(snap) = &config.snapshots {
                     let recovered =
-                        snapshots::recover(wal.disk.as_ref(), &snap.dir, &config.engine)
+                        snapshots::recover(wal.disk.as_ref(), &snap.dir, &config.engine, &status)
                             .map_err(OpenError::Io)?;
                     engine = recovered.engine;
                     damaged = recovered.damaged;
@@ -123,7 +174,17 @@ impl Store {
                         );
                     }
                 }
-                let (journal, mut recovery) = match Journal::open(wal, &mut engine, replay_from) {
+                status.recovery_wal_started(wal_bytes_to_replay(
+                    wal.disk.as_ref(),
+                    &wal.dir,
+                    replay_from,
+                ));
+                let (journal, mut recovery) = match Journal::open(
+                    wal,
+                    &mut engine,
+                    replay_from,
+                    &status,
+                ) {
                     Err(OpenError::Unrepairable(error)) if !snapshot_report.damaged.is_empty() => {
                         let damaged: Vec<String> = snapshot_report
                             .damaged
@@ -169,13 +230,9 @@ impl Store {
             }
             None => (None, None),
         };
-        let shared = Arc::new(Shared {
-            engine: RwLock::new(engine),
-            status,
-            clock,
-        });
+        status.recovery_done();
+        *shared.engine.write() = engine;
         shared.status.publish_engine(&shared.engine.read().stats());
-        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let log = journal
             .map(|journal| LogThread::start(journal, Arc::clone(&shared.status)))
             .transpose()
@@ -208,7 +265,9 @@ impl Store {
             recovery,
         ))
     }
+}
 
+impl Store {
     pub fn handle(&self) -> StoreHandle {
         self.handle.clone()
     }
@@ -232,6 +291,32 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Bytes of the WAL segment files that may hold records at or after `from` (every segment but
+/// those followed by one starting at or before `from`): the denominator of replay progress.
+fn wal_bytes_to_replay(disk: &dyn persist::Disk, dir: &std::path::Path, from: persist::Lsn) -> u64 {
+    let Ok(names) = disk.list_dir(dir) else {
+        return 0;
+    };
+    let mut segments: Vec<(persist::SegmentId, u64)> = names
+        .iter()
+        .filter_map(|name| {
+            let id = persist::SegmentId::parse(name)?;
+            Some((id, disk.file_len(&dir.join(name)).unwrap_or(0)))
+        })
+        .collect();
+    segments.sort_by_key(|(id, _)| id.first_lsn());
+    let mut total = 0;
+    for (i, (_, len)) in segments.iter().enumerate() {
+        let skipped = segments
+            .get(i + 1)
+            .is_some_and(|(next, _)| next.first_lsn() <= from);
+        if !skipped {
+            total += len;
+        }
+    }
+    total
 }
 
 /// A cheap, cloneable handle for connections.

@@ -204,8 +204,19 @@ fn snapshots_reclaim_the_wal_and_a_restart_replays_only_the_tail() {
     }
     assert_eq!(state(&store), expected(460));
     store.shutdown();
-    let (store, _) = open(sim).unwrap();
+    let (store, recovery) = open(sim).unwrap();
     assert_eq!(state(&store), expected(460));
+    // Recovery progress as `/ready` reports it: finished, the whole snapshot loaded, the tail
+    // replayed (record headers included in the bytes, which fit in the segments' size).
+    let p = store.handle().status().recovery_progress();
+    assert_eq!(p.phase, store::RecoveryPhase::Done);
+    assert_eq!(p.snapshot_bytes_total, recovery.snapshot.file_bytes);
+    assert!(
+        p.snapshot_bytes_loaded > 0 && p.snapshot_bytes_loaded <= p.snapshot_bytes_total,
+        "{p:?}"
+    );
+    assert_eq!(p.wal_records_replayed, recovery.records_applied);
+    assert!(p.wal_bytes_replayed <= p.wal_bytes_total, "{p:?}");
 }
 
 #[test]
@@ -296,6 +307,15 @@ fn no_usable_snapshot_but_a_complete_wal_recovers_by_full_replay() {
     assert_eq!(recovery.snapshot.damaged.len(), 1);
     assert_eq!(state(&store), expected(20));
     assert_eq!(sim.snapshot(Path::new(WAL_DIR)), wal_before);
+    // Progress counted every replayed record (header + payload bytes, within the segments).
+    let p = store.handle().status().recovery_progress();
+    assert_eq!(p.phase, store::RecoveryPhase::Done);
+    assert_eq!(p.wal_records_replayed, recovery.records_applied);
+    assert_eq!(p.wal_records_replayed, 21, "a register and 20 pushes");
+    assert!(
+        p.wal_bytes_replayed > 32 * 21 && p.wal_bytes_replayed <= p.wal_bytes_total,
+        "{p:?}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------

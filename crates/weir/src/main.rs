@@ -3,6 +3,13 @@
 //! Startup output (the contract beava's SDK relies on): a banner and a few plain lines on
 //! stdout, then JSON-per-line logs, including `server.http_bound`, `server.tcp_bound` and
 //! `server.admin_bound` with the real bound addresses. SIGTERM/SIGINT shut down gracefully.
+//!
+//! Startup order (decision 0007): the admin sidecar binds first (`server.admin_bound`), so that
+//! `/health` answers 200 and `/ready` answers 503 with the recovery phase and progress while the
+//! snapshot loads and the WAL replays (also logged every 2 s as `recovery.progress`); then the
+//! store recovers; only then do the data-plane listeners bind and `server.http_bound` /
+//! `server.tcp_bound` follow. beava's embed mode waits for those two lines, so they still mean
+//! "the data plane is bound and serves the recovered state".
 
 mod cli;
 mod config;
@@ -78,7 +85,16 @@ fn main() -> ExitCode {
             ack: settings.ack_mode,
         })
     };
-    let opened = store::Store::open(
+    let server_config = server::ServerConfig {
+        http_addr: settings.http_addr,
+        tcp_addr: settings.tcp_addr,
+        admin_addr: settings.admin_addr,
+        tcp_frame_bytes_max: settings.tcp_frame_bytes_max,
+        test_mode: settings.test_mode,
+        io_threads: settings.io_threads,
+        ..server::ServerConfig::default()
+    };
+    let opening = store::Store::prepare(
         store::StoreConfig {
             engine: engine::EngineConfig {
                 memory_governance: settings.memory_governance,
@@ -93,6 +109,18 @@ fn main() -> ExitCode {
         },
         Arc::new(store::SystemClock),
     );
+    // The admin plane first: liveness and recovery progress while the state loads.
+    let admin = match server::AdminServer::start(&server_config, opening.handle()) {
+        Ok(admin) => admin,
+        Err(e) => {
+            tracing::error!(target: LOG_TARGET, kind = "server.bind_failed", error = %e, "could not start the admin listener");
+            return fail(&e.to_string());
+        }
+    };
+    tracing::info!(target: LOG_TARGET, kind = "server.admin_bound", addr = %admin.addr(), "admin listener bound");
+    let progress_logger = ProgressLogger::start(Arc::clone(opening.handle().status()));
+    let opened = opening.open();
+    progress_logger.stop();
     let store = match opened {
         Ok((store, recovery)) => {
             if let Some(recovery) = recovery {
@@ -129,16 +157,8 @@ fn main() -> ExitCode {
             return fail(&error.to_string());
         }
     };
-    let server_config = server::ServerConfig {
-        http_addr: settings.http_addr,
-        tcp_addr: settings.tcp_addr,
-        admin_addr: settings.admin_addr,
-        tcp_frame_bytes_max: settings.tcp_frame_bytes_max,
-        test_mode: settings.test_mode,
-        io_threads: settings.io_threads,
-        ..server::ServerConfig::default()
-    };
-    let server = match server::RunningServer::start(server_config, store.handle()) {
+    let server = match server::RunningServer::start_with_admin(server_config, store.handle(), admin)
+    {
         Ok(server) => server,
         Err(e) => {
             tracing::error!(target: LOG_TARGET, kind = "server.bind_failed", error = %e, "could not start listeners");
@@ -148,7 +168,6 @@ fn main() -> ExitCode {
     };
     tracing::info!(target: LOG_TARGET, kind = "server.http_bound", addr = %server.http_addr(), "HTTP server bound");
     tracing::info!(target: LOG_TARGET, kind = "server.tcp_bound", addr = %server.tcp_addr(), "TCP wire listener bound");
-    tracing::info!(target: LOG_TARGET, kind = "server.admin_bound", addr = %server.admin_addr(), "admin listener bound");
     if settings.test_mode {
         tracing::warn!(
             target: LOG_TARGET,
@@ -210,6 +229,61 @@ fn log_recovery(settings: &config::Settings, recovery: &store::Recovery) {
         duration_ms = recovery.duration.as_millis() as u64,
         "recovered state from the WAL"
     );
+}
+
+/// Logs `recovery.progress` every 2 s while the store recovers (the first line only after 2 s,
+/// so a quick start logs nothing extra).
+struct ProgressLogger {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressLogger {
+    fn start(status: Arc<store::StoreStatus>) -> ProgressLogger {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("weir-recovery-progress".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_secs(2))
+                {
+                    let p = status.recovery_progress();
+                    if p.phase == store::RecoveryPhase::Done {
+                        return;
+                    }
+                    let percent = |done: u64, total: u64| {
+                        if total == 0 {
+                            0.0
+                        } else {
+                            (done as f64 * 100.0 / total as f64).min(100.0)
+                        }
+                    };
+                    tracing::info!(
+                        target: LOG_TARGET,
+                        kind = "recovery.progress",
+                        phase = p.phase.as_str(),
+                        elapsed_ms = p.elapsed_ms,
+                        snapshot_bytes_loaded = p.snapshot_bytes_loaded,
+                        snapshot_bytes_total = p.snapshot_bytes_total,
+                        snapshot_percent = percent(p.snapshot_bytes_loaded, p.snapshot_bytes_total) as u64,
+                        wal_records_replayed = p.wal_records_replayed,
+                        wal_bytes_replayed = p.wal_bytes_replayed,
+                        wal_bytes_total = p.wal_bytes_total,
+                        wal_percent = percent(p.wal_bytes_replayed, p.wal_bytes_total) as u64,
+                        "recovering"
+                    );
+                }
+            })
+            .ok();
+        ProgressLogger { stop, thread }
+    }
+
+    fn stop(mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -110,3 +110,57 @@ fn metrics_and_registry_follow_the_store() {
         );
     }
 }
+
+/// The admin sidecar starts before the store recovers (weir's startup order): `/health` is 200
+/// and `/ready` is 503 with the recovery phase and progress until the store is open; then the
+/// data plane starts next to the same sidecar and `/ready` is 200.
+#[test]
+fn ready_reports_recovery_until_the_store_is_open() {
+    use server::{AdminServer, RunningServer, ServerConfig};
+    use std::sync::Arc;
+    use store::{Store, StoreConfig, SystemClock};
+
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let config = ServerConfig {
+        http_addr: any,
+        tcp_addr: any,
+        admin_addr: any,
+        shutdown_grace: std::time::Duration::from_secs(2),
+        ..ServerConfig::default()
+    };
+    let opening = Store::prepare(StoreConfig::default(), Arc::new(SystemClock));
+    let sidecar = AdminServer::start(&config, opening.handle()).expect("admin starts");
+    let addr = sidecar.addr();
+    let get = |path: &str| {
+        let (mut r, _) = exchange(addr, format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes(), 1);
+        r.remove(0)
+    };
+    assert_eq!(get("/health").status, 200);
+    let r = get("/ready");
+    assert_eq!(r.status, 503);
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["status"], "recovering");
+    assert_eq!(body["phase"], "starting");
+    for field in [
+        "elapsed_ms",
+        "snapshot_bytes_loaded",
+        "snapshot_bytes_total",
+        "wal_records_replayed",
+        "wal_bytes_replayed",
+        "wal_bytes_total",
+    ] {
+        assert!(body[field].is_u64(), "{field} in {body}");
+    }
+
+    let (store, _) = opening.open().expect("opens");
+    let server = RunningServer::start_with_admin(config, store.handle(), sidecar).expect("starts");
+    assert_eq!(server.admin_addr(), addr);
+    assert_eq!(get("/ready").text(), r#"{"status":"ready"}"#);
+    let (status, _) = http_json(server.http_addr(), "POST", "/ping", &json!({}));
+    assert_eq!(status, 200);
+    // The sidecar's /metrics shows the data plane's connection counters.
+    let metrics = get("/metrics").text();
+    assert!(metrics.contains("http_connections_total"), "{metrics}");
+    server.shutdown();
+    store.shutdown();
+}

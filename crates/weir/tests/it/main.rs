@@ -134,9 +134,11 @@ fn embed_mode_contract() {
         ],
     );
     let started = Instant::now();
+    // The admin plane binds first (before recovery, decision 0007), then the data plane: the
+    // two lines embed mode waits for come last, once the recovered state is served.
+    let admin = server.bound("server.admin_bound", Duration::from_secs(5));
     let http = server.bound("server.http_bound", Duration::from_secs(5));
     let tcp = server.bound("server.tcp_bound", Duration::from_secs(5));
-    let admin = server.bound("server.admin_bound", Duration::from_secs(5));
     assert!(started.elapsed() < Duration::from_secs(5));
     for addr in [&http, &tcp, &admin] {
         assert!(
