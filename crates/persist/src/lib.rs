@@ -56,6 +56,7 @@
 //! either modifies nothing (on `Corrupt`) or performs at most one torn-tail repair. After an
 //! fsync failure no append succeeds again. All IO goes through `Disk`.
 
+pub mod background;
 mod disk;
 mod error;
 mod group_commit;

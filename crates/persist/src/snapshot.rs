@@ -60,6 +60,11 @@ const DIRECTORY_ENTRY_BYTES: usize = 24;
 /// Most sections a file may declare (the engine writes 1 + one per table).
 pub const SNAPSHOT_SECTIONS_MAX: u32 = 1 << 20;
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// The writer fdatasyncs the temp file every this many bytes, so the page cache never holds
+/// more than this much of a snapshot: the final fsync is short, and the WAL's fdatasyncs never
+/// queue behind hundreds of megabytes of snapshot writeback (they did: push throughput fell by
+/// 60-85% in the last second of each snapshot at max ingest rate, docs/BENCHMARKS.md).
+const SYNC_EVERY_BYTES: u64 = 8 << 20;
 const PREFIX: &str = "snapshot-";
 const SUFFIX: &str = ".snap";
 const TMP_SUFFIX: &str = ".snap.tmp";
@@ -220,6 +225,8 @@ pub struct SnapshotWriter {
     sections: Vec<Section>,
     /// The open section: (tag, body offset where it started, running CRC).
     open: Option<(u32, u64, u32)>,
+    /// Bytes written since the last fdatasync.
+    unsynced: u64,
 }
 
 impl SnapshotWriter {
@@ -244,6 +251,7 @@ impl SnapshotWriter {
             body_bytes: 0,
             sections: Vec::new(),
             open: None,
+            unsynced: 0,
         })
     }
 
@@ -271,7 +279,12 @@ impl SnapshotWriter {
         let file = self.file.as_mut().expect("file open until finish");
         write_all_at(file.as_mut(), self.offset, &self.buf).map_err(|(_, e)| e)?;
         self.offset += self.buf.len() as u64;
+        self.unsynced += self.buf.len() as u64;
         self.buf.clear();
+        if self.unsynced >= SYNC_EVERY_BYTES {
+            file.sync_data()?;
+            self.unsynced = 0;
+        }
         Ok(())
     }
 

@@ -408,6 +408,7 @@ impl Drop for Snapshotter {
 }
 
 fn snapshot_thread(disk: Arc<dyn Disk>, dir: PathBuf, jobs: Receiver<Job>, done: Sender<Done>) {
+    persist::background::lower_current_thread_priority();
     for job in jobs {
         let started = Instant::now();
         let lsn = job.lsn;
