@@ -538,9 +538,14 @@ fn durability_claim(
     let mut probe = offset + 1;
     while probe + RECORD_HEADER_BYTES <= bytes.len() {
         let window = &bytes[probe..];
-        // Most probes land in payload or zeros; skip all-zero windows cheaply.
+        // Most probes land in payload or zeros. An all-zero header never validates, so a header
+        // starting at `s` has a non-zero byte in `[s, s + 32)`: jump over runs of zeros (the
+        // unused tail of a preallocated segment can be tens of MiB).
         if window[..RECORD_HEADER_BYTES].iter().all(|&b| b == 0) {
-            probe += 1;
+            match window.iter().position(|&b| b != 0) {
+                Some(non_zero) => probe += non_zero + 1 - RECORD_HEADER_BYTES,
+                None => break,
+            }
             continue;
         }
         let header = match record::decode(window, salt) {
