@@ -11,6 +11,11 @@ the way a crash or the disk would, starts the real binary on them and checks wha
 what it says (exit code 3, `WAL unrepairable`, file/offset/LSN) and that refusal modifies
 nothing. persist's own tests sweep every offset and every bit on the library; these check the
 same rules end to end through the binary, its logs and `weir wal verify|dump|salvage`.
+
+Sections (a) and (b) sweep the byte layout of format version 1, so their servers run with
+preallocation off (WEIR_WAL_PREALLOCATE=0); section (d) covers preallocated segments (format
+version 2, the default; decision 0007): a SIGKILLed server's zero-filled tail is unused space,
+not damage, and a record torn over the zeros is still cut exactly.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ SEGMENT_HEADER = 32
 RECORD_HEADER = 32
 EXIT_UNREPAIRABLE = 3
 N_PUSHES = 20  # LSN 1 is the register, LSNs 2..21 the pushes with x = 1..20
+PLAIN = {"WEIR_WAL_PREALLOCATE": "0"}  # format version 1: segments grow, no zero tail
 
 EVENT = {"kind": "event", "name": "Tx", "schema": {"fields": {"k": "str", "x": "i64"}, "optional_fields": []}}
 TABLE = {"kind": "derivation", "name": "TxStats", "output_kind": "table", "upstreams": ["Tx"],
@@ -56,6 +62,8 @@ def record_spans(segment: bytes) -> list[tuple[int, int, int]]:
     while offset + RECORD_HEADER <= len(segment):
         (lsn,) = struct.unpack_from("<Q", segment, offset + 4)
         (payload_len,) = struct.unpack_from("<I", segment, offset + 20)
+        if lsn == 0:
+            break  # zeros: the unused tail of a preallocated segment (LSN 0 is never a record)
         end = offset + RECORD_HEADER + payload_len
         if end > len(segment):
             break
@@ -104,7 +112,7 @@ def pristine() -> Iterator[Path]:
     """A data dir holding a register and N_PUSHES acked pushes, left by a SIGKILLed server."""
     root = Path(tempfile.mkdtemp(prefix="weir-wal-damage-"))
     data = root / "pristine"
-    server = DurableServer(data).start()
+    server = DurableServer(data, extra_env=PLAIN).start()
     try:
         with server.client() as c:
             assert post(c, "/register", {"nodes": [EVENT, TABLE]}).status_code == 200
@@ -166,7 +174,7 @@ def test_truncated_tail_is_cut_to_exactly_the_complete_records(pristine: Path, c
         torn_at = max(s for s in record_start if s <= cut)
         where = f"{label} (cut at {cut}, torn record at {torn_at})"
 
-        server = DurableServer(data).start()
+        server = DurableServer(data, extra_env=PLAIN).start()
         try:
             assert server.ready, f"{where}: refused to start:\n{server.output()[-3000:]}"
             repaired = server.log_records("wal.torn_tail_repaired")
@@ -185,7 +193,7 @@ def test_truncated_tail_is_cut_to_exactly_the_complete_records(pristine: Path, c
 
         # Idempotent: a second start finds a clean log and changes nothing.
         before = tree_digest(data)
-        server = DurableServer(data).start()
+        server = DurableServer(data, extra_env=PLAIN).start()
         try:
             assert server.ready, server.output()[-3000:]
             assert server.log_records("wal.torn_tail_repaired") == [], where
@@ -202,7 +210,7 @@ def test_cut_exactly_at_a_record_boundary_is_not_damage(pristine: Path, copy_of)
     data = copy_of()
     (data / "wal" / segment_name).write_bytes(original[:last_start])
     before = tree_digest(data)
-    server = DurableServer(data).start()
+    server = DurableServer(data, extra_env=PLAIN).start()
     try:
         assert server.ready, server.output()[-3000:]
         assert server.log_records("wal.torn_tail_repaired") == []
@@ -228,7 +236,7 @@ def test_bit_flip_in_a_middle_record_is_refused_until_salvaged(pristine: Path, c
     segment.write_bytes(bytes(damaged))
     before = tree_digest(data)
 
-    server = DurableServer(data).start()
+    server = DurableServer(data, extra_env=PLAIN).start()
     code = server.wait_exit()
     output = server.output()
     assert not server.ready
@@ -240,7 +248,7 @@ def test_bit_flip_in_a_middle_record_is_refused_until_salvaged(pristine: Path, c
     assert tree_digest(data) == before, "a refused start modified files"
 
     # Starting again does not "get used to" it.
-    server = DurableServer(data).start()
+    server = DurableServer(data, extra_env=PLAIN).start()
     assert server.wait_exit() == EXIT_UNREPAIRABLE
     verify = tool(data, "verify")
     assert verify.returncode == EXIT_UNREPAIRABLE, verify.stdout + verify.stderr
@@ -257,7 +265,7 @@ def test_bit_flip_in_a_middle_record_is_refused_until_salvaged(pristine: Path, c
     assert salvaged.read_bytes() == bytes(damaged[start:]), "salvage did not keep the cut bytes"
     assert segment.read_bytes() == original[:start]
     pushes_before = lsn - 2  # LSN 1 is the register
-    server = DurableServer(data).start()
+    server = DurableServer(data, extra_env=PLAIN).start()
     try:
         assert server.ready, server.output()[-3000:]
         assert rows(server) == expected_rows(pushes_before)
@@ -265,7 +273,7 @@ def test_bit_flip_in_a_middle_record_is_refused_until_salvaged(pristine: Path, c
             assert post(c, "/push", {"event": "Tx", "data": {"k": "a", "x": 1000}}).status_code == 200
     finally:
         server.kill()
-    server = DurableServer(data).start()
+    server = DurableServer(data, extra_env=PLAIN).start()
     try:
         n, total = expected_rows(pushes_before)
         assert rows(server) == (n + 1, total + 1000), "new records after a salvage survive a restart"
@@ -317,5 +325,112 @@ def test_control_character_never_reaches_the_wal(tmp_path: Path) -> None:
     server = DurableServer(data).start()
     try:
         assert rows(server, "ok") == (2, 6)
+    finally:
+        server.kill()
+
+
+# ------------------------------------------------------------------------------------------------
+# (d) preallocated segments (format version 2, the default)
+# ------------------------------------------------------------------------------------------------
+SMALL_SEGMENTS = {"WEIR_WAL_SEGMENT_BYTES": str(1024 * 1024)}
+
+
+def segments(wal_dir: Path) -> list[Path]:
+    return sorted(wal_dir / n for n in os.listdir(wal_dir) if n.endswith(".wal"))
+
+
+def preallocated_log(data: Path) -> int:
+    """Registers and pushes x = 1, 2, ... until the active segment is a preallocated one (the
+    spare is prepared in the background; a push that would grow a plain segment adopts it once
+    it is ready), at least N_PUSHES pushes; SIGKILLs the server. Returns the number of pushes."""
+    server = DurableServer(data, extra_env=SMALL_SEGMENTS).start()
+    n = 0
+    try:
+        with server.client() as c:
+            assert post(c, "/register", {"nodes": [EVENT, TABLE]}).status_code == 200
+            while n < N_PUSHES or segments(data / "wal")[-1].stat().st_size != 1024 * 1024:
+                assert n < 100_000, "the spare was never adopted"
+                n += 1
+                r = post(c, "/push", {"event": "Tx", "data": {"k": "a", "x": n}})
+                assert r.status_code == 200, r.text
+    finally:
+        server.kill()
+    return n
+
+
+def test_sigkilled_preallocated_server_restarts_without_repair(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    n = preallocated_log(data)
+    active = segments(data / "wal")[-1]
+    content = active.read_bytes()
+    (version,) = struct.unpack_from("<I", content, 8)
+    assert version == 2, version
+    spans = record_spans(content)
+    assert spans and spans[-1][1] < len(content) and not any(content[spans[-1][1]:]), \
+        "the active segment ends in unused zeros"
+    for sealed in segments(data / "wal")[:-1]:
+        sealed_bytes = sealed.read_bytes()
+        assert record_spans(sealed_bytes)[-1][1] == len(sealed_bytes), f"{sealed} is not sealed at its records"
+    verify = tool(data, "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    dump = tool(data, "dump")
+    assert dump.returncode == 0 and "preallocated_free=" in dump.stdout, dump.stdout[-2000:]
+    segment_digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in segments(data / "wal")}
+
+    server = DurableServer(data, extra_env=SMALL_SEGMENTS).start()
+    try:
+        assert server.ready, server.output()[-3000:]
+        assert server.log_records("wal.torn_tail_repaired") == [], server.output()[-3000:]
+        assert rows(server) == expected_rows(n)
+    finally:
+        server.kill()
+    assert not list((data / "wal").glob("*.torn-*")), "nothing is quarantined"
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in segments(data / "wal")} == segment_digests
+
+
+def test_record_torn_inside_preallocated_space_is_cut_exactly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    n = preallocated_log(data)
+    active = segments(data / "wal")[-1]
+    original = active.read_bytes()
+    spans = record_spans(original)
+    assert len(spans) >= 2, "the last record is not the first of its segment"
+    start, end, lsn = spans[-1]
+    # The write of the last record stopped in its payload: the rest still reads as zeros.
+    cut = start + RECORD_HEADER + 3
+    damaged = original[:cut] + b"\0" * (len(original) - cut)
+    active.write_bytes(damaged)
+
+    server = DurableServer(data, extra_env=SMALL_SEGMENTS).start()
+    try:
+        assert server.ready, server.output()[-3000:]
+        repaired = server.log_records("wal.torn_tail_repaired")
+        assert len(repaired) == 1, server.output()[-3000:]
+        line = repaired[0]
+        assert line["offset"] == start and line["lsn"] == lsn, line
+        assert line["bytes"] == len(damaged) - start, line
+        assert rows(server) == expected_rows(n - 1)
+    finally:
+        server.kill()
+    # The quarantine holds the torn bytes without the unused zeros (the record's own bytes up to
+    # the cut end in a non-zero byte here: payloads are JSON/msgpack text).
+    quarantine = data / "wal" / f"{active.name}.torn-{start:020}"
+    assert quarantine.read_bytes() == damaged[start:cut].rstrip(b"\0")
+    assert active.read_bytes() == original[:start]
+
+    # The next start is clean; new pushes survive a restart.
+    server = DurableServer(data, extra_env=SMALL_SEGMENTS).start()
+    try:
+        assert server.ready, server.output()[-3000:]
+        assert server.log_records("wal.torn_tail_repaired") == []
+        with server.client() as c:
+            assert post(c, "/push", {"event": "Tx", "data": {"k": "a", "x": 1000}}).status_code == 200
+    finally:
+        server.kill()
+    server = DurableServer(data, extra_env=SMALL_SEGMENTS).start()
+    try:
+        count, total = expected_rows(n - 1)
+        assert rows(server) == (count + 1, total + 1000)
+        assert server.log_records("wal.torn_tail_repaired") == []
     finally:
         server.kill()

@@ -38,6 +38,7 @@
 //! - `lsn` — `Lsn`, the dense record number.
 //! - `record` — the record format: 32-byte header, two CRC32C checksums, payload.
 //! - `segment` — the segment header, `SegmentId`, file naming, salts.
+//! - `spare` — segment preallocation: the zero-filled spare and its background preparer.
 //! - `wal` — `Wal`: append, sync, rotation, rollback on write failure, fail-stop, reclamation.
 //! - `group_commit` — `GroupCommitter`: the commit thread, batching, durable and relaxed acks.
 //! - `recovery` — the read-only scan, the torn-tail-versus-corruption rule, replay.
@@ -68,6 +69,7 @@ mod repair;
 mod segment;
 mod sim_disk;
 pub mod snapshot;
+mod spare;
 pub mod tools;
 mod wal;
 
@@ -80,6 +82,11 @@ pub use crate::limits::*;
 pub use crate::lsn::Lsn;
 pub use crate::recovery::{TornKind, TornTail};
 pub use crate::repair::quarantine_path;
-pub use crate::segment::{SegmentHeader, SegmentId, FORMAT_VERSION, SEGMENT_MAGIC};
+pub use crate::segment::{
+    SegmentHeader, SegmentId, FORMAT_VERSION, FORMAT_VERSION_PLAIN, SEGMENT_MAGIC, SPARE_FILE_NAME,
+};
 pub use crate::sim_disk::{CrashMode, Fault, FaultKind, SimDisk, Site, SplitMix};
-pub use crate::wal::{Reclamation, RecoveryReport, SegmentInfo, Wal, WalOptions, WalStats};
+pub use crate::wal::{
+    Preallocate, Reclamation, RecoveryReport, SegmentInfo, Wal, WalOptions, WalStats,
+    FSYNC_HISTOGRAM_BOUNDS_SECONDS,
+};

@@ -40,6 +40,17 @@
 //! damaged length is never trusted, and the two conditions above mean only bytes that were never
 //! complete, and never covered by a later record's durability claim, are cut.
 //!
+//! # Preallocated segments (format version 2)
+//!
+//! A version-2 segment may be longer than its records: it was zero-filled and fsynced before its
+//! first record. In the last segment, if every byte from the first invalid record boundary `p`
+//! to EOF is zero, that is unused space: the scan ends **clean** at `p` (no repair, no
+//! quarantine; appends resume at `p`). Anything else there is classified by the rule above,
+//! unchanged (a record partially written over the zeros has the *zero fill* shape). A sealed
+//! segment is truncated to its records before its successor is created, so a zero tail in a
+//! sealed segment is damage like any other. Version-1 segments keep the version-1 rule exactly
+//! (a zero tail at a record boundary is a *zero fill* torn tail).
+//!
 //! Residual risk, documented rather than hidden: if the very last record of the log was
 //! acknowledged, nothing valid was written after it, and damage hits it in a way that looks torn
 //! (a whole sector of it turns to zeros; or a bit flips in it while its payload happens to end in
@@ -56,7 +67,7 @@ use crate::limits::{
 };
 use crate::lsn::Lsn;
 use crate::record::{self, RecordDecode};
-use crate::segment::{SegmentHeader, SegmentId, SEGMENT_SUFFIX, TMP_SUFFIX};
+use crate::segment::{SegmentHeader, SegmentId, FORMAT_VERSION_PLAIN, SEGMENT_SUFFIX, TMP_SUFFIX};
 
 /// Why a tail was classified as torn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +87,10 @@ pub struct TornTail {
     /// The LSN the cut record would have had.
     pub lsn: Lsn,
     pub bytes: u64,
+    /// Bytes copied to the quarantine file: `[offset, offset + quarantine_bytes)`. Equal to
+    /// `bytes` in a version-1 segment; in a version-2 segment the zeros after the last non-zero
+    /// byte are unused preallocated space and are not copied.
+    pub quarantine_bytes: u64,
     pub kind: TornKind,
 }
 
@@ -109,6 +124,8 @@ impl CorruptAt {
 pub struct SegmentScan {
     pub id: SegmentId,
     pub path: PathBuf,
+    /// Segment format version (0 if the header was not read).
+    pub version: u32,
     pub salt: u32,
     pub file_bytes: u64,
     pub valid_end: u64,
@@ -220,6 +237,7 @@ pub fn scan(disk: &dyn Disk, dir: &Path) -> Result<LogScan, WalError> {
         let placeholder = SegmentScan {
             id,
             path: path.clone(),
+            version: 0,
             salt: 0,
             file_bytes: 0,
             valid_end: SEGMENT_HEADER_BYTES as u64,
@@ -292,7 +310,7 @@ pub fn scan(disk: &dyn Disk, dir: &Path) -> Result<LogScan, WalError> {
             });
             continue;
         }
-        let (segment, end) = scan_segment(&bytes, id, &path, header.salt, is_last, segment_idx);
+        let (segment, end) = scan_segment(&bytes, id, &path, header, is_last, segment_idx);
         log.n_records += segment.n_records;
         expected = Some(segment.next_lsn);
         log.segments.push(segment);
@@ -306,10 +324,12 @@ fn scan_segment(
     bytes: &[u8],
     id: SegmentId,
     path: &Path,
-    salt: u32,
+    header: SegmentHeader,
     is_last: bool,
     segment_idx: usize,
 ) -> (SegmentScan, ScanEnd) {
+    let salt = header.salt;
+    let preallocated = header.version != FORMAT_VERSION_PLAIN;
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut lsn = id.first_lsn();
     let mut n_records = 0u64;
@@ -324,8 +344,19 @@ fn scan_segment(
                 continue;
             }
         }
+        let zeros_to_eof = bytes[offset..].iter().all(|&b| b == 0);
+        if preallocated && is_last && zeros_to_eof {
+            // Unused preallocated space: the log ends cleanly here.
+            break;
+        }
         let classified = if is_last {
             classify_tail(bytes, offset, outcome, salt, lsn)
+        } else if preallocated && zeros_to_eof {
+            Err(format!(
+                "zero-filled tail of {} bytes in a sealed segment (sealed segments are \
+                 truncated to their records)",
+                bytes.len() - offset
+            ))
         } else {
             Err(reason(&outcome, lsn))
         };
@@ -336,6 +367,7 @@ fn scan_segment(
                 offset: offset as u64,
                 lsn,
                 bytes: (bytes.len() - offset) as u64,
+                quarantine_bytes: quarantine_len(bytes, offset, header.version) as u64,
                 kind,
             }),
             Err(reason) => ScanEnd::Corrupt(CorruptAt {
@@ -352,6 +384,7 @@ fn scan_segment(
     let segment = SegmentScan {
         id,
         path: path.to_path_buf(),
+        version: header.version,
         salt,
         file_bytes: bytes.len() as u64,
         valid_end: offset as u64,
@@ -359,6 +392,21 @@ fn scan_segment(
         next_lsn: lsn,
     };
     (segment, end)
+}
+
+/// How many bytes from `offset` on a cut copies to quarantine: all of them in a version-1
+/// segment; in a version-2 segment, up to the last non-zero byte (the zeros after it are
+/// unused preallocated space; a torn record's own trailing zero bytes, if any, are not kept).
+pub(crate) fn quarantine_len(bytes: &[u8], offset: usize, version: u32) -> usize {
+    if version == FORMAT_VERSION_PLAIN {
+        return bytes.len() - offset;
+    }
+    let data_end = bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |idx| idx + 1)
+        .max(offset);
+    data_end - offset
 }
 
 /// Human-readable reason for a decode outcome that is not a valid record with LSN `expected`.
@@ -490,9 +538,14 @@ fn durability_claim(
     let mut probe = offset + 1;
     while probe + RECORD_HEADER_BYTES <= bytes.len() {
         let window = &bytes[probe..];
-        // Most probes land in payload or zeros; skip all-zero windows cheaply.
+        // Most probes land in payload or zeros. An all-zero header never validates, so a header
+        // starting at `s` has a non-zero byte in `[s, s + 32)`: jump over runs of zeros (the
+        // unused tail of a preallocated segment can be tens of MiB).
         if window[..RECORD_HEADER_BYTES].iter().all(|&b| b == 0) {
-            probe += 1;
+            match window.iter().position(|&b| b != 0) {
+                Some(non_zero) => probe += non_zero + 1 - RECORD_HEADER_BYTES,
+                None => break,
+            }
             continue;
         }
         let header = match record::decode(window, salt) {

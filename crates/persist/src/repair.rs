@@ -1,8 +1,9 @@
 //! Torn-tail repair: quarantine the cut bytes, then truncate. Bounded, audited, idempotent.
 //!
 //! Steps, each durable before the next:
-//! 1. copy `[offset, EOF)` of the last segment to `{segment}.torn-{offset:020}` in the WAL dir,
-//!    fsync it, fsync the directory;
+//! 1. copy `[offset, EOF)` of the last segment to `{segment}.torn-{offset:020}` in the WAL dir
+//!    (in a preallocated, version-2 segment: `[offset, last non-zero byte]`, the zeros after it
+//!    being unused space), fsync it, fsync the directory;
 //! 2. truncate the segment to `offset`, fsync it;
 //! 3. log one structured line (`wal.torn_tail_repaired`: segment, offset, LSN, bytes, kind,
 //!    quarantine file).
@@ -51,7 +52,8 @@ pub(crate) fn repair_torn_tail(
     let mut file = disk
         .create_file(&quarantine)
         .map_err(|error| WalError::io(IoOp::Open, &quarantine, &error))?;
-    write_all_at(file.as_mut(), 0, &content[offset..])
+    let quarantined = &content[offset..offset + torn.quarantine_bytes as usize];
+    write_all_at(file.as_mut(), 0, quarantined)
         .map_err(|(_, error)| WalError::io(IoOp::Write, &quarantine, &error))?;
     file.sync_data()
         .map_err(|error| WalError::io(IoOp::Fsync, &quarantine, &error))?;

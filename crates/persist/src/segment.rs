@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic           b"weir-wal"
-//!      8     4  format_version  u32 LE, 1
+//!      8     4  format_version  u32 LE, 1 or 2 (2: the segment may be preallocated)
 //!     12     4  salt            u32 LE, random per segment; seeds every record checksum in it
 //!     16     8  first_lsn       u64 LE, LSN of the first record (also the file name)
 //!     24     4  flags           u32 LE, 0 in format version 1
@@ -15,6 +15,12 @@
 //! the LSNs printed in logs). A segment is created as `{name}.tmp`, its header written and
 //! fsynced, then renamed into place and the directory fsynced: a file with a segment name always
 //! has a complete, durable header, so a bad header is corruption, never a torn write.
+//!
+//! Format version 2 (written when preallocation is on) has the same bytes; what changes is what
+//! the file size means: a version-2 segment may be longer than its records, the rest being
+//! zeros written (and fsynced) before any record. In the active segment, zeros from a record
+//! boundary to EOF are unused space; a sealed segment is truncated to its records before its
+//! successor exists (`docs/design/wal-format.md`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +31,19 @@ use crate::lsn::Lsn;
 
 /// Magic bytes at offset 0 of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"weir-wal";
-/// The only format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version: 2, segments that may be preallocated (zero-filled space after
+/// the records). Written by a log with preallocation on.
+pub const FORMAT_VERSION: u32 = 2;
+/// Format version 1: the file size is exactly the bytes written (no preallocation). Still read,
+/// and still written by a log with preallocation off, byte for byte as before version 2.
+pub const FORMAT_VERSION_PLAIN: u32 = 1;
 /// File-name suffix of a segment.
 pub const SEGMENT_SUFFIX: &str = ".wal";
 /// File-name suffix of a segment being created (never holds records; removed on open).
 pub const TMP_SUFFIX: &str = ".tmp";
+/// Name of the spare segment a preallocating log prepares (zero-filled, fsynced) for its next
+/// rotation. It ends in `.wal.tmp`, so an open removes a leftover one like any other tmp file.
+pub const SPARE_FILE_NAME: &str = "spare.wal.tmp";
 /// Marker in the name of a torn-tail quarantine file (`{segment}.torn-{offset}`).
 pub const TORN_MARKER: &str = ".torn-";
 
@@ -71,6 +84,8 @@ impl fmt::Display for SegmentId {
 /// The decoded, checked segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// `FORMAT_VERSION_PLAIN` (1) or `FORMAT_VERSION` (2).
+    pub version: u32,
     pub salt: u32,
     pub first_lsn: Lsn,
 }
@@ -80,7 +95,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_BYTES] {
         let mut bytes = [0u8; SEGMENT_HEADER_BYTES];
         bytes[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes[8..12].copy_from_slice(&self.version.to_le_bytes());
         bytes[12..16].copy_from_slice(&self.salt.to_le_bytes());
         bytes[16..24].copy_from_slice(&self.first_lsn.0.to_le_bytes());
         bytes[24..28].copy_from_slice(&0u32.to_le_bytes());
@@ -109,7 +124,7 @@ impl SegmentHeader {
         let mut word = [0u8; 4];
         word.copy_from_slice(&head[8..12]);
         let version = u32::from_le_bytes(word);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_PLAIN {
             return Err(format!("unsupported format version {version}"));
         }
         word.copy_from_slice(&head[24..28]);
@@ -121,6 +136,7 @@ impl SegmentHeader {
         let mut long = [0u8; 8];
         long.copy_from_slice(&head[16..24]);
         Ok(SegmentHeader {
+            version,
             salt,
             first_lsn: Lsn(u64::from_le_bytes(long)),
         })
@@ -170,12 +186,30 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_checks() {
+        for version in [FORMAT_VERSION_PLAIN, FORMAT_VERSION] {
+            let header = SegmentHeader {
+                version,
+                salt: 0xdead_beef,
+                first_lsn: Lsn(77),
+            };
+            assert_eq!(SegmentHeader::decode(&header.encode()), Ok(header));
+        }
+        let unknown = SegmentHeader {
+            version: 3,
+            salt: 1,
+            first_lsn: Lsn(1),
+        }
+        .encode();
+        assert!(
+            SegmentHeader::decode(&unknown).is_err(),
+            "version 3 is refused"
+        );
         let header = SegmentHeader {
+            version: FORMAT_VERSION,
             salt: 0xdead_beef,
             first_lsn: Lsn(77),
         };
         let bytes = header.encode();
-        assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
         for idx in 0..SEGMENT_HEADER_BYTES {
             let mut flipped = bytes;
             flipped[idx] ^= 0x10;

@@ -22,7 +22,11 @@
 //!   independently either reached the disk or reads as zeros (power loss with reordered
 //!   writeback; bytes that were durable are never touched).
 //!
-//! Unsynced changes other than appends (a truncation, an overwrite of synced bytes) are simply
+//! An unsynced write into durable space that reads as zeros (a preallocated, zero-filled file)
+//! counts as an append for these modes: from the first byte that differs from the durable
+//! content on, the durable content must be all zeros; the torn range then starts at that byte
+//! and the file keeps at least its durable size (the zeros that did not get overwritten).
+//! Other unsynced changes (a truncation, an overwrite of synced non-zero bytes) are simply
 //! lost: the file reverts to its durable content.
 //!
 //! **Faults** (`SimDisk::inject`). A `Fault` names a call `Site` (open, write, fsync, directory
@@ -154,6 +158,45 @@ pub enum CrashMode {
 struct Inode {
     live: Vec<u8>,
     durable: Vec<u8>,
+    /// Since the last sync: the smallest live length, and the byte range written. A sync copies
+    /// only that much (large preallocated files would make whole-file copies slow).
+    shortest_since_sync: Option<usize>,
+    written_since_sync: Option<(usize, usize)>,
+}
+
+impl Inode {
+    fn wrote(&mut self, start: usize, end: usize) {
+        self.written_since_sync = Some(match self.written_since_sync {
+            Some((lo, hi)) => (lo.min(start), hi.max(end)),
+            None => (start, end),
+        });
+    }
+
+    fn resized(&mut self, old_len: usize) {
+        let shortest = self.shortest_since_sync.map_or(old_len, |s| s.min(old_len));
+        self.shortest_since_sync = Some(shortest.min(self.live.len()));
+    }
+
+    /// Makes the durable content equal the live content.
+    fn sync(&mut self) {
+        let shortest = self.shortest_since_sync.take().unwrap_or(self.live.len());
+        self.durable.truncate(shortest.min(self.durable.len()));
+        self.durable.resize(self.live.len(), 0);
+        if let Some((lo, hi)) = self.written_since_sync.take() {
+            let hi = hi.min(self.live.len());
+            if lo < hi {
+                self.durable[lo..hi].copy_from_slice(&self.live[lo..hi]);
+            }
+        }
+    }
+
+    /// Replaces live and durable content alike.
+    fn set(&mut self, content: Vec<u8>) {
+        self.live = content.clone();
+        self.durable = content;
+        self.shortest_since_sync = None;
+        self.written_since_sync = None;
+    }
 }
 
 #[derive(Debug)]
@@ -290,36 +333,49 @@ impl SimDisk {
             let Some(inode) = state.inodes.get_mut(&inode_id) else {
                 continue;
             };
-            let appended = inode.live.len() > inode.durable.len()
-                && inode.live[..inode.durable.len()] == inode.durable[..];
+            // Where the unsynced change starts, if it is an append or a write over durable
+            // zeros (see the module doc); `None` for any other change, or none at all.
+            let durable_len = inode.durable.len();
+            let torn_from = (inode.live.len() >= durable_len)
+                .then(|| {
+                    inode
+                        .live
+                        .iter()
+                        .zip(&inode.durable)
+                        .position(|(live, durable)| live != durable)
+                        .unwrap_or(durable_len)
+                })
+                .filter(|&from| {
+                    inode.live.len() > from && inode.durable[from..].iter().all(|&b| b == 0)
+                });
             let mut content = inode.durable.clone();
-            if appended {
-                let durable_len = inode.durable.len();
-                let extra = (inode.live.len() - durable_len) as u64;
-                match mode {
-                    CrashMode::DropUnsynced => {}
-                    CrashMode::TornPrefix { .. } => {
-                        let keep = rng.below(extra + 1) as usize;
-                        content.extend_from_slice(&inode.live[durable_len..durable_len + keep]);
+            if let Some(from) = torn_from {
+                let extra = (inode.live.len() - from) as u64;
+                let keep = match mode {
+                    CrashMode::DropUnsynced => 0,
+                    CrashMode::TornPrefix { .. } | CrashMode::TornSectors { .. } => {
+                        rng.below(extra + 1) as usize
                     }
-                    CrashMode::TornSectors { .. } => {
-                        let keep = rng.below(extra + 1) as usize;
-                        let new_len = durable_len + keep;
-                        content.extend_from_slice(&inode.live[durable_len..new_len]);
-                        let mut sector = durable_len as u64 / SECTOR_BYTES * SECTOR_BYTES;
-                        while sector < new_len as u64 {
-                            let start = sector.max(durable_len as u64) as usize;
-                            let end = (sector + SECTOR_BYTES).min(new_len as u64) as usize;
-                            if rng.below(2) == 0 {
-                                content[start..end].fill(0);
-                            }
-                            sector += SECTOR_BYTES;
+                };
+                let new_len = from + keep;
+                content.truncate(from.min(content.len()));
+                content.extend_from_slice(&inode.live[from..new_len]);
+                if content.len() < durable_len {
+                    content.resize(durable_len, 0);
+                }
+                if let CrashMode::TornSectors { .. } = mode {
+                    let mut sector = from as u64 / SECTOR_BYTES * SECTOR_BYTES;
+                    while sector < new_len as u64 {
+                        let start = sector.max(from as u64) as usize;
+                        let end = (sector + SECTOR_BYTES).min(new_len as u64) as usize;
+                        if rng.below(2) == 0 {
+                            content[start..end].fill(0);
                         }
+                        sector += SECTOR_BYTES;
                     }
                 }
             }
-            inode.live = content.clone();
-            inode.durable = content;
+            inode.set(content);
         }
     }
 
@@ -339,8 +395,7 @@ impl SimDisk {
             .get(path)
             .expect("set_file on a missing file");
         let inode = state.inodes.get_mut(&inode).expect("dangling inode");
-        inode.live = content.clone();
-        inode.durable = content;
+        inode.set(content);
     }
 
     /// Removes `path` durably, without going through fault checks (test setup).
@@ -416,12 +471,10 @@ impl Disk for SimDisk {
             state.require_dir(path)?;
             match state.live_names.get(path).copied() {
                 Some(inode) => {
-                    state
-                        .inodes
-                        .get_mut(&inode)
-                        .expect("dangling inode")
-                        .live
-                        .clear();
+                    let node = state.inodes.get_mut(&inode).expect("dangling inode");
+                    let old_len = node.live.len();
+                    node.live.clear();
+                    node.resized(old_len);
                     inode
                 }
                 None => {
@@ -530,6 +583,7 @@ impl DiskFile for SimFile {
             inode.live.resize(end, 0);
         }
         inode.live[offset as usize..end].copy_from_slice(&bytes[..len]);
+        inode.wrote(offset as usize, end);
         Ok(len)
     }
 
@@ -537,7 +591,7 @@ impl DiskFile for SimFile {
         let mut state = self.live_state()?;
         fail_unless_short(state.check(Site::Fsync, &self.path))?;
         let inode = state.inodes.get_mut(&self.inode).expect("dangling inode");
-        inode.durable = inode.live.clone();
+        inode.sync();
         Ok(())
     }
 
@@ -545,7 +599,9 @@ impl DiskFile for SimFile {
         let mut state = self.live_state()?;
         fail_unless_short(state.check(Site::Truncate, &self.path))?;
         let inode = state.inodes.get_mut(&self.inode).expect("dangling inode");
+        let old_len = inode.live.len();
         inode.live.resize(len as usize, 0);
+        inode.resized(old_len);
         Ok(())
     }
 }
@@ -623,6 +679,73 @@ mod tests {
             assert!(content[..700].iter().all(|&b| b == 7));
             assert!(content[700..].iter().all(|&b| b == 9 || b == 0));
         }
+    }
+
+    #[test]
+    fn sync_tracks_writes_truncations_and_extensions() {
+        let disk = SimDisk::new();
+        disk.create_dir_all(&dir()).unwrap();
+        let path = dir().join("a");
+        let mut file = disk.create_file(&path).unwrap();
+        let mut rng = SplitMix::new(3);
+        for _ in 0..300 {
+            match rng.below(4) {
+                0 | 1 => {
+                    let offset = rng.below(3000);
+                    let len = 1 + rng.below(700) as usize;
+                    file.write_at(offset, &vec![1 + rng.below(250) as u8; len])
+                        .unwrap();
+                }
+                2 => file.set_len(rng.below(3500)).unwrap(),
+                _ => {
+                    file.sync_data().unwrap();
+                    let state = disk.state.lock();
+                    let inode = state.inodes.values().next().unwrap();
+                    assert_eq!(inode.durable, inode.live);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_write_over_durable_zeros_tears_like_an_append() {
+        let mut seen_partial = false;
+        for seed in 0..50 {
+            let disk = SimDisk::new();
+            disk.create_dir_all(&dir()).unwrap();
+            let path = dir().join("a");
+            let mut file = disk.create_file(&path).unwrap();
+            file.write_at(0, &[7u8; 700]).unwrap();
+            file.write_at(700, &[0u8; 3000]).unwrap();
+            file.sync_data().unwrap();
+            disk.sync_dir(&dir()).unwrap();
+            file.write_at(700, &[9u8; 2000]).unwrap();
+            let mode = if seed % 2 == 0 {
+                CrashMode::TornPrefix { seed }
+            } else {
+                CrashMode::TornSectors { seed }
+            };
+            disk.crash(mode);
+            let content = disk.file(&path).unwrap();
+            assert_eq!(content.len(), 3700, "the preallocated size is durable");
+            assert!(content[..700].iter().all(|&b| b == 7));
+            assert!(content[700..2700].iter().all(|&b| b == 9 || b == 0));
+            assert!(content[2700..].iter().all(|&b| b == 0));
+            seen_partial |= content[700..2700].contains(&9) && content[700..2700].contains(&0);
+        }
+        assert!(seen_partial, "some crash kept part of the write");
+
+        // An unsynced overwrite of non-zero durable bytes is simply lost.
+        let disk = SimDisk::new();
+        disk.create_dir_all(&dir()).unwrap();
+        let path = dir().join("b");
+        let mut file = disk.create_file(&path).unwrap();
+        file.write_at(0, &[7u8; 700]).unwrap();
+        file.sync_data().unwrap();
+        disk.sync_dir(&dir()).unwrap();
+        file.write_at(100, &[9u8; 100]).unwrap();
+        disk.crash(CrashMode::TornPrefix { seed: 1 });
+        assert_eq!(disk.file(&path).unwrap(), vec![7u8; 700]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::limits::SEGMENT_HEADER_BYTES;
 use crate::lsn::Lsn;
 use crate::record::{self, RecordDecode};
 use crate::recovery::{self, CorruptAt, ScanEnd, TornTail};
-use crate::segment::{SegmentHeader, SegmentId};
+use crate::segment::{SegmentHeader, SegmentId, FORMAT_VERSION_PLAIN};
 
 /// Exit code of `weir wal verify` for a log that opens cleanly (possibly after a tail cut).
 pub const EXIT_OK: i32 = 0;
@@ -38,7 +38,12 @@ pub enum Health {
 pub struct SegmentSummary {
     pub id: SegmentId,
     pub path: PathBuf,
+    /// Segment format version (0 if its header could not be read).
+    pub version: u32,
     pub file_bytes: u64,
+    /// End of the valid records (the rest of a clean, preallocated active segment is unused
+    /// zero-filled space).
+    pub valid_end: u64,
     /// Valid records before any damage.
     pub n_records: u64,
 }
@@ -79,7 +84,9 @@ pub fn verify(disk: &dyn Disk, dir: &Path) -> Result<VerifyReport, WalError> {
             .map(|segment| SegmentSummary {
                 id: segment.id,
                 path: segment.path.clone(),
+                version: segment.version,
                 file_bytes: segment.file_bytes,
+                valid_end: segment.valid_end,
                 n_records: segment.n_records,
             })
             .collect(),
@@ -95,7 +102,9 @@ pub fn verify(disk: &dyn Disk, dir: &Path) -> Result<VerifyReport, WalError> {
 }
 
 /// Writes one line per record (`segment offset lsn durable_lsn len crc=ok|bad`), one `error`
-/// line where a segment's framing is lost (a record header that does not check out), then a
+/// line where a segment's framing is lost (a record header that does not check out), one
+/// `preallocated_free` line where a version-2 segment ends in zeros from a record boundary
+/// (unused space; damage only in a sealed segment, which the health line then reports), then a
 /// summary line with the health `open` would see. Read-only.
 pub fn dump(
     disk: &dyn Disk,
@@ -123,6 +132,15 @@ pub fn dump(
         };
         let mut offset = SEGMENT_HEADER_BYTES;
         while offset < bytes.len() {
+            if header.version != FORMAT_VERSION_PLAIN && bytes[offset..].iter().all(|&b| b == 0) {
+                writeln!(
+                    out,
+                    "segment={name} offset={offset} preallocated_free={}",
+                    bytes.len() - offset
+                )
+                .map_err(write_error)?;
+                break;
+            }
             match record::decode(&bytes[offset..], header.salt) {
                 RecordDecode::Valid { header: record, .. } => {
                     writeln!(
@@ -193,7 +211,8 @@ pub struct SalvageReport {
 
 /// Moves the damaged suffix of the log in `dir` (from the first bad record on, including every
 /// later segment) into `quarantine_dir` (created if missing; must be on the same file system).
-/// A damaged segment keeps its valid prefix; the cut bytes go to `{segment}.from-{offset}`.
+/// A damaged segment keeps its valid prefix; the cut bytes go to `{segment}.from-{offset}`
+/// (in a version-2 segment, without the zeros after the last non-zero byte: unused space).
 pub fn salvage(
     disk: &dyn Disk,
     dir: &Path,
@@ -246,7 +265,9 @@ pub fn salvage(
         let content = disk
             .read_file(&segment.path)
             .map_err(|error| WalError::io(IoOp::Read, &segment.path, &error))?;
-        let cut = &content[offset as usize..];
+        let version = log.segments[segment_idx].version;
+        let cut_len = recovery::quarantine_len(&content, offset as usize, version);
+        let cut = &content[offset as usize..offset as usize + cut_len];
         let target = quarantine_dir.join(format!("{}.from-{offset:020}", segment.id.file_name()));
         let mut file = disk
             .create_file(&target)

@@ -7,8 +7,17 @@
 //! 2. `flush` writes the pending buffer at the end of the active segment (into the OS page
 //!    cache: it survives a process crash, not a power loss); `sync` flushes and `fdatasync`s;
 //!    only then is `durable_lsn` advanced, and only records at or below it may be acknowledged;
-//! 3. rotation = `sync` the active segment, then create the next one: write its header to
-//!    `{name}.tmp`, fsync, rename into place, fsync the directory.
+//! 3. rotation = `sync` the active segment, *seal* it (if it is longer than its records, a
+//!    preallocated segment: truncate it to them and fsync), then create the next one: write its
+//!    header to `{name}.tmp` — or over the first bytes of a ready spare, a zero-filled segment
+//!    prepared off the commit path (`spare`) — fsync, rename into place, fsync the directory.
+//!
+//! Preallocation (`WalOptions::preallocate`, decision 0007): with a spare, appends overwrite
+//! zeros that are already allocated and durable, so the file size never changes and each
+//! `fdatasync` skips the synchronous inode write. A missing or slow spare never stalls a commit:
+//! rotation falls back to a plain growing segment, and as soon as a spare is ready, an append
+//! that would grow the active file first rotates into it ("adopts" it; an active segment without
+//! records is replaced by an atomic rename over it instead).
 //!
 //! Failure policy:
 //! - **fsync failure is fail-stop.** Any failed `sync_data` or directory fsync puts the log in
@@ -38,7 +47,26 @@ use crate::lsn::Lsn;
 use crate::record;
 use crate::recovery::{self, ScanEnd, TornTail};
 use crate::repair;
-use crate::segment::{new_salt, SegmentHeader, SegmentId, TMP_SUFFIX};
+use crate::segment::{
+    new_salt, SegmentHeader, SegmentId, FORMAT_VERSION, FORMAT_VERSION_PLAIN, TMP_SUFFIX,
+};
+use crate::spare::{self, Preparer, Spare};
+
+/// Whether and how segments are preallocated (decision 0007; `docs/design/wal-format.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Preallocate {
+    /// Segments grow as records are written, in format version 1 (byte-identical to logs
+    /// written before preallocation existed). The library default.
+    #[default]
+    Off,
+    /// Segments are zero-filled to `segment_bytes_target` ahead of use (format version 2) by a
+    /// background thread (`weir-wal-spare`) that keeps one spare ready. Commits never wait for
+    /// it. What the server uses.
+    Background,
+    /// Like `Background`, but the spare is prepared synchronously by the log's owner (at open
+    /// and on the append that rotates): deterministic IO, for tests and simulations.
+    Inline,
+}
 
 /// Configuration of a `Wal`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +77,10 @@ pub struct WalOptions {
     pub segment_bytes_target: u64,
     /// Largest payload `append` accepts. Default 16 MiB; maximum `RECORD_PAYLOAD_BYTES_MAX`.
     pub record_bytes_max: u32,
+    /// Segment preallocation. Default `Off`. With it on, the WAL directory holds up to two
+    /// preallocated files of `segment_bytes_target` bytes beyond the records (the active
+    /// segment's unused tail and the spare).
+    pub preallocate: Preallocate,
 }
 
 impl Default for WalOptions {
@@ -56,6 +88,7 @@ impl Default for WalOptions {
         WalOptions {
             segment_bytes_target: SEGMENT_BYTES_TARGET_DEFAULT,
             record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            preallocate: Preallocate::Off,
         }
     }
 }
@@ -133,7 +166,29 @@ pub struct WalStats {
     pub bytes_written: u64,
     /// `fdatasync` calls on segments (batch syncs and rotations).
     pub fsyncs: u64,
+    /// Total wall-clock time of the batch `fdatasync`s counted in `fsyncs`, in nanoseconds.
+    pub fsync_nanos: u64,
+    /// Batch `fdatasync` latencies: `fsync_histogram[i]` counts syncs that took at most
+    /// `FSYNC_HISTOGRAM_BOUNDS_SECONDS[i]` (and more than the previous bound); the last slot
+    /// counts the slower ones.
+    pub fsync_histogram: [u64; FSYNC_HISTOGRAM_BOUNDS_SECONDS.len() + 1],
     pub rotations: u64,
+    /// Rotations (or replacements of an empty active segment) that started the new segment
+    /// from a preallocated spare.
+    pub rotations_into_spare: u64,
+}
+
+/// Upper bounds (seconds) of the `WalStats::fsync_histogram` buckets, for a Prometheus
+/// `weir_wal_fsync_seconds` histogram.
+pub const FSYNC_HISTOGRAM_BOUNDS_SECONDS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_2, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 1.0,
+];
+
+fn fsync_bucket(nanos: u64) -> usize {
+    FSYNC_HISTOGRAM_BOUNDS_SECONDS
+        .iter()
+        .position(|&bound| nanos as f64 <= bound * 1e9)
+        .unwrap_or(FSYNC_HISTOGRAM_BOUNDS_SECONDS.len())
 }
 
 #[derive(Debug)]
@@ -146,6 +201,17 @@ struct Active {
     written_bytes: u64,
     /// Bytes of the file known durable (<= `written_bytes`).
     durable_bytes: u64,
+    /// File size (>= `written_bytes`; larger for a preallocated segment: zeros after the
+    /// records). A write past it grows the file.
+    file_bytes: u64,
+}
+
+/// Where spares come from (`Preallocate`).
+#[derive(Debug)]
+enum Spares {
+    Off,
+    Inline(Option<Spare>),
+    Background(Preparer),
 }
 
 /// The write-ahead log. See the module doc for the write path and the failure policy.
@@ -164,6 +230,7 @@ pub struct Wal {
     durable_lsn: Lsn,
     failure: Option<String>,
     stats: WalStats,
+    spares: Spares,
 }
 
 fn io(op: IoOp, path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
@@ -272,6 +339,11 @@ impl Wal {
             file,
             written_bytes: last.valid_end,
             durable_bytes: last.valid_end,
+            file_bytes: if report.n_torn_tails_repaired > 0 {
+                last.valid_end
+            } else {
+                last.file_bytes
+            },
         };
         report.next_lsn = next_lsn;
         tracing::info!(
@@ -283,7 +355,7 @@ impl Wal {
             torn_tails_repaired = report.n_torn_tails_repaired,
             "wal.opened"
         );
-        let wal = Wal {
+        let mut wal = Wal {
             disk,
             dir,
             options,
@@ -295,7 +367,9 @@ impl Wal {
             durable_lsn: next_lsn.prev(),
             failure: None,
             stats: WalStats::default(),
+            spares: Spares::Off,
         };
+        wal.start_spares();
         Ok((wal, report))
     }
 
@@ -310,9 +384,10 @@ impl Wal {
             .map_err(io(IoOp::CreateDir, &dir))?;
         let parent = parent_dir(&dir);
         disk.sync_dir(&parent).map_err(io(IoOp::SyncDir, &parent))?;
-        let active = create_segment(disk.as_ref(), &dir, SegmentId(first_lsn))?;
+        let version = segment_version(&options);
+        let active = create_segment(disk.as_ref(), &dir, SegmentId(first_lsn), version)?;
         tracing::info!(dir = %dir.display(), first_lsn = first_lsn.0, "wal.created");
-        Ok(Wal {
+        let mut wal = Wal {
             disk,
             dir,
             options,
@@ -324,7 +399,72 @@ impl Wal {
             durable_lsn: first_lsn.prev(),
             failure: None,
             stats: WalStats::default(),
-        })
+            spares: Spares::Off,
+        };
+        wal.start_spares();
+        Ok(wal)
+    }
+
+    /// Starts spare preparation per `options.preallocate` (after recovery removed leftovers).
+    fn start_spares(&mut self) {
+        self.spares = match self.options.preallocate {
+            Preallocate::Off => Spares::Off,
+            Preallocate::Inline => Spares::Inline(None),
+            Preallocate::Background => Spares::Background(Preparer::start(
+                Arc::clone(&self.disk),
+                self.dir.clone(),
+                self.options.segment_bytes_target,
+            )),
+        };
+        self.request_spare();
+    }
+
+    /// Asks for the next spare: prepares it now (`Inline`) or wakes the thread (`Background`).
+    fn request_spare(&mut self) {
+        match &mut self.spares {
+            Spares::Off => {}
+            Spares::Inline(slot) => {
+                if slot.is_none() {
+                    let never = std::sync::atomic::AtomicBool::new(false);
+                    let bytes = self.options.segment_bytes_target;
+                    match spare::prepare(self.disk.as_ref(), &self.dir, bytes, &never) {
+                        Ok(spare) => *slot = Some(spare),
+                        Err(cause) => {
+                            tracing::warn!(dir = %self.dir.display(), cause, "wal.spare_failed");
+                        }
+                    }
+                }
+            }
+            Spares::Background(preparer) => preparer.request(),
+        }
+    }
+
+    /// True if a preallocated spare is ready for the next rotation.
+    pub fn spare_ready(&self) -> bool {
+        match &self.spares {
+            Spares::Off => false,
+            Spares::Inline(slot) => slot.is_some(),
+            Spares::Background(preparer) => preparer.is_ready(),
+        }
+    }
+
+    /// Blocks until the spare being prepared is ready (true), or returns false if there is none
+    /// and none is under way (preallocation off, or the last attempt failed). The log itself
+    /// never waits for a spare; this is for tests and benchmarks that want a determined state.
+    pub fn wait_for_spare(&self) -> bool {
+        match &self.spares {
+            Spares::Off => false,
+            Spares::Inline(slot) => slot.is_some(),
+            Spares::Background(preparer) => preparer.wait(),
+        }
+    }
+
+    fn take_spare(&mut self) -> Option<Spare> {
+        match &mut self.spares {
+            Spares::Off => None,
+            Spares::Inline(slot) => slot.take(),
+            Spares::Background(preparer) => preparer.take(),
+        }
     }
 
     /// Appends one record to the pending buffer and returns its LSN. Not durable until `sync`.
@@ -340,7 +480,15 @@ impl Wal {
         let record_bytes = (RECORD_HEADER_BYTES + payload.len()) as u64;
         let active_has_records = self.next_lsn > self.active.id.first_lsn();
         let active_bytes = self.active.written_bytes + self.pending.len() as u64;
-        if active_has_records && active_bytes + record_bytes > self.options.segment_bytes_target {
+        let full =
+            active_has_records && active_bytes + record_bytes > self.options.segment_bytes_target;
+        // Adopt a ready spare as soon as this record would grow a plain segment (one created
+        // while no spare was ready, a version-1 segment, or one cut by a repair), provided the
+        // record fits in the spare.
+        let adopt = active_bytes + record_bytes > self.active.file_bytes
+            && SEGMENT_HEADER_BYTES as u64 + record_bytes <= self.options.segment_bytes_target
+            && self.spare_ready();
+        if full || adopt {
             self.rotate()?;
         }
         let lsn = self.next_lsn;
@@ -369,6 +517,7 @@ impl Wal {
         }
         self.stats.bytes_written += self.pending.len() as u64;
         self.active.written_bytes += self.pending.len() as u64;
+        self.active.file_bytes = self.active.file_bytes.max(self.active.written_bytes);
         self.pending.clear();
         self.written_lsn = self.next_lsn.prev();
         Ok(self.written_lsn)
@@ -382,10 +531,14 @@ impl Wal {
             assert!(self.durable_lsn == self.written_lsn);
             return Ok(self.durable_lsn);
         }
+        let started = std::time::Instant::now();
         if let Err(error) = self.active.file.sync_data() {
             let path = self.active.path.clone();
             return Err(self.fail(&format!("fsync of {} failed: {error}", path.display())));
         }
+        let nanos = started.elapsed().as_nanos() as u64;
+        self.stats.fsync_nanos += nanos;
+        self.stats.fsync_histogram[fsync_bucket(nanos)] += 1;
         self.stats.fsyncs += 1;
         self.active.durable_bytes = self.active.written_bytes;
         self.durable_lsn = self.written_lsn;
@@ -415,6 +568,7 @@ impl Wal {
         match rolled_back {
             Ok(()) => {
                 self.active.durable_bytes = written_bytes;
+                self.active.file_bytes = written_bytes;
                 self.durable_lsn = self.written_lsn;
                 tracing::warn!(
                     segment = %self.active.path.display(),
@@ -430,27 +584,87 @@ impl Wal {
         }
     }
 
-    /// Seals the active segment (sync) and starts the next one at `next_lsn`.
+    /// Seals the active segment (sync, then truncate a preallocated one to its records) and
+    /// starts the next one at `next_lsn`, from the spare if one is ready. If the active segment
+    /// holds no record, it is instead replaced by the spare (a rename over it); without a spare
+    /// that is a no-op.
     fn rotate(&mut self) -> Result<(), WalError> {
         self.sync()?;
         let id = SegmentId(self.next_lsn);
-        assert!(id > self.active.id);
-        let active = match create_segment(self.disk.as_ref(), &self.dir, id) {
+        let replace = id == self.active.id;
+        assert!(replace || id > self.active.id);
+        if let Some(spare) = self.take_spare() {
+            if !replace {
+                self.seal_active()?;
+            }
+            let installed = install_spare(self.disk.as_ref(), &self.dir, id, spare);
+            self.request_spare();
+            match installed {
+                Ok(active) => {
+                    self.stats.rotations_into_spare += 1;
+                    self.switch_to(active, replace);
+                    return Ok(());
+                }
+                Err(WalError::Failed { cause }) => return Err(self.fail(&cause)),
+                Err(error) => {
+                    tracing::warn!(segment = %id, error = %error, "wal.spare_install_failed");
+                }
+            }
+        }
+        if replace {
+            return Ok(());
+        }
+        self.seal_active()?;
+        let version = segment_version(&self.options);
+        let active = match create_segment(self.disk.as_ref(), &self.dir, id, version) {
             Ok(active) => active,
             Err(WalError::Failed { cause }) => return Err(self.fail(&cause)),
             Err(error) => return Err(error),
         };
-        let sealed = std::mem::replace(&mut self.active, active);
+        self.switch_to(active, false);
+        Ok(())
+    }
+
+    /// Makes `active` the active segment; the previous one is sealed, or was replaced.
+    fn switch_to(&mut self, active: Active, replaced: bool) {
+        let id = active.id;
+        let previous = std::mem::replace(&mut self.active, active);
+        if replaced {
+            tracing::debug!(segment = %id, "wal.segment_replaced_by_spare");
+            return;
+        }
         self.sealed.push(SegmentInfo {
-            id: sealed.id,
-            path: sealed.path,
-            bytes: sealed.written_bytes,
-            first_lsn: sealed.id.first_lsn(),
+            id: previous.id,
+            path: previous.path,
+            bytes: previous.written_bytes,
+            first_lsn: previous.id.first_lsn(),
             last_lsn: Some(id.first_lsn().prev()),
             active: false,
         });
         self.stats.rotations += 1;
         tracing::debug!(segment = %id, "wal.segment_rotated");
+    }
+
+    /// A segment is sealed at exactly its records: a preallocated active segment (longer than
+    /// what was written; everything written is synced) is truncated and fsynced before its
+    /// successor can exist, so a sealed segment never ends in zeros. Idempotent.
+    fn seal_active(&mut self) -> Result<(), WalError> {
+        assert_eq!(self.active.durable_bytes, self.active.written_bytes);
+        if self.active.file_bytes == self.active.written_bytes {
+            return Ok(());
+        }
+        let written_bytes = self.active.written_bytes;
+        if let Err(error) = self.active.file.set_len(written_bytes) {
+            return Err(WalError::io(IoOp::Truncate, &self.active.path, &error));
+        }
+        if let Err(error) = self.active.file.sync_data() {
+            let path = self.active.path.clone();
+            return Err(self.fail(&format!(
+                "fsync of {} after sealing it at {written_bytes} bytes failed: {error}",
+                path.display()
+            )));
+        }
+        self.active.file_bytes = written_bytes;
         Ok(())
     }
 
@@ -587,13 +801,77 @@ impl Wal {
     }
 }
 
+/// The format version of segments this log creates.
+fn segment_version(options: &WalOptions) -> u32 {
+    match options.preallocate {
+        Preallocate::Off => FORMAT_VERSION_PLAIN,
+        Preallocate::Background | Preallocate::Inline => FORMAT_VERSION,
+    }
+}
+
+/// Turns a ready spare into segment `id`: header over its first bytes, fsync, rename into place
+/// (replacing an empty active segment of the same id, if that is what is being replaced),
+/// directory fsync. fsync failures come back as `WalError::Failed`; other failures remove the
+/// spare (best effort) and leave the log as it was.
+fn install_spare(
+    disk: &dyn Disk,
+    dir: &Path,
+    id: SegmentId,
+    spare: Spare,
+) -> Result<Active, WalError> {
+    let Spare {
+        path: spare_path,
+        mut file,
+        bytes,
+    } = spare;
+    let path = dir.join(id.file_name());
+    let header = SegmentHeader {
+        version: FORMAT_VERSION,
+        salt: new_salt(id.first_lsn()),
+        first_lsn: id.first_lsn(),
+    };
+    if let Err((_, error)) = write_all_at(file.as_mut(), 0, &header.encode()) {
+        let _ = disk.remove_file(&spare_path);
+        return Err(WalError::io(IoOp::Write, &spare_path, &error));
+    }
+    if let Err(error) = file.sync_data() {
+        return Err(WalError::Failed {
+            cause: format!("fsync of {} failed: {error}", spare_path.display()),
+        });
+    }
+    if let Err(error) = disk.rename(&spare_path, &path) {
+        let _ = disk.remove_file(&spare_path);
+        return Err(WalError::io(IoOp::Rename, &spare_path, &error));
+    }
+    if let Err(error) = disk.sync_dir(dir) {
+        return Err(WalError::Failed {
+            cause: format!("directory fsync of {} failed: {error}", dir.display()),
+        });
+    }
+    Ok(Active {
+        id,
+        path,
+        salt: header.salt,
+        file,
+        written_bytes: SEGMENT_HEADER_BYTES as u64,
+        durable_bytes: SEGMENT_HEADER_BYTES as u64,
+        file_bytes: bytes.max(SEGMENT_HEADER_BYTES as u64),
+    })
+}
+
 /// Creates segment `id` atomically: header into `{name}.tmp`, fsync, rename, directory fsync.
 /// fsync failures come back as `WalError::Failed` (the caller fails the log); other failures
 /// remove the tmp file (best effort) and leave nothing behind.
-fn create_segment(disk: &dyn Disk, dir: &Path, id: SegmentId) -> Result<Active, WalError> {
+fn create_segment(
+    disk: &dyn Disk,
+    dir: &Path,
+    id: SegmentId,
+    version: u32,
+) -> Result<Active, WalError> {
     let path = dir.join(id.file_name());
     let tmp = dir.join(format!("{}{TMP_SUFFIX}", id.file_name()));
     let header = SegmentHeader {
+        version,
         salt: new_salt(id.first_lsn()),
         first_lsn: id.first_lsn(),
     };
@@ -624,5 +902,6 @@ fn create_segment(disk: &dyn Disk, dir: &Path, id: SegmentId) -> Result<Active, 
         file,
         written_bytes: SEGMENT_HEADER_BYTES as u64,
         durable_bytes: SEGMENT_HEADER_BYTES as u64,
+        file_bytes: SEGMENT_HEADER_BYTES as u64,
     })
 }

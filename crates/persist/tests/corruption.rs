@@ -194,6 +194,7 @@ fn a_missing_middle_segment_is_refused() {
 /// A segment image with hand-assigned LSNs (valid checksums).
 fn handmade_segment(first_lsn: Lsn, lsns: &[u64]) -> Vec<u8> {
     let header = SegmentHeader {
+        version: persist::FORMAT_VERSION_PLAIN,
         salt: 0x5eed,
         first_lsn,
     };
@@ -246,7 +247,7 @@ fn a_bad_segment_header_is_refused() {
         expect_corrupt(&disk_with(&image), &image, path, 0, first_lsn, "magic");
         // A future format version with a valid checksum.
         let mut future = files[path].clone();
-        future[8] = 2;
+        future[8] = 3; // versions 1 and 2 are known (2: preallocated segments)
         let crc = crc32c_reference(&future[0..28]);
         future[28..32].copy_from_slice(&crc.to_le_bytes());
         let image = BTreeMap::from_iter(files.clone().into_iter().map(|(p, c)| {

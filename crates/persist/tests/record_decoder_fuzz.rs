@@ -48,9 +48,9 @@ proptest! {
     }
 
     #[test]
-    fn recovery_never_panics_on_an_arbitrary_segment(tail in proptest::collection::vec(any::<u8>(), 0..2048), valid_header in any::<bool>()) {
+    fn recovery_never_panics_on_an_arbitrary_segment(tail in proptest::collection::vec(any::<u8>(), 0..2048), valid_header in any::<bool>(), version in 1u32..=2) {
         let mut segment = if valid_header {
-            SegmentHeader { salt: 99, first_lsn: Lsn::FIRST }.encode().to_vec()
+            SegmentHeader { version, salt: 99, first_lsn: Lsn::FIRST }.encode().to_vec()
         } else {
             Vec::new()
         };

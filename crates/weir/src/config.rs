@@ -41,6 +41,8 @@ pub struct DurabilitySection {
     pub wal_fsync_interval_ms: Option<u64>,
     pub wal_fsync_bytes: Option<u64>,
     pub wal_segment_bytes: Option<u64>,
+    /// weir: zero-fill WAL segments ahead of use (default true; decision 0007).
+    pub wal_preallocate: Option<bool>,
     pub dedupe_sweep_interval_secs: Option<u64>,
     pub snapshot_dir: Option<PathBuf>,
     pub snapshot_interval_ms: Option<u64>,
@@ -90,6 +92,8 @@ pub struct Settings {
     pub memory_only: bool,
     pub ack_mode: store::AckMode,
     pub wal_segment_bytes: u64,
+    /// Preallocate WAL segments (zero-filled by a background thread; decision 0007).
+    pub wal_preallocate: bool,
     /// Time between snapshots (ms).
     pub snapshot_interval_ms: u64,
     /// WAL bytes since the last snapshot that make the next one due.
@@ -292,6 +296,13 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
         ));
     }
 
+    let wal_preallocate = match env_var("WAL_PREALLOCATE") {
+        Some(text) if truthy(&text) => true,
+        Some(text) if falsy(&text) => false,
+        Some(text) => return Err(format!("WEIR_WAL_PREALLOCATE: {text:?} is not a boolean")),
+        None => file.durability.wal_preallocate.unwrap_or(true),
+    };
+
     let snapshot_interval_ms = match env_var("SNAPSHOT_INTERVAL_MS") {
         Some(text) => text
             .trim()
@@ -367,6 +378,7 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
         memory_only: cli.memory_only,
         ack_mode,
         wal_segment_bytes,
+        wal_preallocate,
         snapshot_interval_ms,
         snapshot_wal_bytes,
         test_mode,

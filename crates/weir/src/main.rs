@@ -80,6 +80,11 @@ fn main() -> ExitCode {
             dir: settings.wal_dir.clone(),
             options: persist::WalOptions {
                 segment_bytes_target: settings.wal_segment_bytes,
+                preallocate: if settings.wal_preallocate {
+                    persist::Preallocate::Background
+                } else {
+                    persist::Preallocate::Off
+                },
                 ..persist::WalOptions::default()
             },
             ack: settings.ack_mode,

@@ -1,0 +1,226 @@
+//! Segment preallocation: the *spare*, a zero-filled, fsynced file of `segment_bytes_target`
+//! bytes named `spare.wal.tmp`, which the next rotation turns into a segment (header written
+//! over its first 32 zeros, fsync, rename into place, directory fsync). Appends then overwrite
+//! space that is already allocated and written, so they never change the file size and an
+//! `fdatasync` does not have to write the inode (decision 0007).
+//!
+//! The zero fill is real writes, not `fallocate`: on ext4 a fallocated range is an *unwritten
+//! extent*, and the first write into each block still has to convert it, which is a metadata
+//! update inside the commit's `fdatasync` (measured by `examples/fsync_probe.rs`).
+//!
+//! Where the spare is prepared (`Preallocate`):
+//! - `Background`: on the `weir-wal-spare` thread, requested at open and after each rotation that
+//!   consumed the spare. The log never waits for it: a rotation that finds no spare ready creates
+//!   a plain, growing segment as before (and adopts the spare later, see `Wal::append`).
+//! - `Inline`: synchronously on the thread that owns the log, at the same points. Deterministic
+//!   IO, for tests and simulations; it puts the zero fill on the append that rotates.
+//!
+//! Crash safety: the spare is a `.wal.tmp` file, which recovery never reads and an open removes,
+//! so a crash at any point of its preparation or before the rename leaves nothing behind but
+//! that file. Its header is fsynced before the rename, so the name only ever points at a
+//! complete header followed by zeros: a valid, empty segment.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::disk::{write_all_at, Disk, DiskFile};
+use crate::segment::SPARE_FILE_NAME;
+
+/// Zero-fill write size.
+const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
+/// The spare is fdatasynced every this many bytes while it is filled (bounds dirty page cache).
+const ZERO_SYNC_EVERY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A ready spare: `bytes` zeros, durable, open for writing.
+#[derive(Debug)]
+pub(crate) struct Spare {
+    pub path: PathBuf,
+    pub file: Box<dyn DiskFile>,
+    pub bytes: u64,
+}
+
+/// The spare's path in `dir`.
+pub(crate) fn spare_path(dir: &Path) -> PathBuf {
+    dir.join(SPARE_FILE_NAME)
+}
+
+/// Creates (or truncates) the spare and fills it with `bytes` zeros, then fdatasyncs it.
+/// Stops early (with an error) once `stop` is set. On error the file is removed, best effort.
+pub(crate) fn prepare(
+    disk: &dyn Disk,
+    dir: &Path,
+    bytes: u64,
+    stop: &AtomicBool,
+) -> Result<Spare, String> {
+    let path = spare_path(dir);
+    let result = fill(disk, &path, bytes, stop);
+    if result.is_err() {
+        let _ = disk.remove_file(&path);
+    }
+    result.map(|file| Spare { path, file, bytes })
+}
+
+fn fill(
+    disk: &dyn Disk,
+    path: &Path,
+    bytes: u64,
+    stop: &AtomicBool,
+) -> Result<Box<dyn DiskFile>, String> {
+    let describe = |what: &str, error: std::io::Error| {
+        format!("{what} of spare segment {} failed: {error}", path.display())
+    };
+    let mut file = disk
+        .create_file(path)
+        .map_err(|error| describe("create", error))?;
+    let zeros = vec![0u8; ZERO_CHUNK_BYTES];
+    let mut offset = 0u64;
+    let mut unsynced = 0u64;
+    while offset < bytes {
+        if stop.load(Ordering::Relaxed) {
+            return Err("spare preparation stopped".to_string());
+        }
+        let n = zeros.len().min((bytes - offset) as usize);
+        write_all_at(file.as_mut(), offset, &zeros[..n])
+            .map_err(|(_, error)| describe("zero fill", error))?;
+        offset += n as u64;
+        unsynced += n as u64;
+        if unsynced >= ZERO_SYNC_EVERY_BYTES && offset < bytes {
+            file.sync_data().map_err(|error| describe("fsync", error))?;
+            unsynced = 0;
+        }
+    }
+    file.sync_data().map_err(|error| describe("fsync", error))?;
+    Ok(file)
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// A spare was asked for and none is ready or being prepared.
+    requested: bool,
+    busy: bool,
+    ready: Option<Spare>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Mirrors `state.ready.is_some()` for a lock-free check on every append.
+    ready: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// The background preparer (`Preallocate::Background`): one thread, at most one spare.
+#[derive(Debug)]
+pub(crate) struct Preparer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Preparer {
+    /// Starts the thread and asks for a first spare.
+    pub fn start(disk: Arc<dyn Disk>, dir: PathBuf, bytes: u64) -> Preparer {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                requested: true,
+                ..State::default()
+            }),
+            changed: Condvar::new(),
+            ready: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("weir-wal-spare".to_string())
+            .spawn(move || run(&thread_shared, disk.as_ref(), &dir, bytes))
+            .expect("spawn the WAL spare thread");
+        Preparer {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// True if a spare is ready (lock-free).
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire)
+    }
+
+    /// Takes the ready spare, if any. Never waits.
+    pub fn take(&self) -> Option<Spare> {
+        if !self.is_ready() {
+            return None;
+        }
+        let mut state = self.shared.state.lock();
+        let spare = state.ready.take();
+        self.shared.ready.store(false, Ordering::Release);
+        spare
+    }
+
+    /// Asks for a spare (no-op if one is ready or being prepared).
+    pub fn request(&self) {
+        let mut state = self.shared.state.lock();
+        if state.ready.is_none() && !state.busy {
+            state.requested = true;
+            self.shared.changed.notify_all();
+        }
+    }
+
+    /// Blocks until a spare is ready (true) or no preparation is under way or asked for (false:
+    /// the last one failed). For tests and tools; the log itself never waits.
+    pub fn wait(&self) -> bool {
+        let mut state = self.shared.state.lock();
+        while state.ready.is_none() && (state.busy || state.requested) {
+            self.shared.changed.wait(&mut state);
+        }
+        state.ready.is_some()
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        {
+            let _state = self.shared.state.lock();
+            self.shared.changed.notify_all();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(shared: &Shared, disk: &dyn Disk, dir: &Path, bytes: u64) {
+    loop {
+        {
+            let mut state = shared.state.lock();
+            while !shared.stop.load(Ordering::Relaxed) && !state.requested {
+                shared.changed.wait(&mut state);
+            }
+            if shared.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            state.requested = false;
+            state.busy = true;
+        }
+        let result = prepare(disk, dir, bytes, &shared.stop);
+        let mut state = shared.state.lock();
+        state.busy = false;
+        match result {
+            Ok(spare) => {
+                tracing::debug!(spare = %spare.path.display(), bytes, "wal.spare_ready");
+                state.ready = Some(spare);
+                shared.ready.store(true, Ordering::Release);
+            }
+            Err(cause) => {
+                if !shared.stop.load(Ordering::Relaxed) {
+                    tracing::warn!(dir = %dir.display(), cause, "wal.spare_failed");
+                }
+            }
+        }
+        shared.changed.notify_all();
+    }
+}
