@@ -2,7 +2,7 @@
 //! bytes named `spare.wal.tmp`, which the next rotation turns into a segment (header written
 //! over its first 32 zeros, fsync, rename into place, directory fsync). Appends then overwrite
 //! space that is already allocated and written, so they never change the file size and an
-//! `fdatasync` does not have to write the inode (decision 0007).
+//! `fdatasync` does not have to write the inode (decision 0009).
 //!
 //! The zero fill is real writes, not `fallocate`: on ext4 a fallocated range is an *unwritten
 //! extent*, and the first write into each block still has to convert it, which is a metadata
@@ -194,6 +194,7 @@ impl Drop for Preparer {
 }
 
 fn run(shared: &Shared, disk: &dyn Disk, dir: &Path, bytes: u64) {
+    crate::background::lower_current_thread_priority();
     loop {
         {
             let mut state = shared.state.lock();

@@ -12,7 +12,7 @@
 //!    header to `{name}.tmp` — or over the first bytes of a ready spare, a zero-filled segment
 //!    prepared off the commit path (`spare`) — fsync, rename into place, fsync the directory.
 //!
-//! Preallocation (`WalOptions::preallocate`, decision 0007): with a spare, appends overwrite
+//! Preallocation (`WalOptions::preallocate`, decision 0009): with a spare, appends overwrite
 //! zeros that are already allocated and durable, so the file size never changes and each
 //! `fdatasync` skips the synchronous inode write. A missing or slow spare never stalls a commit:
 //! rotation falls back to a plain growing segment, and as soon as a spare is ready, an append
@@ -52,7 +52,7 @@ use crate::segment::{
 };
 use crate::spare::{self, Preparer, Spare};
 
-/// Whether and how segments are preallocated (decision 0007; `docs/design/wal-format.md`).
+/// Whether and how segments are preallocated (decision 0009; `docs/design/wal-format.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Preallocate {
     /// Segments grow as records are written, in format version 1 (byte-identical to logs

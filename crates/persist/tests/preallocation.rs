@@ -1,4 +1,4 @@
-//! Hazard: preallocated segments (format version 2; decision 0007) make the file size stop
+//! Hazard: preallocated segments (format version 2; decision 0009) make the file size stop
 //! meaning "bytes written". If recovery mistakes the unused zero-filled tail for a torn write,
 //! every clean restart "repairs" something (and quarantines megabytes of zeros); if it mistakes
 //! a torn record written over zeros for unused space, or trusts a sealed segment's zero tail, it

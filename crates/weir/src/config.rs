@@ -41,7 +41,7 @@ pub struct DurabilitySection {
     pub wal_fsync_interval_ms: Option<u64>,
     pub wal_fsync_bytes: Option<u64>,
     pub wal_segment_bytes: Option<u64>,
-    /// weir: zero-fill WAL segments ahead of use (default true; decision 0007).
+    /// weir: zero-fill WAL segments ahead of use (default true; decision 0009).
     pub wal_preallocate: Option<bool>,
     pub dedupe_sweep_interval_secs: Option<u64>,
     pub snapshot_dir: Option<PathBuf>,
@@ -92,7 +92,7 @@ pub struct Settings {
     pub memory_only: bool,
     pub ack_mode: store::AckMode,
     pub wal_segment_bytes: u64,
-    /// Preallocate WAL segments (zero-filled by a background thread; decision 0007).
+    /// Preallocate WAL segments (zero-filled by a background thread; decision 0009).
     pub wal_preallocate: bool,
     /// Time between snapshots (ms).
     pub snapshot_interval_ms: u64,
