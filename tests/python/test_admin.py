@@ -45,3 +45,23 @@ def test_admin_registry_and_metrics(server: Server, admin: httpx.Client) -> None
 
 def test_admin_unknown_path_404(admin: httpx.Client) -> None:
     assert admin.get("/nope").status_code == 404
+
+
+@pytest.mark.weir_only
+def test_metrics_wal_fsync_latency_histogram(server: Server, admin: httpx.Client) -> None:
+    """Every acknowledged push waited for an fdatasync; their latencies are a Prometheus histogram."""
+    with server.client() as c:
+        assert post_json(c, "/reset", {}).status_code == 200
+        nodes = [{"kind": "event", "name": "FsyncProbe", "schema": {"fields": {"k": "str"}, "optional_fields": []}}]
+        assert post_json(c, "/register", {"nodes": nodes}).status_code == 200
+        for i in range(5):
+            assert post_json(c, "/push", {"event": "FsyncProbe", "data": {"k": str(i)}}).status_code == 200
+    lines = [l for l in admin.get("/metrics").text.splitlines() if l.startswith("weir_wal_fsync_seconds")]
+    buckets = [(l.split('le="')[1].split('"')[0], int(l.rsplit(" ", 1)[1])) for l in lines if "_bucket" in l]
+    assert buckets[-1][0] == "+Inf"
+    counts = [n for _, n in buckets]
+    assert counts == sorted(counts), "cumulative buckets"
+    count = int(next(l for l in lines if l.startswith("weir_wal_fsync_seconds_count")).split()[1])
+    total = float(next(l for l in lines if l.startswith("weir_wal_fsync_seconds_sum")).split()[1])
+    assert count == counts[-1] and count >= 5
+    assert total > 0

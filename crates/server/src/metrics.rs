@@ -47,6 +47,21 @@ impl Series<'_> {
         let _ = writeln!(self.out, "{name} {value}");
     }
 
+    /// A Prometheus histogram from per-bucket (not cumulative) counts; `counts` has one more
+    /// slot than `bounds` (the `+Inf` bucket).
+    fn histogram(&mut self, name: &str, help: &str, bounds: &[f64], counts: &[u64], sum: f64) {
+        self.head(name, "histogram", help);
+        let mut cumulative = 0u64;
+        for (bound, count) in bounds.iter().zip(counts) {
+            cumulative += count;
+            let _ = writeln!(self.out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += counts.get(bounds.len()).copied().unwrap_or(0);
+        let _ = writeln!(self.out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(self.out, "{name}_sum {sum:.6}");
+        let _ = writeln!(self.out, "{name}_count {cumulative}");
+    }
+
     fn seconds(&mut self, name: &str, help: &str, value: f64) {
         self.head(name, "gauge", help);
         let _ = writeln!(self.out, "{name} {value:.6}");
@@ -215,6 +230,13 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
         "counter",
         "fdatasync calls on WAL segments (group commits).",
         status.wal_fsyncs_total,
+    );
+    s.histogram(
+        "weir_wal_fsync_seconds",
+        "Latency of the WAL's batch fdatasync calls (each one acknowledges a group commit).",
+        store::status::WAL_FSYNC_BOUNDS_SECONDS,
+        &status.wal_fsync_histogram,
+        status.wal_fsync_nanos_total as f64 / 1e9,
     );
     s.int(
         "weir_wal_records_total",

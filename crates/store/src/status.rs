@@ -86,6 +86,9 @@ pub struct StoreStatus {
     wal_records_total: AtomicU64,
     wal_bytes_written_total: AtomicU64,
     wal_rotations_total: AtomicU64,
+    /// `persist::WalStats::fsync_histogram` and the total fdatasync time, republished.
+    wal_fsync_histogram: [AtomicU64; persist::FSYNC_HISTOGRAM_BOUNDS_SECONDS.len() + 1],
+    wal_fsync_nanos_total: AtomicU64,
     wal_torn_tails_repaired_total: AtomicU64,
     wal_records_quarantined_total: AtomicU64,
     recovery_records_replayed: AtomicU64,
@@ -120,6 +123,9 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Upper bounds (seconds) of the buckets of `StatusSnapshot::wal_fsync_histogram`.
+pub const WAL_FSYNC_BOUNDS_SECONDS: &[f64] = &persist::FSYNC_HISTOGRAM_BOUNDS_SECONDS;
+
 /// One read of every published value (for `/metrics`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StatusSnapshot {
@@ -151,6 +157,10 @@ pub struct StatusSnapshot {
     pub wal_records_total: u64,
     pub wal_bytes_written_total: u64,
     pub wal_rotations_total: u64,
+    /// Batch fdatasync latencies: `[i]` counts syncs within `WAL_FSYNC_BOUNDS_SECONDS[i]`
+    /// (above the previous bound); the last slot counts the slower ones.
+    pub wal_fsync_histogram: [u64; persist::FSYNC_HISTOGRAM_BOUNDS_SECONDS.len() + 1],
+    pub wal_fsync_nanos_total: u64,
     pub wal_torn_tails_repaired_total: u64,
     pub wal_records_quarantined_total: u64,
     pub recovery_records_replayed: u64,
@@ -295,6 +305,8 @@ impl StoreStatus {
             wal_records_total: load(&self.wal_records_total),
             wal_bytes_written_total: load(&self.wal_bytes_written_total),
             wal_rotations_total: load(&self.wal_rotations_total),
+            wal_fsync_histogram: std::array::from_fn(|i| load(&self.wal_fsync_histogram[i])),
+            wal_fsync_nanos_total: load(&self.wal_fsync_nanos_total),
             wal_torn_tails_repaired_total: load(&self.wal_torn_tails_repaired_total),
             wal_records_quarantined_total: load(&self.wal_records_quarantined_total),
             recovery_records_replayed: load(&self.recovery_records_replayed),
@@ -390,6 +402,11 @@ impl StoreStatus {
             .store(stats.bytes_written, Ordering::Relaxed);
         self.wal_rotations_total
             .store(stats.rotations, Ordering::Relaxed);
+        for (slot, count) in self.wal_fsync_histogram.iter().zip(stats.fsync_histogram) {
+            slot.store(count, Ordering::Relaxed);
+        }
+        self.wal_fsync_nanos_total
+            .store(stats.fsync_nanos, Ordering::Relaxed);
         if failed {
             self.wal_failed.store(true, Ordering::Release);
         }
