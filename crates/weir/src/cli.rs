@@ -18,6 +18,14 @@ use std::path::PathBuf;
 /// crash loses nothing, a power loss may lose the last <= 20 ms of acknowledged pushes.
 /// A torn last record (crash mid-write) is cut and quarantined at startup; any other damage
 /// makes the server refuse to start ("WAL unrepairable", exit code 3) — see `weir wal --help`.
+/// WAL segments (64 MiB) are preallocated: a background thread keeps a zero-filled spare ready so
+/// commits never grow the file and each fdatasync skips the inode write
+/// (WEIR_WAL_PREALLOCATE=0 or YAML durability.wal_preallocate: false to turn it off; costs up
+/// to 2 x 64 MiB of disk).
+///
+/// Startup: the admin sidecar binds first; during recovery /health is 200 and /ready is 503
+/// with the phase and progress (snapshot bytes loaded, WAL records replayed); the data plane
+/// binds when the recovered state is served.
 ///
 /// Snapshots: the state is snapshotted to <data dir>/snapshots every
 /// BEAVA_SNAPSHOT_INTERVAL_MS (default 300000 = 5 min; YAML durability.snapshot_interval_ms) or
