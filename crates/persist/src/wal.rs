@@ -819,44 +819,8 @@ fn install_spare(
     id: SegmentId,
     spare: Spare,
 ) -> Result<Active, WalError> {
-    let Spare {
-        path: spare_path,
-        mut file,
-        bytes,
-    } = spare;
-    let path = dir.join(id.file_name());
-    let header = SegmentHeader {
-        version: FORMAT_VERSION,
-        salt: new_salt(id.first_lsn()),
-        first_lsn: id.first_lsn(),
-    };
-    if let Err((_, error)) = write_all_at(file.as_mut(), 0, &header.encode()) {
-        let _ = disk.remove_file(&spare_path);
-        return Err(WalError::io(IoOp::Write, &spare_path, &error));
-    }
-    if let Err(error) = file.sync_data() {
-        return Err(WalError::Failed {
-            cause: format!("fsync of {} failed: {error}", spare_path.display()),
-        });
-    }
-    if let Err(error) = disk.rename(&spare_path, &path) {
-        let _ = disk.remove_file(&spare_path);
-        return Err(WalError::io(IoOp::Rename, &spare_path, &error));
-    }
-    if let Err(error) = disk.sync_dir(dir) {
-        return Err(WalError::Failed {
-            cause: format!("directory fsync of {} failed: {error}", dir.display()),
-        });
-    }
-    Ok(Active {
-        id,
-        path,
-        salt: header.salt,
-        file,
-        written_bytes: SEGMENT_HEADER_BYTES as u64,
-        durable_bytes: SEGMENT_HEADER_BYTES as u64,
-        file_bytes: bytes.max(SEGMENT_HEADER_BYTES as u64),
-    })
+    let Spare { path, file, bytes } = spare;
+    install_segment(disk, dir, id, FORMAT_VERSION, &path, file, bytes)
 }
 
 /// Creates segment `id` atomically: header into `{name}.tmp`, fsync, rename, directory fsync.
@@ -868,27 +832,41 @@ fn create_segment(
     id: SegmentId,
     version: u32,
 ) -> Result<Active, WalError> {
-    let path = dir.join(id.file_name());
     let tmp = dir.join(format!("{}{TMP_SUFFIX}", id.file_name()));
+    let file = disk.create_file(&tmp).map_err(io(IoOp::Open, &tmp))?;
+    install_segment(disk, dir, id, version, &tmp, file, 0)
+}
+
+/// The shared last steps of making `tmp` segment `id`: write the header at offset 0, fsync,
+/// rename to the segment's name, fsync the directory. `file_bytes` is the file's size (a spare's
+/// zero-filled length; 0 for a new file).
+fn install_segment(
+    disk: &dyn Disk,
+    dir: &Path,
+    id: SegmentId,
+    version: u32,
+    tmp: &Path,
+    mut file: Box<dyn DiskFile>,
+    file_bytes: u64,
+) -> Result<Active, WalError> {
+    let path = dir.join(id.file_name());
     let header = SegmentHeader {
         version,
         salt: new_salt(id.first_lsn()),
         first_lsn: id.first_lsn(),
     };
-    let mut file = disk.create_file(&tmp).map_err(io(IoOp::Open, &tmp))?;
-    let written = write_all_at(file.as_mut(), 0, &header.encode());
-    if let Err((_, error)) = written {
-        let _ = disk.remove_file(&tmp);
-        return Err(WalError::io(IoOp::Write, &tmp, &error));
+    if let Err((_, error)) = write_all_at(file.as_mut(), 0, &header.encode()) {
+        let _ = disk.remove_file(tmp);
+        return Err(WalError::io(IoOp::Write, tmp, &error));
     }
     if let Err(error) = file.sync_data() {
         return Err(WalError::Failed {
             cause: format!("fsync of {} failed: {error}", tmp.display()),
         });
     }
-    if let Err(error) = disk.rename(&tmp, &path) {
-        let _ = disk.remove_file(&tmp);
-        return Err(WalError::io(IoOp::Rename, &tmp, &error));
+    if let Err(error) = disk.rename(tmp, &path) {
+        let _ = disk.remove_file(tmp);
+        return Err(WalError::io(IoOp::Rename, tmp, &error));
     }
     if let Err(error) = disk.sync_dir(dir) {
         return Err(WalError::Failed {
@@ -902,6 +880,6 @@ fn create_segment(
         file,
         written_bytes: SEGMENT_HEADER_BYTES as u64,
         durable_bytes: SEGMENT_HEADER_BYTES as u64,
-        file_bytes: SEGMENT_HEADER_BYTES as u64,
+        file_bytes: file_bytes.max(SEGMENT_HEADER_BYTES as u64),
     })
 }

@@ -124,6 +124,8 @@ pub(crate) struct LogThread {
     /// when nothing is in flight (`commit_inline`), so it is uncontended.
     journal: Arc<Mutex<Journal>>,
     status: Arc<StoreStatus>,
+    /// `commit_inline`'s one-batch group, reused (no allocation per inline commit).
+    inline_group: Vec<EncodedBatch>,
 }
 
 impl LogThread {
@@ -148,6 +150,7 @@ impl LogThread {
             durable_acks,
             journal,
             status,
+            inline_group: Vec::with_capacity(1),
         })
     }
 
@@ -185,9 +188,9 @@ impl LogThread {
     /// thread wake-ups and gain no overlap.
     pub(crate) fn commit_inline(&mut self, batch: EncodedBatch) -> BatchOutcome {
         assert_eq!(self.in_flight, 0, "inline commits keep the log order");
-        let mut group = vec![batch];
+        self.inline_group.push(batch);
         let mut journal = self.journal.lock();
-        let outcome = commit_group(&mut journal, &mut group)
+        let outcome = commit_group(&mut journal, &mut self.inline_group)
             .pop()
             .expect("one outcome per batch");
         self.status

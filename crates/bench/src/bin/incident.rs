@@ -1172,35 +1172,7 @@ fn snapshot_ends(server: &Server, clock: &Clock0, since: f64) -> Vec<f64> {
 
 /// Every key gets `events / entities` events, round-robin over 8 TCP msgpack connections × 256.
 async fn load(server: &Server, entities: u64, events: u64, seed: u64) -> Result<(), String> {
-    let conns: u64 = 8;
-    let shared = Shared::new();
-    let mut tasks = Vec::new();
-    for c in 0..conns {
-        let limit = events / conns + u64::from(c < events % conns);
-        let conn = PushConn {
-            addr: server.tcp,
-            transport: Transport::Tcp,
-            depth: 256,
-            keys: KeyGen::new(entities, Dist::Seq, None, c, conns, seed),
-            rate: None,
-            limit: Some(limit),
-            always_measure: true,
-        };
-        tasks.push(tokio::spawn(drive::push_conn(conn, shared.clone())));
-    }
-    let mut errors = 0;
-    for t in tasks {
-        errors += t
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("load: {e}"))?
-            .errors;
-    }
-    if errors > 0 {
-        let e = shared.first_error.lock().expect("lock").clone();
-        return Err(format!("load: {errors} pushes refused, first: {e:?}"));
-    }
-    Ok(())
+    drive::load_keys_seq(server.tcp, entities, events, seed, "load").await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The connections: pipelined pushers (a writer and a reader task per connection, at most `depth`
 //! requests in flight) and closed-loop `get` probes.
 
-use crate::workload::{self, Answer, KeyGen};
+use crate::workload::{self, Answer, Dist, KeyGen};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -315,4 +315,45 @@ pub async fn get_conn(
         buf.drain(..answer.len);
     }
     Ok(stats)
+}
+
+/// Pushes `events` events round-robin over `keys` keys (`session-0..keys`, so every key gets
+/// `events / keys`), over 8 TCP msgpack connections × 256 in flight; any refusal is an error.
+/// `what` names the phase in error messages.
+pub async fn load_keys_seq(
+    tcp: SocketAddr,
+    keys: u64,
+    events: u64,
+    seed: u64,
+    what: &str,
+) -> Result<(), String> {
+    let conns: u64 = 8;
+    let shared = Shared::new();
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let limit = events / conns + u64::from(c < events % conns);
+        let conn = PushConn {
+            addr: tcp,
+            transport: Transport::Tcp,
+            depth: 256,
+            keys: KeyGen::new(keys, Dist::Seq, None, c, conns, seed),
+            rate: None,
+            limit: Some(limit),
+            always_measure: true,
+        };
+        tasks.push(tokio::spawn(push_conn(conn, shared.clone())));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{what}: {e}"))?
+            .errors;
+    }
+    if errors > 0 {
+        let e = shared.first_error.lock().expect("lock").clone();
+        return Err(format!("{what}: {errors} pushes refused, first: {e:?}"));
+    }
+    Ok(())
 }

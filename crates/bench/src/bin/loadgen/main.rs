@@ -417,35 +417,7 @@ fn run_one(
 
 /// One event for every key over 8 TCP msgpack connections × 256 in flight.
 async fn preload(server: &Server, keys: u64, seed: u64) -> Result<(), String> {
-    let conns: u64 = 8;
-    let shared = Shared::new();
-    let mut tasks = Vec::new();
-    for c in 0..conns {
-        let limit = keys / conns + u64::from(c < keys % conns);
-        let conn = PushConn {
-            addr: server.tcp,
-            transport: Transport::Tcp,
-            depth: 256,
-            keys: KeyGen::new(keys, Dist::Seq, None, c, conns, seed),
-            rate: None,
-            limit: Some(limit),
-            always_measure: true,
-        };
-        tasks.push(tokio::spawn(drive::push_conn(conn, shared.clone())));
-    }
-    let mut errors = 0;
-    for t in tasks {
-        errors += t
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("preload: {e}"))?
-            .errors;
-    }
-    if errors > 0 {
-        let e = shared.first_error.lock().expect("lock").clone();
-        return Err(format!("preload: {errors} pushes refused, first: {e:?}"));
-    }
-    Ok(())
+    drive::load_keys_seq(server.tcp, keys, keys, seed, "preload").await
 }
 
 fn summarize(paths: &[PathBuf]) {
