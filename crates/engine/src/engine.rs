@@ -204,11 +204,9 @@ impl Engine {
                 continue;
             };
             let entities = &mut self.tables[table_id].entities;
-            // One map traversal for a known entity (`get_mut` copies the path, and
-            // `Arc::make_mut` the entity, only if a snapshot view still shares them).
+            // `get_mut` copies the shard and the entity only if a snapshot view shares them.
             match entities.get_mut(key.as_str()) {
                 Some(entity) => {
-                    let entity = Arc::make_mut(entity);
                     if let Some(cold_ms) = event.cold_after_ms {
                         let idle_ms = now_ms.saturating_sub(entity.last_event_ms);
                         if idle_ms > i64::try_from(cold_ms).unwrap_or(i64::MAX) {
@@ -223,11 +221,12 @@ impl Engine {
                 }
                 None => {
                     let mut entity = EntityState {
+                        key,
                         last_event_ms: now_ms,
                         features: table.features.iter().map(|f| f.spec.new_state()).collect(),
                     };
                     fold(&mut entity.features, table, row, now_ms);
-                    entities.insert(key, Arc::new(entity));
+                    entities.insert(Arc::new(entity));
                 }
             }
         }
@@ -378,5 +377,25 @@ fn fold(
     for (slot, feature) in features.iter_mut().zip(&table.features) {
         let passes = feature.predicate.as_ref().is_none_or(|p| p.is_true(row));
         feature.spec.apply(slot, row, passes, now_ms);
+    }
+}
+
+impl Engine {
+    /// Heap bytes of each feature summed over the entities of each table (inline `AggState`
+    /// excluded): `(table, feature, bytes)`. For memory measurements; walks every entity.
+    pub fn feature_heap_bytes(&self) -> Vec<(String, String, usize)> {
+        let mut out = Vec::new();
+        for (state, def) in self.tables.iter().zip(&self.registry.compiled().tables) {
+            let mut sums = vec![0usize; def.features.len()];
+            for entity in state.entities.iter() {
+                for (sum, feature) in sums.iter_mut().zip(entity.features.iter()) {
+                    *sum += feature.heap_bytes();
+                }
+            }
+            for (feature, sum) in def.features.iter().zip(sums) {
+                out.push((def.name.to_string(), feature.name.to_string(), sum));
+            }
+        }
+        out
     }
 }

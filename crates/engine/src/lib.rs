@@ -4,6 +4,7 @@
 //! async. The store drives it from a single writer; tests drive it directly.
 
 pub mod engine;
+mod entity_map;
 pub mod pipeline;
 pub mod push;
 pub mod registry;

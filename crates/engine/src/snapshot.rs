@@ -1,10 +1,10 @@
 //! Point-in-time views of the engine and their encoding (the content of a snapshot file).
 //!
 //! [`Engine::snapshot_view`] clones the registry (two `Arc`s), every table's entity map (a
-//! persistent map: O(1)) and the watermark. Its cost is O(tables), independent of the number of
-//! entities, so the writer can take it between two batches without a measurable stall. The view
-//! is immutable and `Send`: another thread encodes it while the writer keeps mutating its own
-//! copy (which then copies only the map nodes and entities it touches).
+//! copy-on-write map: O(1)) and the watermark. Its cost is O(tables), independent of the number
+//! of entities, so the writer can take it between two batches without a measurable stall. The
+//! view is immutable and `Send`: another thread encodes it while the writer keeps mutating its
+//! own copy (which then copies only the shards and entities it touches).
 //!
 //! # Encoding
 //!
@@ -303,8 +303,8 @@ impl EngineView {
             *n = 0;
             Ok::<(), io::Error>(())
         };
-        for (key, entity) in table.entities.iter() {
-            put_str(&mut buf, key);
+        for entity in table.entities.iter() {
+            put_str(&mut buf, &entity.key);
             put_varint(&mut buf, zigzag(entity.last_event_ms));
             for (state, feature) in entity.features.iter().zip(&def.features) {
                 feature.spec.encode_state(state, &mut buf);
@@ -377,7 +377,7 @@ fn decode_table_header<'a>(
 }
 
 /// Entities decoded from one chunk, on their way to the thread that builds the maps.
-type Batch = (usize, Vec<(CompactString, Arc<EntityState>)>);
+type Batch = (usize, Vec<Arc<EntityState>>);
 
 /// Decodes every chunk (`(table index, bytes)`) and builds one map per table.
 ///
@@ -385,7 +385,7 @@ type Batch = (usize, Vec<(CompactString, Arc<EntityState>)>);
 /// threads each take the next chunk and decode it into a batch of entities, and the calling
 /// thread inserts the batches into the maps as they arrive (a bounded channel: at most
 /// `2 × threads` batches wait). Decoding (allocation-heavy, ~90 % of the work) runs in
-/// parallel; the inserts into one persistent map cannot, but they overlap the decoding.
+/// parallel; the inserts into one map cannot, but they overlap the decoding.
 fn decode_chunks(
     defs: &[&TableDef],
     declared: &[Option<u64>],
@@ -412,9 +412,7 @@ fn decode_chunks(
     if threads == 1 {
         for (i, &(table, bytes)) in chunks.iter().enumerate() {
             let map = &mut maps[table];
-            let n = decode_chunk(defs[table], bytes, &mut |key, entity| match map
-                .insert(key, entity)
-            {
+            let n = decode_chunk(defs[table], bytes, &mut |entity| match map.insert(entity) {
                 None => Ok(()),
                 Some(_) => bad("an entity key appears twice"),
             })
@@ -436,8 +434,8 @@ fn decode_chunks(
                     return Ok(());
                 };
                 let mut batch = Vec::new();
-                let decoded = decode_chunk(defs[table], bytes, &mut |key, entity| {
-                    batch.push((key, entity));
+                let decoded = decode_chunk(defs[table], bytes, &mut |entity| {
+                    batch.push(entity);
                     Ok(())
                 });
                 if let Err(e) = decoded {
@@ -466,10 +464,7 @@ fn decode_chunks(
                 for (table, batch) in rx.iter() {
                     counts[table] += batch.len() as u64;
                     let map = &mut maps[table];
-                    if batch
-                        .into_iter()
-                        .any(|(key, entity)| map.insert(key, entity).is_some())
-                    {
+                    if batch.into_iter().any(|entity| map.insert(entity).is_some()) {
                         failed.store(true, Ordering::Relaxed);
                         inserted = Err(duplicate(table));
                         break;
@@ -517,7 +512,7 @@ fn decode_chunks(
 fn decode_chunk(
     def: &TableDef,
     bytes: &[u8],
-    sink: &mut dyn FnMut(CompactString, Arc<EntityState>) -> Result<(), RestoreError>,
+    sink: &mut dyn FnMut(Arc<EntityState>) -> Result<(), RestoreError>,
 ) -> Result<u64, RestoreError> {
     let mut r = Reader { bytes, pos: 0 };
     let n_entities = r.varint()?;
@@ -537,10 +532,11 @@ fn decode_chunk(
             features.push(state);
         }
         let entity = EntityState {
+            key,
             last_event_ms,
             features: features.into_boxed_slice(),
         };
-        sink(key, Arc::new(entity))?;
+        sink(Arc::new(entity))?;
     }
     if r.pos != bytes.len() {
         return bad("trailing bytes after the last entity");

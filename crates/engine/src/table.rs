@@ -4,36 +4,35 @@
 //! `""`), exactly the string clients pass to `/get`. Each entity holds one `AggState` per feature
 //! in declaration order, plus the time of its last event for `cold_after_ms`.
 //!
-//! The map is persistent (`imbl`'s HAMT) and each entity sits behind an `Arc`, so cloning a table
-//! is O(1) and a clone is a point-in-time view: the writer keeps mutating its copy, and only the
-//! map nodes and entities it touches while a view is alive get copied (`Arc::make_mut`).
-//! This is how snapshots avoid stalling the writer (docs/decisions/0006).
+//! The map (`EntityMap`) clones in O(1) and a clone is a point-in-time view: the writer keeps
+//! mutating its copy, and only the shards and entities it touches while a view is alive get
+//! copied. This is how snapshots avoid stalling the writer (docs/decisions/0006, 0010).
 
 use compact_str::CompactString;
 use model::{TimestampMs, Value};
-use std::sync::Arc;
+
+pub use crate::entity_map::EntityMap;
 
 #[derive(Clone, Debug)]
 pub struct EntityState {
+    /// The entity key (the map finds entities by it).
+    pub key: CompactString,
     pub last_event_ms: TimestampMs,
     pub features: Box<[agg::AggState]>,
 }
 
 impl EntityState {
+    /// Heap bytes owned by this entity: its key if not inline, and its features.
     pub fn heap_bytes(&self) -> usize {
-        self.features.len() * std::mem::size_of::<agg::AggState>()
+        let key = if self.key.is_heap_allocated() {
+            self.key.capacity()
+        } else {
+            0
+        };
+        key + self.features.len() * std::mem::size_of::<agg::AggState>()
             + self.features.iter().map(|s| s.heap_bytes()).sum::<usize>()
     }
 }
-
-/// The entity map: persistent, O(1) clone, Fx hashing (keys are not attacker-chosen hash-flood
-/// material any more than in the std map it replaced).
-pub type EntityMap = imbl::GenericHashMap<
-    CompactString,
-    Arc<EntityState>,
-    rustc_hash::FxBuildHasher,
-    imbl::shared_ptr::DefaultSharedPtr,
->;
 
 #[derive(Clone, Debug, Default)]
 pub struct TableState {
@@ -49,18 +48,16 @@ impl TableState {
         self.entities.is_empty()
     }
 
-    /// Approximate bytes held by this table: map entries (key, `Arc` pointer and the HAMT's
-    /// per-entry overhead, estimated), the `Arc`ed entity and its feature state.
+    /// Bytes held by this table: the map's own tables, and per entity its `Arc` allocation
+    /// (counts + `EntityState`) and what the entity owns.
     pub fn memory_bytes(&self) -> usize {
-        // A HAMT leaf holds (key, Arc) pairs in chunks; nodes are ~1.5x the entries on average.
-        let entry = std::mem::size_of::<(CompactString, Arc<EntityState>)>() * 3 / 2;
         let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<EntityState>();
-        self.entities
-            .iter()
-            .map(|(k, e)| {
-                entry + arc + e.heap_bytes() + if k.is_heap_allocated() { k.len() } else { 0 }
-            })
-            .sum()
+        self.entities.table_heap_bytes()
+            + self
+                .entities
+                .iter()
+                .map(|e| arc + e.heap_bytes())
+                .sum::<usize>()
     }
 }
 

@@ -15,7 +15,7 @@ use serde::de::DeserializeSeed;
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const TOOLS: [&str; 6] = ["search", "browse", "code", "shell", "email", "calendar"];
 
@@ -73,16 +73,20 @@ fn main() {
         .unwrap();
     let mut now = 1_700_000_000_000i64;
     // Pre-validate one pass of events to time `apply` alone.
-    let pass = |engine: &mut Engine, i: u64, now: &mut i64| -> std::time::Duration {
+    // Returns the pass's total time and its slowest single apply.
+    let pass = |engine: &mut Engine, i: u64, now: &mut i64| -> (Duration, Duration) {
         let pushes: Vec<_> = (0..n)
             .map(|s| engine.validate_push("AgentStep", &event(s, i)).unwrap())
             .collect();
         let t = Instant::now();
+        let mut slowest = Duration::ZERO;
         for p in &pushes {
+            let one = Instant::now();
             engine.apply(p, *now);
+            slowest = slowest.max(one.elapsed());
             *now += 1;
         }
-        t.elapsed()
+        (t.elapsed(), slowest)
     };
     let rss0 = rss();
     pass(&mut engine, 0, &mut now);
@@ -94,8 +98,9 @@ fn main() {
         (rss_loaded - rss0) as f64 / n as f64
     );
     println!(
-        "apply, no view alive          {:.0} ns/event",
-        plain.as_nanos() as f64 / n as f64
+        "apply, no view alive          {:.0} ns/event, slowest {:.1?}",
+        plain.0.as_nanos() as f64 / n as f64,
+        plain.1
     );
 
     // The writer's stall: taking the view (and dropping it untouched), repeated.
@@ -143,8 +148,9 @@ fn main() {
     let rss_with_view = rss();
     drop(view);
     println!(
-        "apply during snapshot (COW)   {:.0} ns/event (first touch of every entity copies it)",
-        during.as_nanos() as f64 / n as f64
+        "apply during snapshot (COW)   {:.0} ns/event, slowest {:.1?} (first touch of every entity copies it)",
+        during.0.as_nanos() as f64 / n as f64,
+        during.1
     );
     println!("snapshot encode+write+fsync   {snap_time:.2?}");
     println!("  of which fsyncs             {:.2?}", written.fsync);
@@ -159,8 +165,9 @@ fn main() {
     );
     let after = pass(&mut engine, 3, &mut now);
     println!(
-        "apply after the view dropped  {:.0} ns/event",
-        after.as_nanos() as f64 / n as f64
+        "apply after the view dropped  {:.0} ns/event, slowest {:.1?}",
+        after.0.as_nanos() as f64 / n as f64,
+        after.1
     );
 
     let t = Instant::now();

@@ -4,7 +4,7 @@
 //! everything applied (in relaxed mode an fdatasync), notes that LSN, takes
 //! `Engine::snapshot_view()` under the engine's *read* lock (the writer is the only mutator, so
 //! nothing can change meanwhile; readers are not blocked at all) — an O(tables) clone of
-//! persistent maps, microseconds whatever the state size — and hands the view to the snapshot
+//! copy-on-write maps, microseconds whatever the state size — and hands the view to the snapshot
 //! thread. That thread owns all snapshot file IO: it encodes the view entity by entity into
 //! `persist::snapshot::SnapshotWriter` (temp → fsync → rename → directory fsync), then deletes
 //! the snapshot files older than the previous good one, and reports back. The writer never waits

@@ -496,10 +496,12 @@ fn crash_life(crash_at: u64, perform_last: bool, mode: CrashMode) -> u64 {
 
 #[test]
 fn a_crash_at_every_step_of_snapshot_write_rename_and_wal_deletion_recovers_the_acked_state() {
-    // A life without a crash tells how many counted calls there are.
+    // A life without a crash tells how many counted calls there are. How many snapshots it
+    // takes depends on timing (a trigger while one is in flight is skipped; the snapshot thread
+    // runs at low priority), ~5 calls each: at least four snapshots.
     let total = crash_life(u64::MAX, true, CrashMode::DropUnsynced);
     assert!(
-        total > 30,
+        total >= 20,
         "the scenario takes several snapshots ({total} calls)"
     );
     for k in 1..=total + 2 {

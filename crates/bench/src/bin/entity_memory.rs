@@ -10,6 +10,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let events_per_entity: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2);
+    let events_per_ms: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
 
     let mut engine = bench::readme_engine();
     // Pre-build one event to validate per step; values vary per entity, as in real traffic.
@@ -23,7 +24,9 @@ fn main() {
                 .validate_push("AgentStep", &event)
                 .expect("valid README event");
             engine.apply(&push, now_ms);
-            now_ms += 1;
+            if (i * entities + session).is_multiple_of(events_per_ms) {
+                now_ms += 1;
+            }
         }
     }
     let elapsed = t0.elapsed();
@@ -46,4 +49,13 @@ fn main() {
         "state bytes per entity   {:.0} (engine accounting)",
         state_bytes as f64 / entities as f64
     );
+    for (table, feature, bytes) in engine.feature_heap_bytes() {
+        println!(
+            "  heap {table}.{feature:<20} {:.1} B/entity",
+            bytes as f64 / entities as f64
+        );
+    }
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -106,8 +106,9 @@ fn ops() -> Vec<(&'static str, Json, bool)> {
     ]
 }
 
-/// Per-entity bytes after each of `checkpoints` events (cumulative), averaged over `entities`.
-fn measure(op: &str, params: &Json, entities: u64, checkpoints: &[u64]) -> Vec<f64> {
+/// Per-entity bytes after each of `checkpoints` events (cumulative), averaged over `entities`:
+/// `(entity, feature)`, the feature being its inline `AggState` and heap.
+fn measure(op: &str, params: &Json, entities: u64, checkpoints: &[u64]) -> Vec<(f64, f64)> {
     let mut engine = engine_for(op, params);
     let mut out = Vec::new();
     let mut done = 0;
@@ -129,20 +130,14 @@ fn measure(op: &str, params: &Json, entities: u64, checkpoints: &[u64]) -> Vec<f
         }
         done = target;
         assert_eq!(engine.stats().entity_count_resident, entities);
-        out.push(engine.state_memory_bytes() as f64 / entities as f64);
+        let feature_heap: usize = engine.feature_heap_bytes().iter().map(|f| f.2).sum();
+        let per_entity = |bytes: usize| bytes as f64 / entities as f64;
+        out.push((
+            per_entity(engine.state_memory_bytes()),
+            per_entity(feature_heap) + std::mem::size_of::<agg::AggState>() as f64,
+        ));
     }
     out
-}
-
-/// The fixed per-entity cost of a table (map entry estimate + `Arc` header + `EntityState`),
-/// computed exactly as `TableState::memory_bytes` does, for short (inline) keys.
-fn per_entity_overhead() -> usize {
-    fn pair_size<K, V>(_: Option<(&K, &V)>) -> usize {
-        std::mem::size_of::<(K, V)>()
-    }
-    let table = engine::table::TableState::default();
-    let entry = pair_size(table.entities.iter().next()) * 3 / 2;
-    entry + 2 * std::mem::size_of::<usize>() + std::mem::size_of::<engine::table::EntityState>()
 }
 
 fn main() {
@@ -151,10 +146,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
     let checkpoints = [1u64, 2, 10];
-    let overhead = per_entity_overhead() as f64;
-    println!(
-        "# {entities} entities; per-entity table overhead {overhead} B (included in `entity`, excluded from `feature`)"
-    );
+    println!("# {entities} entities; `entity` includes the table overhead, `feature` excludes it");
     println!("| op | variant | entity B @1 | @2 | @10 | feature B @1 | @2 | @10 |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for (op, params, windowable) in ops() {
@@ -166,11 +158,8 @@ fn main() {
         }
         for (variant, p) in variants {
             let bytes = measure(op, &p, entities, &checkpoints);
-            let cells: Vec<String> = bytes.iter().map(|b| format!("{b:.0}")).collect();
-            let feature: Vec<String> = bytes
-                .iter()
-                .map(|b| format!("{:.0}", b - overhead))
-                .collect();
+            let cells: Vec<String> = bytes.iter().map(|b| format!("{:.0}", b.0)).collect();
+            let feature: Vec<String> = bytes.iter().map(|b| format!("{:.0}", b.1)).collect();
             println!(
                 "| `{op}` | {variant} | {} | {} |",
                 cells.join(" | "),

@@ -1,0 +1,349 @@
+//! `EntityMap`: the entities of one table, a hash map with O(1) clones (decision 0010).
+//!
+//! Extendible hashing over copy-on-write shards:
+//! - the map is an `Arc<Layout>`: a directory of `2^depth` slots naming shards, and the shards,
+//!   each an `Arc` of a small `hashbrown` table of `Arc<EntityState>` (the key lives in the
+//!   entity, so a table slot is one pointer and one control byte);
+//! - a shard holds at most [`SHARD_ENTRIES_MAX`] entities; inserting into a full shard splits it
+//!   in two on the next hash bit (doubling the directory if the shard was at its depth), so
+//!   growth never rehashes more than one shard at a time;
+//! - cloning the map clones one `Arc` (a point-in-time view for snapshots); the writer's next
+//!   change copies the directory and shard list once (`Arc::make_mut`), then each shard it
+//!   touches once, then each entity it touches once. Nothing is copied while no view is alive.
+//!
+//! Against the `imbl` HAMT it replaces this holds ~8 B of table per entity instead of ~190 B
+//! (measured at 1M entities) and finds an entity in one probe of a small table.
+//!
+//! Keys are hashed with a per-map random seed (foldhash), so crafted keys cannot pile into one
+//! shard; iteration order is unspecified.
+
+use crate::table::EntityState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Entities per shard before it splits: a 512-bucket table at hashbrown's 7/8 load.
+const SHARD_ENTRIES_MAX: usize = 448;
+
+/// Deepest directory: 2^24 slots (64 MiB). Past it (tens of billions of entities, or a broken
+/// hash) shards keep growing as plain hash tables instead of splitting.
+const DEPTH_MAX: u32 = 24;
+
+/// The directory indexes hash bits `DIRECTORY_SHIFT..DIRECTORY_SHIFT + depth`: clear of the low
+/// bits hashbrown uses to place entries in a (small) shard table and of the top 7 it keeps in
+/// its control bytes, so entities sharing a shard still spread over its table.
+const DIRECTORY_SHIFT: u32 = 20;
+
+type Hasher = foldhash::fast::RandomState;
+
+#[derive(Clone)]
+pub struct EntityMap {
+    layout: Arc<Layout>,
+    len: usize,
+    hasher: Hasher,
+}
+
+#[derive(Clone)]
+struct Layout {
+    /// `directory.len() == 1 << depth`.
+    depth: u32,
+    /// Shard index per directory slot. A shard of depth `d` owns every slot whose low `d` bits
+    /// equal its own.
+    directory: Vec<u32>,
+    /// Each shard appears once here, so its `Arc` is shared only with views.
+    shards: Vec<Arc<Shard>>,
+}
+
+#[derive(Clone)]
+struct Shard {
+    depth: u32,
+    entities: HashTable<Arc<EntityState>>,
+}
+
+impl Default for EntityMap {
+    fn default() -> Self {
+        EntityMap {
+            layout: Arc::new(Layout {
+                depth: 0,
+                directory: vec![0],
+                shards: vec![Arc::new(Shard {
+                    depth: 0,
+                    entities: HashTable::new(),
+                })],
+            }),
+            len: 0,
+            hasher: Hasher::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EntityMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityMap")
+            .field("len", &self.len)
+            .field("depth", &self.layout.depth)
+            .field("shards", &self.layout.shards.len())
+            .finish()
+    }
+}
+
+impl Layout {
+    fn shard_of(&self, hash: u64) -> usize {
+        let slot = (hash >> DIRECTORY_SHIFT) as usize & ((1usize << self.depth) - 1);
+        self.directory[slot] as usize
+    }
+
+    /// Splits shard `index` on its next hash bit: entities with the bit set move to a new shard.
+    fn split(&mut self, index: usize, hasher: &Hasher) {
+        let depth = self.shards[index].depth;
+        if depth == self.depth {
+            self.directory.extend_from_within(..);
+            self.depth += 1;
+        }
+        let bit = 1u64 << (DIRECTORY_SHIFT + depth);
+        let stride = 1usize << depth;
+        let hash_of = |e: &Arc<EntityState>| hasher.hash_one(e.key.as_str());
+        let shard = Arc::make_mut(&mut self.shards[index]);
+        // The shard's slots are those congruent to its entities' slots modulo 2^depth.
+        let low_slot = shard.entities.iter().next().map_or(0, |e| {
+            (hash_of(e) >> DIRECTORY_SHIFT) as usize & (stride - 1)
+        });
+        let old = std::mem::replace(
+            &mut shard.entities,
+            HashTable::with_capacity(SHARD_ENTRIES_MAX),
+        );
+        shard.depth = depth + 1;
+        let mut moved = Shard {
+            depth: depth + 1,
+            entities: HashTable::with_capacity(SHARD_ENTRIES_MAX),
+        };
+        for entity in old {
+            let hash = hash_of(&entity);
+            let to = if hash & bit == 0 {
+                &mut shard.entities
+            } else {
+                &mut moved.entities
+            };
+            to.insert_unique(hash, entity, hash_of);
+        }
+        let new_index = u32::try_from(self.shards.len()).expect("at most 2^DEPTH_MAX shards");
+        self.shards.push(Arc::new(moved));
+        // Of the old shard's slots, those with bit `depth` set now belong to the new shard.
+        for slot in (low_slot..self.directory.len()).step_by(stride) {
+            debug_assert_eq!(self.directory[slot] as usize, index);
+            if slot & stride != 0 {
+                self.directory[slot] = new_index;
+            }
+        }
+    }
+}
+
+impl EntityMap {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get(&self, key: &str) -> Option<&EntityState> {
+        let hash = self.hasher.hash_one(key);
+        let shard = &self.layout.shards[self.layout.shard_of(hash)];
+        shard.entities.find(hash, |e| e.key == key).map(|e| &**e)
+    }
+
+    /// The entity under `key` for writing, copied first if a view still shares it; `None` if
+    /// absent. Copies the directory and the shard on the first write after a clone even on a
+    /// miss (the writer inserts next anyway).
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut EntityState> {
+        let hash = self.hasher.hash_one(key);
+        let layout = Arc::make_mut(&mut self.layout);
+        let index = layout.shard_of(hash);
+        let shard = Arc::make_mut(&mut layout.shards[index]);
+        shard
+            .entities
+            .find_mut(hash, |e| e.key == key)
+            .map(Arc::make_mut)
+    }
+
+    /// Inserts `entity` under its key, returning the entity it replaced.
+    pub fn insert(&mut self, entity: Arc<EntityState>) -> Option<Arc<EntityState>> {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(entity.key.as_str());
+        let layout = Arc::make_mut(&mut self.layout);
+        let mut index = layout.shard_of(hash);
+        if let Some(existing) = Arc::make_mut(&mut layout.shards[index])
+            .entities
+            .find_mut(hash, |e| e.key == entity.key)
+        {
+            return Some(std::mem::replace(existing, entity));
+        }
+        while layout.shards[index].entities.len() >= SHARD_ENTRIES_MAX
+            && layout.shards[index].depth < DEPTH_MAX
+        {
+            layout.split(index, hasher);
+            index = layout.shard_of(hash);
+        }
+        let hash_of = |e: &Arc<EntityState>| hasher.hash_one(e.key.as_str());
+        Arc::make_mut(&mut layout.shards[index])
+            .entities
+            .insert_unique(hash, entity, hash_of);
+        self.len += 1;
+        None
+    }
+
+    /// Every entity once, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &EntityState> {
+        self.layout
+            .shards
+            .iter()
+            .flat_map(|shard| shard.entities.iter().map(|e| &**e))
+    }
+
+    /// Heap bytes of the map itself (directory, shard list, shard tables), not the entities.
+    pub fn table_heap_bytes(&self) -> usize {
+        let layout = &self.layout;
+        std::mem::size_of::<Layout>()
+            + layout.directory.capacity() * std::mem::size_of::<u32>()
+            + layout.shards.capacity() * std::mem::size_of::<Arc<Shard>>()
+            + layout
+                .shards
+                .iter()
+                .map(|s| std::mem::size_of::<Shard>() + s.entities.allocation_size())
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use compact_str::format_compact;
+    use std::collections::HashMap;
+
+    fn entity(key: &str, t: i64) -> Arc<EntityState> {
+        Arc::new(EntityState {
+            key: key.into(),
+            last_event_ms: t,
+            features: Box::new([]),
+        })
+    }
+
+    fn check_layout(map: &EntityMap) {
+        let layout = &map.layout;
+        assert_eq!(layout.directory.len(), 1 << layout.depth);
+        let total: usize = layout.shards.iter().map(|s| s.entities.len()).sum();
+        assert_eq!(total, map.len());
+        for (index, shard) in layout.shards.iter().enumerate() {
+            let owned = layout
+                .directory
+                .iter()
+                .filter(|&&s| s as usize == index)
+                .count();
+            assert_eq!(owned, 1 << (layout.depth - shard.depth), "shard {index}");
+            for e in shard.entities.iter() {
+                assert_eq!(layout.shard_of(map.hasher.hash_one(e.key.as_str())), index);
+            }
+        }
+    }
+
+    #[test]
+    fn inserts_gets_and_replaces_across_splits() {
+        let mut map = EntityMap::default();
+        let n = 20_000;
+        for i in 0..n {
+            assert!(map.insert(entity(&format_compact!("k{i}"), i)).is_none());
+        }
+        assert_eq!(map.len(), n as usize);
+        assert!(map.layout.shards.len() > 20);
+        check_layout(&map);
+        for i in 0..n {
+            assert_eq!(map.get(&format_compact!("k{i}")).unwrap().last_event_ms, i);
+        }
+        assert!(map.get("absent").is_none());
+        let old = map.insert(entity("k7", -1)).unwrap();
+        assert_eq!(old.last_event_ms, 7);
+        assert_eq!(map.len(), n as usize);
+        assert_eq!(map.get("k7").unwrap().last_event_ms, -1);
+        let mut seen: Vec<i64> = map.iter().map(|e| e.last_event_ms).collect();
+        seen.sort();
+        assert_eq!(seen.len(), n as usize);
+        assert_eq!(seen[0], -1);
+    }
+
+    #[test]
+    fn a_clone_is_a_point_in_time_view() {
+        let mut map = EntityMap::default();
+        for i in 0..5_000 {
+            map.insert(entity(&format_compact!("k{i}"), i));
+        }
+        let view = map.clone();
+        for i in 0..5_000 {
+            map.get_mut(&format_compact!("k{i}")).unwrap().last_event_ms += 1_000_000;
+        }
+        for i in 5_000..10_000 {
+            map.insert(entity(&format_compact!("k{i}"), i));
+        }
+        assert!(map.get_mut("absent").is_none());
+        check_layout(&map);
+        check_layout(&view);
+        assert_eq!(view.len(), 5_000);
+        assert_eq!(map.len(), 10_000);
+        for i in 0..5_000 {
+            let key = format_compact!("k{i}");
+            assert_eq!(view.get(&key).unwrap().last_event_ms, i);
+            assert_eq!(map.get(&key).unwrap().last_event_ms, i + 1_000_000);
+        }
+        assert!(view.get("k5000").is_none());
+    }
+
+    #[test]
+    fn unchanged_entities_are_shared_with_views() {
+        let mut map = EntityMap::default();
+        for i in 0..2_000 {
+            map.insert(entity(&format_compact!("k{i}"), i));
+        }
+        let view = map.clone();
+        map.get_mut("k1").unwrap().last_event_ms = 0;
+        let shared = view
+            .iter()
+            .filter(|e| {
+                let mine = map.get(&e.key).unwrap();
+                std::ptr::eq(mine, *e)
+            })
+            .count();
+        assert_eq!(shared, 1_999);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn behaves_like_a_hash_map(ops in proptest::collection::vec((0u16..3000, proptest::bool::ANY, proptest::bool::ANY), 0..4000)) {
+            let mut map = EntityMap::default();
+            let mut model: HashMap<String, i64> = HashMap::new();
+            let mut views: Vec<(EntityMap, HashMap<String, i64>)> = Vec::new();
+            for (step, (k, write, snapshot)) in ops.into_iter().enumerate() {
+                let key = format!("key-{k}");
+                let t = step as i64;
+                if write {
+                    match map.get_mut(&key) {
+                        Some(e) => e.last_event_ms = t,
+                        None => { map.insert(entity(&key, t)); }
+                    }
+                    model.insert(key, t);
+                } else {
+                    proptest::prop_assert_eq!(map.get(&key).map(|e| e.last_event_ms), model.get(&key).copied());
+                }
+                if snapshot && views.len() < 8 {
+                    views.push((map.clone(), model.clone()));
+                }
+            }
+            check_layout(&map);
+            proptest::prop_assert_eq!(map.len(), model.len());
+            for (view, expected) in &views {
+                proptest::prop_assert_eq!(view.len(), expected.len());
+                let got: HashMap<String, i64> = view.iter().map(|e| (e.key.to_string(), e.last_event_ms)).collect();
+                proptest::prop_assert_eq!(&got, expected);
+            }
+        }
+    }
+}
