@@ -26,6 +26,184 @@ pub fn readme_register_body() -> Json {
     ]})
 }
 
+/// `SessionWide` features: (name, op, params as JSON).
+const WIDE_FEATURES: &[(&str, &str, &str)] = &[
+    ("count", "count", r#"{}"#),
+    ("count_1h", "count", r#"{"window":"1h"}"#),
+    ("count_risky", "count", r#"{"where":"risky"}"#),
+    ("sum_tokens", "sum", r#"{"field":"tokens"}"#),
+    (
+        "sum_tokens_5m",
+        "sum",
+        r#"{"field":"tokens","window":"5m"}"#,
+    ),
+    ("mean_latency", "mean", r#"{"field":"latency_ms"}"#),
+    (
+        "mean_latency_10m",
+        "mean",
+        r#"{"field":"latency_ms","window":"10m"}"#,
+    ),
+    ("min_latency", "min", r#"{"field":"latency_ms"}"#),
+    (
+        "max_latency_1h",
+        "max",
+        r#"{"field":"latency_ms","window":"1h"}"#,
+    ),
+    ("var_tokens", "var", r#"{"field":"tokens"}"#),
+    (
+        "std_latency_10m",
+        "std",
+        r#"{"field":"latency_ms","window":"10m"}"#,
+    ),
+    ("failure_rate", "ratio", r#"{"where":"(not ok)"}"#),
+    (
+        "risky_rate_5m",
+        "ratio",
+        r#"{"window":"5m","where":"risky"}"#,
+    ),
+    ("unique_tools", "n_unique", r#"{"field":"tool"}"#),
+    (
+        "unique_actions_1h",
+        "n_unique",
+        r#"{"field":"action","window":"1h"}"#,
+    ),
+    (
+        "p50_latency",
+        "quantile",
+        r#"{"field":"latency_ms","q":0.5}"#,
+    ),
+    (
+        "p99_latency_10m",
+        "quantile",
+        r#"{"field":"latency_ms","q":0.99,"window":"10m"}"#,
+    ),
+    ("top_tools", "top_k", r#"{"field":"tool","k":3}"#),
+    (
+        "top_action_1h",
+        "top_k",
+        r#"{"field":"action","k":2,"window":"1h"}"#,
+    ),
+    ("tool_seen", "bloom_member", r#"{"field":"tool"}"#),
+    ("tool_entropy", "entropy", r#"{"field":"tool"}"#),
+    (
+        "latency_histogram",
+        "histogram",
+        r#"{"field":"latency_ms","buckets":[100.0,200.0,300.0]}"#,
+    ),
+    ("hour_histogram", "hour_of_day_histogram", r#"{}"#),
+    (
+        "action_mix",
+        "event_type_mix",
+        r#"{"field":"action","max_categories":256}"#,
+    ),
+    ("recent_tools", "most_recent_n", r#"{"field":"tool","n":3}"#),
+    (
+        "latency_sample",
+        "reservoir_sample",
+        r#"{"field":"latency_ms","samples":8}"#,
+    ),
+    ("first_tool", "first", r#"{"field":"tool"}"#),
+    ("last_action", "last", r#"{"field":"action"}"#),
+    ("first_tokens", "first_n", r#"{"field":"tokens","n":3}"#),
+    ("last_tools", "last_n", r#"{"field":"tool","n":5}"#),
+    ("previous_tokens", "lag", r#"{"field":"tokens","n":1}"#),
+    (
+        "latency_delta",
+        "delta_from_prev",
+        r#"{"field":"latency_ms"}"#,
+    ),
+    ("first_seen", "first_seen", r#"{}"#),
+    ("last_seen", "last_seen", r#"{}"#),
+    ("age", "age", r#"{}"#),
+    ("ever_risky", "has_seen", r#"{"where":"risky"}"#),
+    ("since_last", "time_since", r#"{}"#),
+    ("since_third_last", "time_since_last_n", r#"{"n":3}"#),
+    ("ok_streak", "streak", r#"{"where":"ok"}"#),
+    (
+        "longest_failure_run",
+        "max_streak",
+        r#"{"where":"(not ok)"}"#,
+    ),
+    (
+        "steps_since_risky",
+        "negative_streak",
+        r#"{"where":"risky"}"#,
+    ),
+    (
+        "tokens_ewma",
+        "ewma",
+        r#"{"field":"tokens","half_life":"10m"}"#,
+    ),
+    (
+        "latency_ewvar",
+        "ewvar",
+        r#"{"field":"latency_ms","half_life":"10m"}"#,
+    ),
+    (
+        "tokens_decayed",
+        "decayed_sum",
+        r#"{"field":"tokens","half_life":"1h"}"#,
+    ),
+    ("steps_decayed", "decayed_count", r#"{"half_life":"1h"}"#),
+    (
+        "latency_twa",
+        "twa",
+        r#"{"field":"latency_ms","window":"10m"}"#,
+    ),
+    (
+        "tokens_rate",
+        "rate_of_change",
+        r#"{"field":"tokens","window":"10m"}"#,
+    ),
+    ("inter_arrival", "inter_arrival_stats", r#"{"window":"1h"}"#),
+    (
+        "bursts",
+        "burst_count",
+        r#"{"window":"10m","sub_window":"1m"}"#,
+    ),
+    (
+        "latency_trend",
+        "trend",
+        r#"{"field":"latency_ms","window":"1h"}"#,
+    ),
+    (
+        "latency_outliers",
+        "outlier_count",
+        r#"{"field":"latency_ms","window":"1h","sigma":2.0}"#,
+    ),
+    (
+        "action_changes",
+        "value_change_count",
+        r#"{"field":"action","window":"1h"}"#,
+    ),
+    (
+        "latency_z",
+        "z_score",
+        r#"{"field":"latency_ms","baseline_window":"1h"}"#,
+    ),
+];
+
+/// A wide table over the same `AgentStep` events: `SessionWide`, 53 features across the operator
+/// families (counting and moments, windowed and lifetime; sketches; buffers; recency and
+/// streaks; decay; velocity). Every op and parameter is accepted by beava 0.0.6 as well.
+pub fn wide_register_body() -> Json {
+    let features: serde_json::Map<String, Json> = WIDE_FEATURES
+        .iter()
+        .map(|(name, op, params)| {
+            let params: Json = serde_json::from_str(params).expect("params are JSON");
+            (name.to_string(), json!({"op": op, "params": params}))
+        })
+        .collect();
+    json!({"nodes":[
+        {"kind":"event","name":"AgentStep","schema":{"fields":{
+            "session_id":"str","tool":"str","ok":"bool","tokens":"i64",
+            "latency_ms":"f64","risky":"bool","action":"str"},"optional_fields":[]}},
+        {"kind":"derivation","name":"SessionWide","output_kind":"table","upstreams":["AgentStep"],
+         "table_primary_key":["session_id"],"ops":[{"op":"group_by","keys":["session_id"],
+         "agg":features}]}
+    ]})
+}
+
 const TOOLS: [&str; 6] = ["search", "browse", "code", "shell", "email", "calendar"];
 
 /// A deterministic `AgentStep` event for `session` / step `i`.
@@ -74,4 +252,37 @@ pub fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let resident_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(resident_pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wide_table_registers_and_folds_readme_events() {
+        let mut engine = Engine::new(EngineConfig::default());
+        engine
+            .register(&wide_register_body())
+            .expect("wide table registers");
+        for i in 0..20 {
+            let push = engine
+                .validate_push("AgentStep", &readme_event(7, i))
+                .expect("valid event");
+            engine.apply(&push, 1_700_000_000_000 + i as i64 * 1_000);
+        }
+        let row = engine
+            .get(
+                "SessionWide",
+                "session-7",
+                None,
+                engine::ReadTime::Watermark,
+            )
+            .expect("row");
+        let Value::Map(members) = row else {
+            panic!("a row is a map");
+        };
+        assert!(members.len() >= 50, "{} features", members.len());
+        let count = members.iter().find(|(k, _)| k == "count").map(|(_, v)| v);
+        assert_eq!(count, Some(&Value::I64(20)));
+    }
 }

@@ -817,7 +817,7 @@ fn run_one(
         dir: dir.clone(),
         keep: args.keep,
     };
-    server.register_readme()?;
+    server.register(workload::Workload::Readme)?;
     let shared = Shared::new();
     let monitor = start_monitor(
         &server,

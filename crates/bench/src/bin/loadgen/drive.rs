@@ -257,10 +257,19 @@ pub async fn push_conn(conn: PushConn, shared: Arc<Shared>) -> Result<ConnStats,
     }
 }
 
-/// Closed-loop `get` probe: one request in flight, optionally paced to `rate` per second.
+/// What a read probe asks for: one row (`get`), or `batch` rows in one `batch_get`.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadProbe {
+    pub table: &'static str,
+    /// 0 = `get`; otherwise keys per `batch_get`.
+    pub batch: usize,
+}
+
+/// Closed-loop read probe: one request in flight, optionally paced to `rate` per second.
 pub async fn get_conn(
     addr: SocketAddr,
     transport: Transport,
+    probe: ReadProbe,
     mut keys: KeyGen,
     rate: Option<f64>,
     shared: Arc<Shared>,
@@ -272,6 +281,7 @@ pub async fn get_conn(
     let mut stats = ConnStats::default();
     let mut out = Vec::with_capacity(256);
     let mut body = Vec::with_capacity(128);
+    let mut batch_keys: Vec<u64> = Vec::with_capacity(probe.batch);
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let start = Instant::now();
     let mut sent: u64 = 0;
@@ -283,10 +293,21 @@ pub async fn get_conn(
             }
         }
         out.clear();
-        let key = keys.next_key();
-        match transport {
-            Transport::Http => workload::http_get(&mut out, &mut body, key),
-            Transport::Tcp => workload::tcp_get(&mut out, key),
+        if probe.batch == 0 {
+            let key = keys.next_key();
+            match transport {
+                Transport::Http => workload::http_get(&mut out, &mut body, probe.table, key),
+                Transport::Tcp => workload::tcp_get(&mut out, probe.table, key),
+            }
+        } else {
+            batch_keys.clear();
+            batch_keys.extend((0..probe.batch).map(|_| keys.next_key()));
+            match transport {
+                Transport::Http => {
+                    workload::http_batch_get(&mut out, &mut body, probe.table, &batch_keys)
+                }
+                Transport::Tcp => workload::tcp_batch_get(&mut out, probe.table, &batch_keys),
+            }
         }
         let t0 = Instant::now();
         stream

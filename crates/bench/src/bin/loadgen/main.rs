@@ -1,6 +1,8 @@
 //! Side-by-side load generator: starts weir and/or beava 0.0.6, registers the README
-//! `SessionReflexes` table, pushes `AgentStep` events over HTTP/1.1 or framed TCP (msgpack) with N
-//! connections × D in flight, optionally probes `get` latency while pushes continue, and reports
+//! `SessionReflexes` table (or, with `--workload wide`, the 53-feature `SessionWide` table),
+//! pushes `AgentStep` events over HTTP/1.1 or framed TCP (msgpack) with N connections × D in
+//! flight, optionally probes `get` (or `batch_get` of `--batch-size` keys) latency while pushes
+//! continue, and reports
 //! per server: pushes/s, ack latency, server CPU per million events (/proc), RSS, and for weir the
 //! events per fsync. Repeats runs and prints medians plus the weir/beava ratios as markdown.
 //!
@@ -26,11 +28,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use workload::{Dist, KeyGen};
+use workload::{Dist, KeyGen, Workload};
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Side-by-side load generator for weir and beava 0.0.6 (README SessionReflexes table)"
+    about = "Side-by-side load generator for weir and beava 0.0.6 (README SessionReflexes table, or the 53-feature SessionWide table)"
 )]
 struct Args {
     /// Servers, comma-separated: weir (durable acks), weir-relaxed, beava; `both` = weir,beava;
@@ -47,6 +49,10 @@ struct Args {
     /// (defaults http:32x1 — keep-alive, no pipelining — and tcp:8x256).
     #[arg(long, default_value = "tcp")]
     transport: String,
+    /// Table fed by the pushed `AgentStep` events: readme (`SessionReflexes`, 8 features) or
+    /// wide (`SessionWide`, 53 features across the operator families).
+    #[arg(long, default_value = "readme")]
+    workload: String,
     /// Number of distinct entities (session ids).
     #[arg(long, default_value_t = 100_000)]
     keys: u64,
@@ -75,6 +81,10 @@ struct Args {
     /// Total `get`s per second over the probe connections; 0 = closed loop, as fast as answered.
     #[arg(long, default_value_t = 1000.0)]
     get_rate: f64,
+    /// Keys per read probe request: 0 = `get` of one row; N = `batch_get` of N rows (random
+    /// keys) per request.
+    #[arg(long, default_value_t = 0)]
+    batch_size: usize,
     /// Transport of the `get` probes: http or tcp (msgpack).
     #[arg(long, default_value = "http")]
     get_transport: String,
@@ -107,6 +117,7 @@ struct Args {
 }
 
 struct Plan {
+    workload: Workload,
     kinds: Vec<Kind>,
     transports: Vec<TransportCfg>,
     dist: Dist,
@@ -155,6 +166,7 @@ fn main() {
     }
     let plan = match (|| -> Result<Plan, String> {
         Ok(Plan {
+            workload: Workload::parse(&args.workload)?,
             kinds: Kind::parse_list(&args.server)?,
             transports: parse_transports(&args.transport)?,
             dist: Dist::parse(&args.dist)?,
@@ -187,7 +199,7 @@ fn main() {
     };
 
     eprintln!(
-        "loadgen: {} × {} × {} repetition(s), {} keys ({}), warm-up {} s, measure {} s{}",
+        "loadgen: {} × {} × {} repetition(s), table {}, {} keys ({}), warm-up {} s, measure {} s{}",
         plan.kinds
             .iter()
             .map(|k| k.label())
@@ -199,14 +211,20 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", "),
         args.repeat,
+        plan.workload.table(),
         args.keys,
         plan.dist.label(),
         args.warmup,
         args.duration,
         if args.gets > 0 {
             format!(
-                ", {} get probe(s) over {} at {}/s",
+                ", {} {} probe(s) over {} at {}/s",
                 args.gets,
+                if args.batch_size > 0 {
+                    format!("batch_get×{}", args.batch_size)
+                } else {
+                    "get".into()
+                },
                 plan.get_transport.label(),
                 args.get_rate
             )
@@ -249,7 +267,8 @@ fn main() {
 
 fn args_summary(args: &Args) -> String {
     format!(
-        "keys={} dist={} preload={} duration={} warmup={} rate={} gets={} get_rate={} get_transport={} client_threads={}",
+        "workload={} keys={} dist={} preload={} duration={} warmup={} rate={} gets={} batch_size={} get_rate={} get_transport={} client_threads={}",
+        args.workload,
         args.keys,
         args.dist,
         args.preload,
@@ -257,6 +276,7 @@ fn args_summary(args: &Args) -> String {
         args.warmup,
         args.rate,
         args.gets,
+        args.batch_size,
         args.get_rate,
         args.get_transport,
         args.client_threads
@@ -277,7 +297,7 @@ fn run_one(
     rep: usize,
 ) -> Result<Row, String> {
     let server = Server::start(kind, bins, root, tag, args.keep)?;
-    server.register_readme()?;
+    server.register(plan.workload)?;
     let rss_base = server.rss_bytes();
     let idle_cores = if args.idle_probe > 0.0 {
         let c0 = server.cpu_seconds();
@@ -335,6 +355,10 @@ fn run_one(
             getters.push(tokio::spawn(drive::get_conn(
                 addr,
                 plan.get_transport,
+                drive::ReadProbe {
+                    table: plan.workload.table(),
+                    batch: args.batch_size,
+                },
                 keys,
                 rate,
                 shared.clone(),

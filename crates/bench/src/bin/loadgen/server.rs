@@ -311,9 +311,9 @@ impl Server {
         })
     }
 
-    /// Registers the README table over HTTP.
-    pub fn register_readme(&self) -> Result<(), String> {
-        let body = serde_json::to_vec(&bench::readme_register_body()).expect("json");
+    /// Registers the workload's table over HTTP.
+    pub fn register(&self, workload: crate::workload::Workload) -> Result<(), String> {
+        let body = serde_json::to_vec(&workload.register_body()).expect("json");
         let (status, text) = http_request(self.http, "POST", "/register", &body)?;
         if status != 200 {
             return Err(format!("register answered {status}: {text}"));

@@ -4,14 +4,49 @@
 use std::io::Write;
 use std::sync::Arc;
 
+/// The README table (the default workload, and the incident replay's).
 pub const TABLE: &str = "SessionReflexes";
 pub const EVENT: &str = "AgentStep";
+
+/// Which table the pushed `AgentStep` events feed (the events are the same for both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// README `SessionReflexes`: 8 features.
+    Readme,
+    /// `SessionWide`: 53 features across the operator families (`bench::wide_register_body`).
+    Wide,
+}
+
+impl Workload {
+    pub fn parse(s: &str) -> Result<Workload, String> {
+        match s {
+            "readme" => Ok(Workload::Readme),
+            "wide" => Ok(Workload::Wide),
+            _ => Err(format!("unknown workload {s:?} (readme, wide)")),
+        }
+    }
+
+    pub fn table(self) -> &'static str {
+        match self {
+            Workload::Readme => TABLE,
+            Workload::Wide => "SessionWide",
+        }
+    }
+
+    pub fn register_body(self) -> serde_json::Value {
+        match self {
+            Workload::Readme => bench::readme_register_body(),
+            Workload::Wide => bench::wide_register_body(),
+        }
+    }
+}
 
 const TOOLS: [&str; 6] = ["search", "browse", "code", "shell", "email", "calendar"];
 
 const OP_PUSH: u16 = 0x0010;
 const OP_GET: u16 = 0x0020;
 const OP_ROW: u16 = 0x0023;
+const OP_BATCH_GET: u16 = 0x0024;
 const CT_MSGPACK: u8 = 0x02;
 
 /// Key distribution over `keys` entities.
@@ -160,11 +195,25 @@ pub fn http_push(out: &mut Vec<u8>, body: &mut Vec<u8>, session: u64, i: u64) {
     http_post(out, "/push", body);
 }
 
-/// Appends one `POST /get` of `session`'s row.
-pub fn http_get(out: &mut Vec<u8>, body: &mut Vec<u8>, session: u64) {
+/// Appends one `POST /get` of `session`'s row in `table`.
+pub fn http_get(out: &mut Vec<u8>, body: &mut Vec<u8>, table: &str, session: u64) {
     body.clear();
-    write!(body, r#"{{"table":"{TABLE}","key":"session-{session}"}}"#).expect("write to vec");
+    write!(body, r#"{{"table":"{table}","key":"session-{session}"}}"#).expect("write to vec");
     http_post(out, "/get", body);
+}
+
+/// Appends one `POST /batch_get` of the rows of `sessions` in `table`.
+pub fn http_batch_get(out: &mut Vec<u8>, body: &mut Vec<u8>, table: &str, sessions: &[u64]) {
+    body.clear();
+    body.extend_from_slice(br#"{"requests":["#);
+    for (i, session) in sessions.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write!(body, r#"{{"table":"{table}","key":"session-{session}"}}"#).expect("write to vec");
+    }
+    body.extend_from_slice(b"]}");
+    http_post(out, "/batch_get", body);
 }
 
 pub fn http_post(out: &mut Vec<u8>, path: &str, body: &[u8]) {
@@ -205,13 +254,31 @@ pub fn tcp_push(out: &mut Vec<u8>, session: u64, i: u64) {
 }
 
 /// Appends one framed-TCP GET frame, msgpack `{"table": .., "key": ..}`.
-pub fn tcp_get(out: &mut Vec<u8>, session: u64) {
+pub fn tcp_get(out: &mut Vec<u8>, table: &str, session: u64) {
     let start = begin_frame(out, OP_GET);
     mp_map(out, 2);
     mp_str(out, "table");
-    mp_str(out, TABLE);
+    mp_str(out, table);
     mp_str(out, "key");
     mp_session(out, session);
+    end_frame(out, start);
+}
+
+/// Appends one framed-TCP BATCH_GET frame, msgpack `{"requests": [{"table", "key"}, ..]}`.
+pub fn tcp_batch_get(out: &mut Vec<u8>, table: &str, sessions: &[u64]) {
+    let start = begin_frame(out, OP_BATCH_GET);
+    mp_map(out, 1);
+    mp_str(out, "requests");
+    let n = u32::try_from(sessions.len()).expect("batch size fits u32");
+    out.push(0xdd);
+    out.extend_from_slice(&n.to_be_bytes());
+    for &session in sessions {
+        mp_map(out, 2);
+        mp_str(out, "table");
+        mp_str(out, table);
+        mp_str(out, "key");
+        mp_session(out, session);
+    }
     end_frame(out, start);
 }
 
