@@ -8,6 +8,22 @@ use protocol::response::BatchEntry;
 use store::read::{self as store_read, LegacyRead, LegacyReadError};
 use store::StoreHandle;
 
+/// Reads of more rows than this leave the I/O worker (see [`heavy`]).
+const HEAVY_READ_ROWS: usize = 32;
+
+/// Runs a read of `rows` rows and the rendering of its answer: inline when small; otherwise
+/// with `block_in_place`, so the other connections of this I/O worker move to another thread
+/// instead of waiting behind a batch of thousands of rows.
+pub(crate) fn heavy<R>(rows: usize, f: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if rows > HEAVY_READ_ROWS && multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 /// `get` at `max(watermark, now)`.
 pub(crate) fn get(store: &StoreHandle, req: &HttpGetReq) -> Result<Value, QueryError> {
     let now_ms = store.now_ms();
@@ -34,10 +50,12 @@ pub(crate) fn batch_get(
             "batch_get entry uses the deprecated `entity_id`; send `key`"
         );
     }
-    store.read(|engine| {
+    // Entry by entry, yielding to the writer in between: a batch has no size cap, and a
+    // thousand wide rows must not hold every push up for their whole evaluation.
+    store.read_session(|session| {
         let mut results = Vec::with_capacity(body.requests.len());
         for entry in &body.requests {
-            let row = engine.get(
+            let row = session.engine().get(
                 &entry.table,
                 &entry.key,
                 entry.features.as_deref(),
@@ -51,6 +69,7 @@ pub(crate) fn batch_get(
                     message: e.message(),
                 },
             });
+            session.yield_to_writer();
         }
         Ok(results)
     })
@@ -80,6 +99,8 @@ pub(crate) fn get_multi(store: &StoreHandle, req: &GetMultiReq) -> Result<Value,
 fn multi(store: &StoreHandle, keys: &[String], features: &[String]) -> Result<Value, String> {
     let now_ms = store.now_ms();
     store
-        .read(|engine| store_read::multi_get(engine, keys, features, ReadTime::Now(now_ms)))
+        .read_session(|session| {
+            store_read::multi_get(session, keys, features, ReadTime::Now(now_ms))
+        })
         .map_err(|e| e.reason())
 }

@@ -31,4 +31,4 @@ pub use snapshots::{
     SNAPSHOT_WAL_BYTES_DEFAULT,
 };
 pub use status::{RecoveryPhase, RecoveryProgress, StatusSnapshot, StoreStatus};
-pub use store::{OpeningStore, Store, StoreConfig, StoreHandle, SubmitError, Ticket};
+pub use store::{OpeningStore, ReadSession, Store, StoreConfig, StoreHandle, SubmitError, Ticket};

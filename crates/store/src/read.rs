@@ -4,6 +4,7 @@
 //!
 //! These run under the read lock (`StoreHandle::read`), never on the writer.
 
+use crate::ReadSession;
 use engine::{Engine, ReadTime};
 use model::limits::MULTI_GET_CELLS_MAX;
 use model::{QueryError, Value};
@@ -111,8 +112,9 @@ impl MultiGetError {
 
 /// TCP `MGET` / `GET_MULTI`: `{key: {feature: value}}` for every key that has data for any of
 /// `features` (keys with none are omitted; a repeated key is answered once).
+/// The read lock is yielded to a waiting writer between keys.
 pub fn multi_get(
-    engine: &Engine,
+    session: &mut ReadSession<'_>,
     keys: &[String],
     features: &[String],
     at: ReadTime,
@@ -121,11 +123,12 @@ pub fn multi_get(
     if cells > MULTI_GET_CELLS_MAX {
         return Err(MultiGetError::BatchTooLarge { cells });
     }
-    let mut located: Vec<(&str, [String; 1])> = Vec::with_capacity(features.len());
+    let mut located: Vec<(compact_str::CompactString, [String; 1])> =
+        Vec::with_capacity(features.len());
     let mut missing = Vec::new();
     for feature in features {
-        match feature_table(engine, feature) {
-            Some(table) => located.push((table, [feature.clone()])),
+        match feature_table(session.engine(), feature) {
+            Some(table) => located.push((table.into(), [feature.clone()])),
             None => missing.push(feature.clone()),
         }
     }
@@ -140,13 +143,14 @@ pub fn multi_get(
         }
         let mut row = Vec::new();
         for (table, wanted) in &located {
-            if let Ok(Value::Map(members)) = engine.get(table, key, Some(wanted), at) {
+            if let Ok(Value::Map(members)) = session.engine().get(table, key, Some(wanted), at) {
                 row.extend(members);
             }
         }
         if !row.is_empty() {
             out.push((key.as_str().into(), Value::Map(row)));
         }
+        session.yield_to_writer();
     }
     Ok(Value::Map(out))
 }

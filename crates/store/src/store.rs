@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Store options.
@@ -345,6 +346,16 @@ impl StoreHandle {
         f(&self.shared.engine.read())
     }
 
+    /// Runs a read of many rows (`batch_get`, `MGET`) under the engine's read lock; `f` calls
+    /// [`ReadSession::yield_to_writer`] between rows, so a long read never holds up the writer
+    /// (and every push behind it) for more than one row.
+    pub fn read_session<R>(&self, f: impl FnOnce(&mut ReadSession<'_>) -> R) -> R {
+        f(&mut ReadSession {
+            guard: self.shared.engine.read(),
+            held_since: Instant::now(),
+        })
+    }
+
     /// Processing time for reads (`ReadTime::Now`), from the store's clock.
     pub fn now_ms(&self) -> i64 {
         self.shared.clock.now_ms()
@@ -353,6 +364,34 @@ impl StoreHandle {
     /// Published registry version and counters (no lock).
     pub fn status(&self) -> &Arc<StoreStatus> {
         &self.shared.status
+    }
+}
+
+/// The engine under a read lock that can be handed to a waiting writer between rows. The
+/// borrow of [`ReadSession::engine`] ends before [`ReadSession::yield_to_writer`], so nothing read
+/// before a yield is held across it.
+pub struct ReadSession<'a> {
+    guard: parking_lot::RwLockReadGuard<'a, Engine>,
+    held_since: Instant,
+}
+
+/// How long a read session holds the engine before it lets a waiting writer in: long enough
+/// that a batch of small rows is not interleaved with a writer run per row (each costs the
+/// batch a whole run), short enough that pushes never wait behind a big batch.
+const READ_HOLD_MAX: Duration = Duration::from_millis(1);
+
+impl ReadSession<'_> {
+    pub fn engine(&self) -> &Engine {
+        &self.guard
+    }
+
+    /// Call between rows: once the lock has been held for `READ_HOLD_MAX`, lets a waiting
+    /// writer apply its run, then takes the read lock again (one atomic check if none waits).
+    pub fn yield_to_writer(&mut self) {
+        if self.held_since.elapsed() >= READ_HOLD_MAX {
+            parking_lot::RwLockReadGuard::bump(&mut self.guard);
+            self.held_since = Instant::now();
+        }
     }
 }
 

@@ -167,3 +167,57 @@ fn after_shutdown_submissions_are_stopped() {
         SubmitError::Stopped
     );
 }
+
+/// A read of many rows (`batch_get`, `MGET`) yields the engine to a waiting writer between
+/// rows: a push submitted while the read is open is applied before the read ends.
+#[test]
+fn a_long_read_session_lets_pushes_through_between_rows() {
+    let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(1_000)));
+    let handle = store.handle();
+    handle
+        .submit(Command::Register(registration()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let acked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started, wait_started) = std::sync::mpsc::channel();
+    let pusher = {
+        let handle = store.handle();
+        let acked = Arc::clone(&acked);
+        std::thread::spawn(move || {
+            wait_started.recv().unwrap();
+            let outcome = handle.submit(push("during")).unwrap().wait().unwrap();
+            assert!(matches!(outcome, Outcome::Push(Ok(_))), "{outcome:?}");
+            acked.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let rows_read = handle.read_session(|session| {
+        started.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut rows = 0u64;
+        while !acked.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the push never got past the open read"
+            );
+            let _ = session
+                .engine()
+                .get("Users", "during", None, engine::ReadTime::Watermark);
+            rows += 1;
+            session.yield_to_writer();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Still inside the session: the push's effect is visible to the next row.
+        let row = session
+            .engine()
+            .get("Users", "during", None, engine::ReadTime::Watermark)
+            .unwrap();
+        assert!(
+            matches!(row, model::Value::Map(ref m) if !m.is_empty()),
+            "{row:?}"
+        );
+        rows
+    });
+    assert!(rows_read >= 1);
+    pusher.join().unwrap();
+}

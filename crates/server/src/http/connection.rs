@@ -305,14 +305,20 @@ impl Protocol for HttpProtocol {
                 Ok(row) => response::write_json(out, scratch, 200, close, &row),
                 Err(e) => write_query_error(out, scratch, close, &e),
             },
-            Kind::BatchGet(req) => match reads::batch_get(&ctx.store, &req) {
-                Ok(entries) => {
-                    response::write_json(out, scratch, 200, close, &BatchResults(&entries))
+            Kind::BatchGet(req) => reads::heavy(req.requests.len(), || {
+                match reads::batch_get(&ctx.store, &req) {
+                    Ok(entries) => {
+                        response::write_json(out, scratch, 200, close, &BatchResults(&entries))
+                    }
+                    Err(reason) => response::write_json(
+                        out,
+                        scratch,
+                        500,
+                        close,
+                        &ErrorBody::internal(&reason),
+                    ),
                 }
-                Err(reason) => {
-                    response::write_json(out, scratch, 500, close, &ErrorBody::internal(&reason))
-                }
-            },
+            }),
             Kind::LegacyGet { feature, key } => match reads::legacy_get(&ctx.store, &feature, &key)
             {
                 Ok(LegacyRead::Row(row)) => response::write_json(out, scratch, 200, close, &row),

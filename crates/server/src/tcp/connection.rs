@@ -237,25 +237,31 @@ impl Protocol for TcpProtocol {
                 }
                 Err(e) => write_error(out, &ErrorBody::code(e.code())),
             },
-            TcpRequest::BatchGet(req) => match reads::batch_get(&ctx.store, &req) {
-                Ok(entries) => write_frame(
-                    out,
-                    op::GET_RESPONSE,
-                    ContentType::Json,
-                    &BatchResults(&entries),
-                ),
-                Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
-            },
-            TcpRequest::MGet { content_type, req } => match reads::mget(&ctx.store, &req) {
-                Ok(rows) => write_frame(out, op::GET_RESPONSE, content_type, &rows),
-                Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
-            },
-            TcpRequest::GetMulti { content_type, req } => {
+            TcpRequest::BatchGet(req) => {
+                reads::heavy(req.requests.len(), || {
+                    match reads::batch_get(&ctx.store, &req) {
+                        Ok(entries) => write_frame(
+                            out,
+                            op::GET_RESPONSE,
+                            ContentType::Json,
+                            &BatchResults(&entries),
+                        ),
+                        Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
+                    }
+                })
+            }
+            TcpRequest::MGet { content_type, req } => {
+                reads::heavy(req.keys.len(), || match reads::mget(&ctx.store, &req) {
+                    Ok(rows) => write_frame(out, op::GET_RESPONSE, content_type, &rows),
+                    Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
+                })
+            }
+            TcpRequest::GetMulti { content_type, req } => reads::heavy(req.keys.len(), || {
                 match reads::get_multi(&ctx.store, &req) {
                     Ok(rows) => write_frame(out, op::GET_RESPONSE, content_type, &rows),
                     Err(reason) => write_error(out, &ErrorBody::internal(&reason)),
                 }
-            }
+            }),
         }
         Flow::Continue
     }
