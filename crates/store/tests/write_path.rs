@@ -31,6 +31,18 @@ fn get(store: &Store, user: &str) -> model::Value {
         .unwrap()
 }
 
+/// A memory-only store with `registration()` applied.
+fn registered_store(now_ms: i64) -> Store {
+    let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(now_ms)));
+    store
+        .handle()
+        .submit(Command::Register(registration()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    store
+}
+
 #[test]
 fn register_push_read_after_write() {
     let clock = Arc::new(ManualClock::new(1_000));
@@ -91,13 +103,8 @@ fn register_push_read_after_write() {
 
 #[test]
 fn status_counters_are_published_when_idle() {
-    let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(1)));
+    let store = registered_store(1);
     let handle = store.handle();
-    handle
-        .submit(Command::Register(registration()))
-        .unwrap()
-        .wait()
-        .unwrap();
     for user in ["a", "b", "a"] {
         handle.submit(push(user)).unwrap().wait().unwrap();
     }
@@ -172,13 +179,8 @@ fn after_shutdown_submissions_are_stopped() {
 /// rows: a push submitted while the read is open is applied before the read ends.
 #[test]
 fn a_long_read_session_lets_pushes_through_between_rows() {
-    let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(1_000)));
+    let store = registered_store(1_000);
     let handle = store.handle();
-    handle
-        .submit(Command::Register(registration()))
-        .unwrap()
-        .wait()
-        .unwrap();
     let acked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (started, wait_started) = std::sync::mpsc::channel();
     let pusher = {

@@ -256,12 +256,17 @@ pub fn tcp_push(out: &mut Vec<u8>, session: u64, i: u64) {
 /// Appends one framed-TCP GET frame, msgpack `{"table": .., "key": ..}`.
 pub fn tcp_get(out: &mut Vec<u8>, table: &str, session: u64) {
     let start = begin_frame(out, OP_GET);
+    mp_row_request(out, table, session);
+    end_frame(out, start);
+}
+
+/// msgpack `{"table": .., "key": "session-N"}`.
+fn mp_row_request(out: &mut Vec<u8>, table: &str, session: u64) {
     mp_map(out, 2);
     mp_str(out, "table");
     mp_str(out, table);
     mp_str(out, "key");
     mp_session(out, session);
-    end_frame(out, start);
 }
 
 /// Appends one framed-TCP BATCH_GET frame, msgpack `{"requests": [{"table", "key"}, ..]}`.
@@ -273,11 +278,7 @@ pub fn tcp_batch_get(out: &mut Vec<u8>, table: &str, sessions: &[u64]) {
     out.push(0xdd);
     out.extend_from_slice(&n.to_be_bytes());
     for &session in sessions {
-        mp_map(out, 2);
-        mp_str(out, "table");
-        mp_str(out, table);
-        mp_str(out, "key");
-        mp_session(out, session);
+        mp_row_request(out, table, session);
     }
     end_frame(out, start);
 }
