@@ -223,3 +223,74 @@ fn a_long_read_session_lets_pushes_through_between_rows() {
     assert!(rows_read >= 1);
     pusher.join().unwrap();
 }
+
+/// Pushes are validated on the submitting thread against the published registry; one queued
+/// behind a register is validated again by the writer against the registry of its turn.
+#[test]
+fn a_push_queued_behind_a_register_is_validated_against_the_new_registry() {
+    let store = registered_store(1_000);
+    let handle = store.handle();
+    let with_table = json!({"nodes": [
+        {"kind": "event", "name": "Click", "schema": {"fields": {"user": "str"}, "optional_fields": []}},
+        {"kind": "derivation", "name": "Users", "output_kind": "table", "upstreams": ["Click"],
+         "ops": [{"op": "group_by", "keys": ["user"], "agg": {
+             "clicks": {"op": "count", "params": {}},
+             "seen": {"op": "last_seen", "params": {}}}}],
+         "table_primary_key": ["user"]},
+        {"kind": "event", "name": "View", "schema": {"fields": {"page": "str"}, "optional_fields": []}},
+        {"kind": "derivation", "name": "Pages", "output_kind": "table", "upstreams": ["View"],
+         "ops": [{"op": "group_by", "keys": ["page"], "agg": {"views": {"op": "count", "params": {}}}}],
+         "table_primary_key": ["page"]}
+    ]});
+    let view = |page: &str| Command::Push {
+        event: "View".into(),
+        fields: model::Value::Map(vec![("page".into(), model::Value::str(page))]),
+    };
+    // While a read holds the engine the writer cannot finish the register, so the registry
+    // published to submitters is still the old one when the pushes are submitted.
+    let (register, click, new_event) = handle.read_session(|_| {
+        (
+            handle.submit(Command::Register(with_table)).unwrap(),
+            handle.submit(push("u")).unwrap(),
+            handle.submit(view("home")).unwrap(),
+        )
+    });
+    assert!(matches!(register.wait().unwrap(), Outcome::Register(Ok(_))));
+    // Validated against version 1, applied under version 2 (Click unchanged): accepted.
+    let Outcome::Push(Ok(acked)) = click.wait().unwrap() else {
+        panic!("click refused");
+    };
+    assert_eq!(acked.registry_version, 2);
+    // Unknown under version 1, so the writer validated it: accepted under version 2.
+    assert!(matches!(new_event.wait().unwrap(), Outcome::Push(Ok(_))));
+    let views = handle
+        .read(|e| e.get("Pages", "home", None, engine::ReadTime::Now(0)))
+        .unwrap();
+    assert_eq!(
+        views,
+        model::Value::Map(vec![("views".into(), model::Value::I64(1))])
+    );
+
+    // A forced schema change behind which a now-invalid push waits: refused, nothing applied.
+    let retyped = json!({"nodes": [
+        {"kind": "event", "name": "Click", "schema": {"fields": {"user": "i64"}, "optional_fields": []}},
+        {"kind": "derivation", "name": "Users", "output_kind": "table", "upstreams": ["Click"],
+         "ops": [{"op": "group_by", "keys": ["user"], "agg": {"clicks": {"op": "count", "params": {}}}}],
+         "table_primary_key": ["user"]}
+    ], "force": true});
+    let (register, click) = handle.read_session(|_| {
+        (
+            handle.submit(Command::Register(retyped)).unwrap(),
+            handle.submit(push("u")).unwrap(),
+        )
+    });
+    let registered = register.wait().unwrap();
+    assert!(
+        matches!(registered, Outcome::Register(Ok(_))),
+        "{registered:?}"
+    );
+    let Outcome::Push(Err(refused)) = click.wait().unwrap() else {
+        panic!("a str user accepted by an i64 schema");
+    };
+    assert_eq!(refused.error.code, "invalid_event");
+}
