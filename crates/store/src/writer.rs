@@ -473,25 +473,17 @@ impl Writer {
                         };
                         (checked, v.reply, v.sync, Vec::new())
                     }
-                    Input::Command {
-                        command: Command::Push { event, fields },
-                        reply,
-                    } => (
-                        engine.validate_push_owned(&event, fields),
-                        reply,
-                        false,
-                        Vec::new(),
-                    ),
-                    Input::Command {
-                        command: Command::PushSync { event, fields },
-                        reply,
-                    } => (
-                        engine.validate_push_owned(&event, fields),
-                        reply,
-                        true,
-                        Vec::new(),
-                    ),
-                    Input::Command { .. } | Input::Stop => {
+                    Input::Command { command, reply } => {
+                        let (event, fields, sync) =
+                            command.into_push().expect("runs hold pushes only");
+                        (
+                            engine.validate_push_owned(&event, fields),
+                            reply,
+                            sync,
+                            Vec::new(),
+                        )
+                    }
+                    Input::Stop => {
                         unreachable!("runs hold pushes only")
                     }
                 };
