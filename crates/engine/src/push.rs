@@ -168,25 +168,3 @@ fn has_non_finite(value: &Value) -> bool {
         _ => false,
     }
 }
-
-/// The body a validated push came from, rebuilt against the `registry` it was validated with:
-/// `{column: value}` for every non-null slot, in schema order. Validating it again against the
-/// same registry gives the same push (validation moves values without converting them, a null
-/// optional field is the same as an absent one); against a newer registry it is what the
-/// client's body would give. `None` if that registry has no such event.
-pub fn rebuild_body(registry: &Registry, push: &ValidatedPush) -> Option<Value> {
-    let compiled = registry.compiled();
-    let &event_id = compiled.event_by_name.get(push.event.as_str())?;
-    let columns = &compiled.events[event_id].schema.columns;
-    if columns.len() != push.fields.len() {
-        return None;
-    }
-    Some(Value::Map(
-        columns
-            .iter()
-            .zip(&push.fields)
-            .filter(|(_, value)| !value.is_null())
-            .map(|(column, value)| (column.name.clone(), value.clone()))
-            .collect(),
-    ))
-}

@@ -57,7 +57,7 @@ impl PushError {
         match self.code {
             "event_not_found" => 404,
             // Durability refusals: nothing was applied; the client may retry later.
-            "storage_full" | "wal_unavailable" | "registry_changed" => 503,
+            "storage_full" | "wal_unavailable" => 503,
             _ => 400,
         }
     }

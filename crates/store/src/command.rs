@@ -28,17 +28,6 @@ pub enum Command {
     Reset,
 }
 
-impl Command {
-    /// `(event, fields, sync)` of a push or push-sync; `None` for the other commands.
-    pub(crate) fn into_push(self) -> Option<(CompactString, Value, bool)> {
-        match self {
-            Command::Push { event, fields } => Some((event, fields, false)),
-            Command::PushSync { event, fields } => Some((event, fields, true)),
-            Command::Register(_) | Command::Reset => None,
-        }
-    }
-}
-
 /// What a push acknowledgement carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PushAcked {

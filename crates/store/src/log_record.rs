@@ -55,12 +55,6 @@ pub fn encode_push(out: &mut Vec<u8>, now_ms: TimestampMs, push: &ValidatedPush)
     rmp_serde::encode::write(out, &push.fields).expect("validated values encode as msgpack");
 }
 
-/// Overwrites the processing time of an encoded record (pushes are encoded by the submitting
-/// thread before the writer stamps their time).
-pub fn set_processing_time(record: &mut [u8], now_ms: TimestampMs) {
-    record[1..9].copy_from_slice(&now_ms.to_le_bytes());
-}
-
 pub fn encode_register(out: &mut Vec<u8>, now_ms: TimestampMs, body: &serde_json::Value) {
     out.push(KIND_REGISTER);
     out.extend_from_slice(&now_ms.to_le_bytes());

@@ -59,18 +59,6 @@ pub(crate) struct Shared {
     pub(crate) engine: RwLock<Engine>,
     pub(crate) status: Arc<StoreStatus>,
     pub(crate) clock: Arc<dyn Clock>,
-    /// The registry pushes are validated against on the submitting thread (see
-    /// `StoreHandle::submit`); `None` until the writer runs. The writer replaces it after every
-    /// register or reset.
-    pub(crate) published: RwLock<Option<Published>>,
-}
-
-/// What submitting threads need to validate and encode a push themselves.
-#[derive(Clone)]
-pub(crate) struct Published {
-    pub(crate) registry: engine::registry::Registry,
-    /// Whether accepted pushes are logged (encode the WAL record) or only applied.
-    pub(crate) logs_pushes: bool,
 }
 
 /// Why a command was not accepted. Nothing was executed.
@@ -121,7 +109,6 @@ impl Store {
             engine: RwLock::new(Engine::new(config.engine.clone())),
             status,
             clock,
-            published: RwLock::new(None),
         });
         let (queue, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         OpeningStore {
@@ -245,10 +232,6 @@ impl OpeningStore {
             None => (None, None),
         };
         status.recovery_done();
-        *shared.published.write() = Some(Published {
-            registry: engine.registry().clone(),
-            logs_pushes: journal.is_some(),
-        });
         *shared.engine.write() = engine;
         shared.status.publish_engine(&shared.engine.read().stats());
         let log = journal
@@ -346,65 +329,15 @@ pub struct StoreHandle {
 
 impl StoreHandle {
     /// Queues a mutation for the writer. Never blocks: a full queue is `Overloaded`.
-    ///
-    /// A push is validated and its WAL record encoded here, on the submitting thread, against
-    /// the registry the writer last published (the writer, the one thread every push goes
-    /// through, is the throughput ceiling; the I/O threads have room). The writer takes such a
-    /// push as is if its registry is still that version, and validates it again otherwise (a
-    /// register or reset ran in between). A push that fails here goes to the writer unchanged,
-    /// since a register queued before it may make it valid.
     pub fn submit(&self, command: Command) -> Result<Ticket, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        let input = match command {
-            Command::Push { event, fields } => self.prevalidate(event, fields, false, reply),
-            Command::PushSync { event, fields } => self.prevalidate(event, fields, true, reply),
-            command => Input::Command { command, reply },
-        };
-        match self.queue.try_send(input) {
+        match self.queue.try_send(Input::Command { command, reply }) {
             Ok(()) => Ok(Ticket(rx)),
             Err(TrySendError::Full(_)) => {
                 self.shared.status.record_overloaded();
                 Err(SubmitError::Overloaded)
             }
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
-        }
-    }
-
-    fn prevalidate(
-        &self,
-        event: compact_str::CompactString,
-        fields: model::Value,
-        sync: bool,
-        reply: oneshot::Sender<Outcome>,
-    ) -> Input {
-        let raw = |event, fields, reply| {
-            let command = if sync {
-                Command::PushSync { event, fields }
-            } else {
-                Command::Push { event, fields }
-            };
-            Input::Command { command, reply }
-        };
-        let published = self.shared.published.read();
-        let Some(published) = published.as_ref() else {
-            return raw(event, fields, reply);
-        };
-        match engine::push::validate(&published.registry, &event, &fields) {
-            Ok(push) => {
-                let mut record = Vec::new();
-                if published.logs_pushes {
-                    // The processing time is the writer's: it overwrites these 8 bytes.
-                    crate::log_record::encode_push(&mut record, 0, &push);
-                }
-                Input::Validated(crate::writer::Validated {
-                    push,
-                    record,
-                    registry_version: published.registry.version(),
-                    sync,
-                    reply,
-                })
-            }
-            Err(_) => raw(event, fields, reply),
         }
     }
 

@@ -3,14 +3,8 @@
 //! Each turn it takes the commands that queued up (at most `batch_max`), and runs them in
 //! arrival order as runs of pushes separated by registry commands. A run of pushes is
 //!
-//! 1. **validated**: already done by the submitting thread against the registry the writer
-//!    published (`StoreHandle::submit`, which also encodes the WAL record); the writer only
-//!    checks that the registry version is still the same, and validates again under the
-//!    engine's read lock if it is not (a register or reset ran in between), or if the
-//!    submitting thread refused it (a register queued before it may make it valid). Refusals
-//!    change nothing and are answered at once (decision 0011);
-//! 2. **encoded** (stamped with the processing time) and handed to the log thread
-//!    (`log_thread`), which appends it with the other
+//! 1. **validated** under the engine's read lock (refusals change nothing, answered at once);
+//! 2. **encoded** and handed to the log thread (`log_thread`), which appends it with the other
 //!    batches that queued meanwhile and commits them with one fdatasync (group commit). The
 //!    writer does not wait: it goes on validating the next run while the disk syncs. (A small
 //!    run with nothing in flight is committed on the writer thread instead, saving two thread
@@ -49,25 +43,9 @@ pub(crate) enum Input {
         command: Command,
         reply: oneshot::Sender<Outcome>,
     },
-    /// A push already validated and encoded by the submitting thread (`StoreHandle::submit`).
-    Validated(Validated),
     /// Finish the current batch and exit.
     Stop,
 }
-
-/// A push validated against the published registry `registry_version`.
-pub(crate) struct Validated {
-    pub(crate) push: ValidatedPush,
-    /// Its WAL record with a zero processing time (empty when pushes are not logged).
-    pub(crate) record: Vec<u8>,
-    pub(crate) registry_version: u64,
-    pub(crate) sync: bool,
-    pub(crate) reply: Reply,
-}
-
-/// Registries kept to re-validate pushes validated against an older one (each is a couple of
-/// `Arc`s): a push still queued after this many registers or resets is refused as retryable.
-const REGISTRY_HISTORY: usize = 64;
 
 type Reply = oneshot::Sender<Outcome>;
 
@@ -89,9 +67,7 @@ pub(crate) fn run(
     mut snapshotter: Option<Snapshotter>,
 ) {
     let batch_max = limits.batch_max.max(1);
-    let registries = VecDeque::from([writer_registry(&shared)]);
     let mut writer = Writer {
-        registries,
         shared,
         seq: Sequence::default(),
         replies: Vec::with_capacity(batch_max),
@@ -105,8 +81,8 @@ pub(crate) fn run(
         spare_runs: Vec::new(),
         inline_commit_max: limits.inline_commit_max,
     };
-    let mut batch: Vec<Input> = Vec::with_capacity(batch_max);
-    let mut run: Vec<Input> = Vec::with_capacity(batch_max);
+    let mut batch: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
+    let mut run: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
     let mut stats_published = Instant::now();
     let mut stats_dirty = false;
     writer.shared.status.set_writer_running(true);
@@ -194,32 +170,28 @@ pub(crate) fn run(
         };
         let mut stop = false;
         match first {
+            Input::Command { command, reply } => batch.push((command, reply)),
             Input::Stop => break,
-            input => batch.push(input),
         }
         while batch.len() < batch_max {
             match queue.try_recv() {
+                Ok(Input::Command { command, reply }) => batch.push((command, reply)),
                 Ok(Input::Stop) => {
                     stop = true;
                     break;
                 }
-                Ok(input) => batch.push(input),
                 Err(_) => break,
             }
         }
 
-        for input in batch.drain(..) {
-            match input {
-                Input::Command {
-                    command: command @ (Command::Register(_) | Command::Reset),
-                    reply,
-                } => {
-                    writer.push_run(&mut run, &mut log);
-                    writer.drain(&mut log);
-                    writer.control(command, reply, &mut log);
-                }
-                push => run.push(push),
+        for (command, reply) in batch.drain(..) {
+            if matches!(command, Command::Push { .. } | Command::PushSync { .. }) {
+                run.push((command, reply));
+                continue;
             }
+            writer.push_run(&mut run, &mut log);
+            writer.drain(&mut log);
+            writer.control(command, reply, &mut log);
         }
         writer.push_run(&mut run, &mut log);
         writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
@@ -378,13 +350,6 @@ struct Writer {
     spare_batches: Vec<EncodedBatch>,
     spare_runs: Vec<Vec<(ValidatedPush, Reply)>>,
     inline_commit_max: usize,
-    /// The current registry last; older ones to re-validate pushes submitted before a register.
-    registries: VecDeque<engine::registry::Registry>,
-}
-
-/// The engine's registry, as the writer starts.
-fn writer_registry(shared: &Shared) -> engine::registry::Registry {
-    shared.engine.read().registry().clone()
 }
 
 impl Writer {
@@ -435,10 +400,9 @@ impl Writer {
         }
     }
 
-    /// Validates a run of pushes (those the submitting thread validated against the current
-    /// registry are taken as they are) and hands the accepted ones to the log (or, without a
-    /// WAL, applies them at once).
-    fn push_run(&mut self, run: &mut Vec<Input>, log: &mut Option<LogThread>) {
+    /// Validates a run of pushes and hands the accepted ones to the log (or, without a WAL,
+    /// applies them at once).
+    fn push_run(&mut self, run: &mut Vec<(Command, Reply)>, log: &mut Option<LogThread>) {
         if run.is_empty() {
             return;
         }
@@ -450,44 +414,15 @@ impl Writer {
             let engine = shared.engine.read();
             let registry_version = engine.registry_version();
             let record_bytes_max = log.as_ref().map_or(usize::MAX, LogThread::record_bytes_max);
-            for input in run.drain(..) {
-                self.counts.commands += 1;
-                let (checked, reply, sync, record) = match input {
-                    Input::Validated(v) if v.registry_version == registry_version => {
-                        (Ok(v.push), v.reply, v.sync, v.record)
-                    }
-                    Input::Validated(v) => {
-                        // A register or reset ran since it was validated: validate the body as
-                        // sent against the registry of now.
-                        let body = self
-                            .registries
-                            .iter()
-                            .find(|r| r.version() == v.registry_version)
-                            .and_then(|r| engine::push::rebuild_body(r, &v.push));
-                        let checked = match body {
-                            Some(body) => engine.validate_push_owned(&v.push.event, body),
-                            None => Err(PushError::new(
-                                "registry_changed",
-                                "the registry changed too often while this push was queued; push it again",
-                            )),
-                        };
-                        (checked, v.reply, v.sync, Vec::new())
-                    }
-                    Input::Command { command, reply } => {
-                        let (event, fields, sync) =
-                            command.into_push().expect("runs hold pushes only");
-                        (
-                            engine.validate_push_owned(&event, fields),
-                            reply,
-                            sync,
-                            Vec::new(),
-                        )
-                    }
-                    Input::Stop => {
-                        unreachable!("runs hold pushes only")
-                    }
+            for (command, reply) in run.drain(..) {
+                let sync = matches!(command, Command::PushSync { .. });
+                let (Command::Push { event, fields } | Command::PushSync { event, fields }) =
+                    command
+                else {
+                    unreachable!("runs hold pushes only");
                 };
-                let validated = match checked {
+                self.counts.commands += 1;
+                let validated = match engine.validate_push_owned(&event, fields) {
                     Ok(validated) => validated,
                     Err(error) => {
                         self.counts.pushes_refused += 1;
@@ -502,15 +437,8 @@ impl Writer {
                     }
                 };
                 if log.is_some() {
-                    let bytes = encoded.push_with(|out| {
-                        if record.is_empty() {
-                            log_record::encode_push(out, now_ms, &validated);
-                        } else {
-                            let start = out.len();
-                            out.extend_from_slice(&record);
-                            log_record::set_processing_time(&mut out[start..], now_ms);
-                        }
-                    });
+                    let bytes =
+                        encoded.push_with(|out| log_record::encode_push(out, now_ms, &validated));
                     if bytes > record_bytes_max {
                         encoded.pop();
                         self.refuse_push(
@@ -716,16 +644,6 @@ impl Writer {
         }));
         let outcome = outcome.unwrap_or_else(|panic| self.panicked(&panic));
         shared.status.publish_engine(&engine.stats());
-        let registry = engine.registry();
-        if self.registries.back().map(|r| r.version()) != Some(registry.version()) {
-            if self.registries.len() == REGISTRY_HISTORY {
-                self.registries.pop_front();
-            }
-            self.registries.push_back(registry.clone());
-            if let Some(published) = shared.published.write().as_mut() {
-                published.registry = registry.clone();
-            }
-        }
         self.replies.push((reply, outcome));
     }
 
