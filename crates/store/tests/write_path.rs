@@ -224,8 +224,8 @@ fn a_long_read_session_lets_pushes_through_between_rows() {
     pusher.join().unwrap();
 }
 
-/// Pushes are validated on the submitting thread against the published registry; one queued
-/// behind a register is validated again by the writer against the registry of its turn.
+/// A push queued behind a register is validated against the registry of its turn, not the one
+/// current when it was submitted (a guard for validating pushes earlier: decision 0011).
 #[test]
 fn a_push_queued_behind_a_register_is_validated_against_the_new_registry() {
     let store = registered_store(1_000);
@@ -246,8 +246,8 @@ fn a_push_queued_behind_a_register_is_validated_against_the_new_registry() {
         event: "View".into(),
         fields: model::Value::Map(vec![("page".into(), model::Value::str(page))]),
     };
-    // While a read holds the engine the writer cannot finish the register, so the registry
-    // published to submitters is still the old one when the pushes are submitted.
+    // While a read holds the engine the writer cannot finish the register, so the registry is
+    // still the old one when the pushes are submitted.
     let (register, click, new_event) = handle.read_session(|_| {
         (
             handle.submit(Command::Register(with_table)).unwrap(),
