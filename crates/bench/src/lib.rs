@@ -7,12 +7,17 @@ use model::{DecodeLimits, Value, ValueSeed};
 use serde::de::DeserializeSeed;
 use serde_json::{json, Value as Json};
 
+/// The `AgentStep` event node both benchmark tables are fed by.
+fn agent_step_event() -> Json {
+    json!({"kind":"event","name":"AgentStep","schema":{"fields":{
+        "session_id":"str","tool":"str","ok":"bool","tokens":"i64",
+        "latency_ms":"f64","risky":"bool","action":"str"},"optional_fields":[]}})
+}
+
 /// The README headline table: `AgentStep` -> `SessionReflexes` (8 features).
 pub fn readme_register_body() -> Json {
     json!({"nodes":[
-        {"kind":"event","name":"AgentStep","schema":{"fields":{
-            "session_id":"str","tool":"str","ok":"bool","tokens":"i64",
-            "latency_ms":"f64","risky":"bool","action":"str"},"optional_fields":[]}},
+        agent_step_event(),
         {"kind":"derivation","name":"SessionReflexes","output_kind":"table","upstreams":["AgentStep"],
          "table_primary_key":["session_id"],"ops":[{"op":"group_by","keys":["session_id"],"agg":{
             "failure_rate_5m":{"op":"ratio","params":{"window":"5m","where":"(not ok)"}},
@@ -195,9 +200,7 @@ pub fn wide_register_body() -> Json {
         })
         .collect();
     json!({"nodes":[
-        {"kind":"event","name":"AgentStep","schema":{"fields":{
-            "session_id":"str","tool":"str","ok":"bool","tokens":"i64",
-            "latency_ms":"f64","risky":"bool","action":"str"},"optional_fields":[]}},
+        agent_step_event(),
         {"kind":"derivation","name":"SessionWide","output_kind":"table","upstreams":["AgentStep"],
          "table_primary_key":["session_id"],"ops":[{"op":"group_by","keys":["session_id"],
          "agg":features}]}

@@ -202,11 +202,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads.max(1))
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = server::client_runtime(args.client_threads);
     let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
     let bins = Bins {
         weir: &args.weir_bin,

@@ -90,6 +90,15 @@ pub struct Launch<'a> {
     pub keep_dir: bool,
 }
 
+/// The client's runtime: `threads` workers (the client shares the machine with the server).
+pub fn client_runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 pub struct Bins<'a> {
     pub weir: &'a Path,
     pub beava: &'a Path,
