@@ -18,8 +18,8 @@
 //! [u8 version = 1][u8 kind][varint payload_len][payload: payload_len bytes]
 //! ```
 //!
-//! `kind` names the state variant (table below); decoding checks it against the variant the
-//! spec builds, so a state fed to the wrong aggregation is refused. `payload_len` makes every
+//! `kind` names the state variant as the spec's op uses it (table below); decoding checks it
+//! against the variant the spec builds, so a state fed to the wrong aggregation is refused. `payload_len` makes every
 //! state self-delimiting: the payload must be consumed exactly (trailing bytes inside a state
 //! are `Invalid`), and `decode_state` returns `3 + ..` bytes consumed so states concatenate.
 //! [`encoded_state_len`] skips a state without a spec.
@@ -47,8 +47,13 @@
 //! - `buckets(B)`: `[varint n ≤ 64]` then, if n > 0, `[zigzag first_epoch][B]` and
 //!   `(n − 1) × [varint gap_ms ≥ 1][B]`: epochs strictly increasing, multiples of the spec's
 //!   `bucket_ms`, newest − oldest < `window_ms` (what `Buckets` maintains).
+//! - `events(X)`: `[varint n ≤ 8]` then `n × [zigzag t][X]` in arrival order, each `t` within
+//!   ±[`TIME_ABS_MAX_MS`], and every event's bucket epoch less than `window_ms` older than the
+//!   newest epoch (what `Recent` maintains). `hash`: 8 bytes, little-endian.
 //!
-//! Payloads by kind (lifetime kinds 1–23, windowed kinds 32–40; 0 and the rest are invalid):
+//! Payloads by kind (lifetime kinds 1–23, windowed kinds 32–43; 0 and the rest are invalid).
+//! An aggregation whose fresh state is one of the few-events kinds 41–43 also accepts the
+//! bucketed kind it grows into (and which builds before decision 0012 wrote from the start):
 //!
 //! | kind | state (ops) | payload |
 //! |---|---|---|
@@ -61,13 +66,13 @@
 //! | 7 | `Time` (first_seen … first_seen_in_window) | `[time]` |
 //! | 8 | `TimesRecent` (time_since_last_n) | `boxed([varint len ≤ n][varint next][len × time])` |
 //! | 9 | `Decayed` (decayed_sum, decayed_count) | `[f64 value][time last]` |
-//! | 10 | `Ewma` (ewma, ema) | `[f64 mean][time last]` |
+//! | 10 | `Decayed` of `ewma`/`ema` | `[f64 mean][time last]` |
 //! | 11 | `EwMoments` (ewvar, ew_zscore) | `boxed([f64 mean][f64 var][f64 last_x][time last])` |
 //! | 12 | `Distinct` (n_unique) | `boxed(DistinctCount)` |
 //! | 13 | `Quantile` | `boxed(QuantileSketch)` |
 //! | 14 | `TopK` | `boxed(TopK<scalar>)`, its k = the spec's k |
 //! | 15 | `Categories` (entropy) | `boxed(categories)` |
-//! | 16 | `Flag` (bloom_member) | `[bool]` |
+//! | 16 | `Counter` of `bloom_member` (0 or 1) | `[bool]` |
 //! | 17 | `Burst` (burst_count) | `[time epoch][varint count][varint best]`, count ≤ best ≤ u32::MAX |
 //! | 18 | `Ring` (first_n, last_n, most_recent_n, lag, reservoir_sample) | `boxed(ring)` |
 //! | 19 | `Motion` (twa … z_score) | `boxed([u8 motion tag][motion])` |
@@ -84,6 +89,9 @@
 //! | 38 | `QuantileW` | `buckets(QuantileSketch)` |
 //! | 39 | `TopKW` | `buckets(TopK<scalar>)` |
 //! | 40 | `CategoriesW` | `buckets(categories)` |
+//! | 41 | `FewWordsW` of `n_unique` | `events(hash)` |
+//! | 42 | `FewWordsW` of `quantile` | `events(f64)`, finite |
+//! | 43 | `FewItemsW` (top_k) | `events(scalar)`, not nested |
 //!
 //! - `categories`: `[varint n ≤ 1024][n × (scalar key, count ≥ 1)]`, keys distinct, counts
 //!   summing to ≤ `EVENTS_MAX`.
@@ -108,7 +116,7 @@
 
 use crate::ops::buffer::Ring;
 use crate::ops::count::RatioCounts;
-use crate::ops::decay::{Decayed, EwMoments, Ewma};
+use crate::ops::decay::{Decayed, EwMoments};
 use crate::ops::distinct::{distinct_hash, Categories, ENTROPY_CATEGORIES_MAX};
 use crate::ops::geo::Geo;
 use crate::ops::histogram::{self, Mix, Seasonal, MIX_CATEGORIES_MAX};
@@ -119,7 +127,7 @@ use crate::ops::velocity::{Burst, Motion};
 use crate::scalar::Scalar;
 use crate::spec::{AggSpec, Op};
 use crate::state::{AggState, State};
-use crate::window::{Buckets, WindowSpec};
+use crate::window::{Buckets, Recent, WindowSpec, RECENT_EVENTS_MAX};
 use compact_str::CompactString;
 use model::limits::{
     COLLECTION_LEN_MAX, OP_N_MAX, STRING_BYTES_MAX, VALUE_DEPTH_MAX, WINDOW_BUCKETS,
@@ -212,14 +220,19 @@ mod kind {
     pub const QUANTILE_W: u8 = 38;
     pub const TOP_K_W: u8 = 39;
     pub const CATEGORIES_W: u8 = 40;
+    pub const DISTINCT_FEW: u8 = 41;
+    pub const QUANTILE_FEW: u8 = 42;
+    pub const TOP_K_FEW: u8 = 43;
 
     pub fn is_known(kind: u8) -> bool {
-        (COUNTER..=GEO).contains(&kind) || (COUNT_W..=CATEGORIES_W).contains(&kind)
+        (COUNTER..=GEO).contains(&kind) || (COUNT_W..=TOP_K_FEW).contains(&kind)
     }
 }
 
-fn kind_of(state: &State) -> u8 {
+/// The kind byte of `state` as built by `op` (a few variants serve more than one kind).
+fn kind_of(op: &Op, state: &State) -> u8 {
     match state {
+        State::Counter(_) if matches!(op, Op::BloomMember) => kind::FLAG,
         State::Counter(_) => kind::COUNTER,
         State::Runs(_) => kind::RUNS,
         State::Ratio(_) => kind::RATIO,
@@ -228,14 +241,13 @@ fn kind_of(state: &State) -> u8 {
         State::Value(_) => kind::VALUE,
         State::Time(_) => kind::TIME,
         State::TimesRecent(_) => kind::TIMES_RECENT,
+        State::Decayed(_) if matches!(op, Op::Ewma { .. }) => kind::EWMA,
         State::Decayed(_) => kind::DECAYED,
-        State::Ewma(_) => kind::EWMA,
         State::EwMoments(_) => kind::EW_MOMENTS,
         State::Distinct(_) => kind::DISTINCT,
         State::Quantile(_) => kind::QUANTILE,
         State::TopK(_) => kind::TOP_K,
         State::Categories(_) => kind::CATEGORIES,
-        State::Flag(_) => kind::FLAG,
         State::Burst(_) => kind::BURST,
         State::Ring(_) => kind::RING,
         State::Motion(_) => kind::MOTION,
@@ -252,6 +264,20 @@ fn kind_of(state: &State) -> u8 {
         State::QuantileW(_) => kind::QUANTILE_W,
         State::TopKW(_) => kind::TOP_K_W,
         State::CategoriesW(_) => kind::CATEGORIES_W,
+        State::FewWordsW(_) if matches!(op, Op::Quantile { .. }) => kind::QUANTILE_FEW,
+        State::FewWordsW(_) => kind::DISTINCT_FEW,
+        State::FewItemsW(_) => kind::TOP_K_FEW,
+    }
+}
+
+/// The state variant to decode into: the spec's fresh state, or, for a few-events state, the
+/// bucketed state it grows into when that is what was written.
+fn decode_template(fresh: State, found: u8) -> State {
+    match (fresh, found) {
+        (State::FewWordsW(_), kind::DISTINCT_W) => State::DistinctW(Buckets::default()),
+        (State::FewWordsW(_), kind::QUANTILE_W) => State::QuantileW(Buckets::default()),
+        (State::FewItemsW(_), kind::TOP_K_W) => State::TopKW(Buckets::default()),
+        (fresh, _) => fresh,
     }
 }
 
@@ -589,6 +615,14 @@ fn put_geo(out: &mut Vec<u8>, g: &Geo) {
     }
 }
 
+fn put_events<I>(out: &mut Vec<u8>, r: &Recent<I>, put: impl Fn(&mut Vec<u8>, &I)) {
+    put_varint(out, r.events().len() as u64);
+    for (t, input) in r.events() {
+        put_zigzag(out, *t);
+        put(out, input);
+    }
+}
+
 fn put_buckets<T>(out: &mut Vec<u8>, b: &Buckets<T>, put: impl Fn(&mut Vec<u8>, &T)) {
     let slots = b.slots();
     put_varint(out, slots.len() as u64);
@@ -605,6 +639,7 @@ fn put_buckets<T>(out: &mut Vec<u8>, b: &Buckets<T>, put: impl Fn(&mut Vec<u8>, 
 
 fn encode_payload(state: &State, out: &mut Vec<u8>) {
     match state {
+        // A `bloom_member` counter is 0 or 1: its varint is the `[bool]` byte.
         State::Counter(n) => put_varint(out, *n),
         State::Runs(r) => {
             put_varint(out, r.current);
@@ -620,10 +655,6 @@ fn encode_payload(state: &State, out: &mut Vec<u8>) {
             put_f64(out, d.value);
             put_time(out, d.last_ms);
         }
-        State::Ewma(e) => {
-            put_f64(out, e.mean);
-            put_time(out, e.last_ms);
-        }
         State::EwMoments(m) => put_boxed(out, m.as_deref(), |out, m| {
             put_f64(out, m.mean);
             put_f64(out, m.var);
@@ -634,7 +665,6 @@ fn encode_payload(state: &State, out: &mut Vec<u8>) {
         State::Quantile(q) => put_boxed(out, q.as_deref(), |out, q| q.encode(out)),
         State::TopK(t) => put_boxed(out, t.as_deref(), put_top_k),
         State::Categories(c) => put_boxed(out, c.as_deref(), put_categories),
-        State::Flag(b) => put_bool(out, *b),
         State::Burst(b) => {
             put_time(out, b.epoch);
             put_varint(out, u64::from(b.count));
@@ -655,6 +685,11 @@ fn encode_payload(state: &State, out: &mut Vec<u8>) {
         State::QuantileW(b) => put_buckets(out, b, |out, q| q.encode(out)),
         State::TopKW(b) => put_buckets(out, b, put_top_k),
         State::CategoriesW(b) => put_buckets(out, b, put_categories),
+        // A hash, or a quantile value's IEEE bits: the same 8 bytes as its `f64`.
+        State::FewWordsW(r) => put_events(out, r, |out, word| {
+            out.extend_from_slice(&word.to_le_bytes())
+        }),
+        State::FewItemsW(r) => put_events(out, r, put_scalar),
     }
 }
 
@@ -960,13 +995,14 @@ impl AggSpec {
     /// Appends the state's encoding (self-delimiting) to `out`. Deterministic: the same state
     /// always encodes to the same bytes. The layout is documented in `codec.rs`.
     pub fn encode_state(&self, state: &AggState, out: &mut Vec<u8>) {
+        let kind = kind_of(&self.op, &state.0);
         debug_assert_eq!(
-            kind_of(&state.0),
-            kind_of(&self.new_state().0),
+            kind,
+            kind_of(&self.op, &decode_template(self.new_state().0, kind)),
             "encoding a state with a spec that did not build it"
         );
         out.push(STATE_FORMAT_VERSION);
-        out.push(kind_of(&state.0));
+        out.push(kind);
         // One length byte is reserved; payloads of 128 bytes or more move over for the rest.
         let len_at = out.len();
         out.push(0);
@@ -998,11 +1034,11 @@ impl AggSpec {
             return Err(StateDecodeError::BadVersion(version));
         }
         let found = r.u8()?;
-        let expected = self.new_state().0;
+        let expected = decode_template(self.new_state().0, found);
         if !kind::is_known(found) {
             return invalid("unknown state kind");
         }
-        if found != kind_of(&expected) {
+        if found != kind_of(&self.op, &expected) {
             return invalid("state kind does not match the aggregation");
         }
         let payload_len = usize::try_from(r.varint()?).unwrap_or(usize::MAX);
@@ -1015,6 +1051,9 @@ impl AggSpec {
     /// `expected` is the fresh state of this spec: its variant says what to read.
     fn decode_payload(&self, expected: State, r: &mut Reader) -> Result<State> {
         Ok(match expected {
+            State::Counter(_) if matches!(self.op, Op::BloomMember) => {
+                State::Counter(u64::from(r.bool()?))
+            }
             State::Counter(_) => State::Counter(r.count()?),
             State::Runs(_) => {
                 let current = r.count()?;
@@ -1048,10 +1087,6 @@ impl AggSpec {
                 value: r.f64()?,
                 last_ms: r.time()?,
             }),
-            State::Ewma(_) => State::Ewma(Ewma {
-                mean: r.f64()?,
-                last_ms: r.time()?,
-            }),
             State::EwMoments(_) => State::EwMoments(r.boxed(|r| {
                 Ok(EwMoments {
                     mean: r.f64()?,
@@ -1064,7 +1099,6 @@ impl AggSpec {
             State::Quantile(_) => State::Quantile(r.boxed(|r| r.sketch(QuantileSketch::decode))?),
             State::TopK(_) => State::TopK(r.boxed(|r| self.decode_top_k(r))?),
             State::Categories(_) => State::Categories(r.boxed(decode_categories)?),
-            State::Flag(_) => State::Flag(r.bool()?),
             State::Burst(_) => {
                 let epoch = r.time()?;
                 let count = r.varint_max(u64::from(u32::MAX), "burst count exceeds u32")?;
@@ -1097,6 +1131,23 @@ impl AggSpec {
             }
             State::TopKW(_) => State::TopKW(self.decode_buckets(r, |r| self.decode_top_k(r))?),
             State::CategoriesW(_) => State::CategoriesW(self.decode_buckets(r, decode_categories)?),
+            State::FewWordsW(_) => {
+                let quantile = matches!(self.op, Op::Quantile { .. });
+                State::FewWordsW(self.decode_events(r, |r| {
+                    let x = r.f64()?;
+                    if quantile && !x.is_finite() {
+                        return invalid("quantile value is not finite");
+                    }
+                    Ok(x.to_bits())
+                })?)
+            }
+            State::FewItemsW(_) => State::FewItemsW(self.decode_events(r, |r| {
+                let item = r.scalar()?;
+                if matches!(item, Scalar::Nested(_)) {
+                    return invalid("top_k item is a nested value");
+                }
+                Ok(item)
+            })?),
         })
     }
 
@@ -1352,6 +1403,40 @@ impl AggSpec {
             slots.push((epoch, read(r)?));
         }
         Ok(Buckets::from_slots(slots.into_boxed_slice()))
+    }
+}
+
+impl AggSpec {
+    fn decode_events<'a, I>(
+        &self,
+        r: &mut Reader<'a>,
+        read: impl Fn(&mut Reader<'a>) -> Result<I>,
+    ) -> Result<Recent<I>> {
+        let Some(w) = self.window else {
+            return invalid("state kind does not match the aggregation");
+        };
+        // Each event is at least a one-byte time and a one-byte input.
+        let n = r.len(
+            RECENT_EVENTS_MAX,
+            2,
+            "more events than a few-events state keeps",
+        )?;
+        let mut events: Vec<(TimestampMs, I)> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = r.zigzag()?;
+            if !(-TIME_ABS_MAX_MS..=TIME_ABS_MAX_MS).contains(&t) {
+                return invalid("event time out of range");
+            }
+            events.push((t, read(r)?));
+        }
+        let epochs = || events.iter().map(|(t, _)| w.epoch(*t));
+        if let (Some(oldest), Some(newest)) = (epochs().min(), epochs().max()) {
+            // Both within ±2^53, so the difference cannot overflow.
+            if newest - oldest >= w.window_ms {
+                return invalid("events span more than the window");
+            }
+        }
+        Ok(Recent::from_events(events.into_boxed_slice()))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::ops::buffer::Ring;
 use crate::ops::count::{read_count, RatioCounts};
-use crate::ops::decay::{Decayed, EwMoments, Ewma};
+use crate::ops::decay::{Decayed, EwMoments};
 use crate::ops::distinct::{distinct_hash, read_n_unique, Categories};
 use crate::ops::geo::Geo;
 use crate::ops::histogram::{self, BinLayout, Mix, MixSpec, Seasonal};
@@ -18,7 +18,7 @@ use crate::ops::velocity::{Burst, Motion};
 use crate::ops::{extremes, quantile, top_k};
 use crate::scalar::Scalar;
 use crate::state::{AggState, State};
-use crate::window::{Buckets, WindowSpec};
+use crate::window::{Buckets, Recent, WindowSpec};
 use compact_str::CompactString;
 use model::{TimestampMs, Value};
 use sketch::{DistinctCount, QuantileSketch, TopK};
@@ -181,9 +181,8 @@ impl AggSpec {
             Op::Sum | Op::Mean => State::SumW(Buckets::default()),
             Op::Var | Op::Std => State::MomentsW(Buckets::default()),
             Op::Min | Op::Max => State::ValueW(Buckets::default()),
-            Op::NUnique => State::DistinctW(Buckets::default()),
-            Op::Quantile { .. } => State::QuantileW(Buckets::default()),
-            Op::TopK { .. } => State::TopKW(Buckets::default()),
+            Op::NUnique | Op::Quantile { .. } => State::FewWordsW(Recent::default()),
+            Op::TopK { .. } => State::FewItemsW(Recent::default()),
             Op::Entropy => State::CategoriesW(Buckets::default()),
             // `compile` only attaches a window to the ops above.
             _ => self.new_lifetime_state(),
@@ -205,14 +204,15 @@ impl AggSpec {
             | Op::TimeSince
             | Op::FirstSeenInWindow { .. } => State::Time(NEVER),
             Op::TimeSinceLastN { .. } => State::TimesRecent(None),
-            Op::DecayedSum { .. } | Op::DecayedCount { .. } => State::Decayed(Decayed::default()),
-            Op::Ewma { .. } => State::Ewma(Ewma::default()),
+            Op::DecayedSum { .. } | Op::DecayedCount { .. } | Op::Ewma { .. } => {
+                State::Decayed(Decayed::default())
+            }
             Op::EwVar { .. } | Op::EwZScore { .. } => State::EwMoments(None),
             Op::NUnique => State::Distinct(None),
             Op::Quantile { .. } => State::Quantile(None),
             Op::TopK { .. } => State::TopK(None),
             Op::Entropy => State::Categories(None),
-            Op::BloomMember => State::Flag(false),
+            Op::BloomMember => State::Counter(0),
             Op::BurstCount { .. } => State::Burst(Burst::default()),
             Op::FirstN { .. } | Op::LastN { .. } | Op::Lag { .. } | Op::ReservoirSample { .. } => {
                 State::Ring(None)
@@ -347,15 +347,15 @@ impl AggSpec {
             }
             (Op::DecayedSum { rate_per_ms }, State::Decayed(d)) => {
                 if let Some(x) = value.as_f64() {
-                    d.add(x, now_ms, *rate_per_ms);
+                    d.add_to_sum(x, now_ms, *rate_per_ms);
                 }
             }
             (Op::DecayedCount { rate_per_ms }, State::Decayed(d)) => {
-                d.add(1.0, now_ms, *rate_per_ms);
+                d.add_to_sum(1.0, now_ms, *rate_per_ms);
             }
-            (Op::Ewma { rate_per_ms }, State::Ewma(e)) => {
+            (Op::Ewma { rate_per_ms }, State::Decayed(d)) => {
                 if let Some(x) = value.as_f64() {
-                    e.add(x, now_ms, *rate_per_ms);
+                    d.add_to_mean(x, now_ms, *rate_per_ms);
                 }
             }
             (Op::EwVar { rate_per_ms } | Op::EwZScore { rate_per_ms }, State::EwMoments(m)) => {
@@ -377,9 +377,9 @@ impl AggSpec {
                 }
             }
             (Op::TopK { k }, State::TopK(t)) => {
-                if let Some((key, hash)) = top_k::key_of(value) {
+                if let Some(key) = top_k::key_of(value) {
                     t.get_or_insert_with(|| Box::new(TopK::new(*k)))
-                        .insert(&key, hash);
+                        .insert(&key, top_k::hash_of(&key));
                 }
             }
             (Op::Entropy, State::Categories(c)) => {
@@ -387,7 +387,7 @@ impl AggSpec {
                     c.get_or_insert_with(Box::default).add(value);
                 }
             }
-            (Op::BloomMember, State::Flag(seen)) => *seen |= !value.is_null(),
+            (Op::BloomMember, State::Counter(seen)) => *seen |= u64::from(!value.is_null()),
             (Op::BurstCount { sub_window_ms }, State::Burst(b)) => b.add(now_ms, *sub_window_ms),
             (Op::FirstN { n }, State::Ring(r)) => {
                 if !value.is_null() {
@@ -484,7 +484,57 @@ impl AggSpec {
         value: &Value,
         now_ms: TimestampMs,
     ) {
-        match (&self.op, state) {
+        // Set when a few-events state is full: the bucketed state that replaces it.
+        let mut promoted: Option<State> = None;
+        match (&self.op, &mut *state) {
+            (Op::NUnique, State::FewWordsW(r)) => {
+                if let Some(hash) = distinct_hash(value) {
+                    if let Err(hash) = r.record(w, now_ms, hash) {
+                        let insert = |d: &mut DistinctCount, hash: &u64| d.insert_hash(*hash);
+                        let b = r.promote(w, now_ms, hash, DistinctCount::new, insert);
+                        promoted = Some(State::DistinctW(b));
+                    }
+                }
+            }
+            (Op::Quantile { .. }, State::FewWordsW(r)) => {
+                // The sketch ignores non-finite values; so does the few-events state.
+                if let Some(x) = value.as_f64().filter(|x| x.is_finite()) {
+                    if let Err(bits) = r.record(w, now_ms, x.to_bits()) {
+                        let insert = |q: &mut QuantileSketch, bits: &u64| {
+                            q.insert(f64::from_bits(*bits));
+                        };
+                        let b = r.promote(w, now_ms, bits, QuantileSketch::new, insert);
+                        promoted = Some(State::QuantileW(b));
+                    }
+                }
+            }
+            (Op::TopK { k }, State::FewItemsW(r)) => {
+                if let Some(key) = top_k::key_of(value) {
+                    if let Err(key) = r.record(w, now_ms, key) {
+                        let insert = |t: &mut TopK<Scalar>, key: &Scalar| {
+                            t.insert(key, top_k::hash_of(key));
+                        };
+                        let b = r.promote(w, now_ms, key, || TopK::new(*k), insert);
+                        promoted = Some(State::TopKW(b));
+                    }
+                }
+            }
+            (op, state) => self.apply_bucketed(op, w, state, value, now_ms),
+        }
+        if let Some(promoted) = promoted {
+            *state = promoted;
+        }
+    }
+
+    fn apply_bucketed(
+        &self,
+        op: &Op,
+        w: &WindowSpec,
+        state: &mut State,
+        value: &Value,
+        now_ms: TimestampMs,
+    ) {
+        match (op, state) {
             (Op::Count, State::CountW(b)) => {
                 if let Some(n) = b.bucket_mut(w, now_ms, || 0) {
                     *n += 1;
@@ -531,9 +581,9 @@ impl AggSpec {
                 }
             }
             (Op::TopK { k }, State::TopKW(b)) => {
-                if let Some((key, hash)) = top_k::key_of(value) {
+                if let Some(key) = top_k::key_of(value) {
                     if let Some(t) = b.bucket_mut(w, now_ms, || TopK::new(*k)) {
-                        t.insert(&key, hash);
+                        t.insert(&key, top_k::hash_of(&key));
                     }
                 }
             }
@@ -577,8 +627,10 @@ impl AggSpec {
             (Op::TimeSinceLastN { n }, State::TimesRecent(r)) => {
                 r.as_deref().map_or(Value::Null, |r| r.read(*n, query_ms))
             }
-            (Op::DecayedSum { .. } | Op::DecayedCount { .. }, State::Decayed(d)) => d.read(),
-            (Op::Ewma { .. }, State::Ewma(e)) => e.read(),
+            (
+                Op::DecayedSum { .. } | Op::DecayedCount { .. } | Op::Ewma { .. },
+                State::Decayed(d),
+            ) => d.read(),
             (Op::EwVar { .. }, State::EwMoments(m)) => {
                 m.as_deref().map_or(Value::Null, EwMoments::read_var)
             }
@@ -593,7 +645,7 @@ impl AggSpec {
             (Op::Entropy, State::Categories(c)) => {
                 Value::F64(c.as_deref().map_or(0.0, Categories::entropy))
             }
-            (Op::BloomMember, State::Flag(seen)) => Value::Bool(*seen),
+            (Op::BloomMember, State::Counter(seen)) => Value::Bool(*seen != 0),
             (Op::BurstCount { .. }, State::Burst(b)) => read_count(u64::from(b.best)),
             (Op::FirstN { .. } | Op::LastN { .. } | Op::ReservoirSample { .. }, State::Ring(r)) => {
                 r.as_deref()
@@ -668,6 +720,25 @@ impl AggSpec {
                 quantile::read_merged(b.active(w, query_ms), *q)
             }
             (Op::TopK { k }, State::TopKW(b)) => top_k::read_merged(b.active(w, query_ms), *k),
+            // Few events, all summaries in their exact tier: one summary of the active events
+            // reads exactly as the merge of their buckets would.
+            (Op::NUnique, State::FewWordsW(r)) => {
+                let mut d = DistinctCount::new();
+                r.active(w, query_ms).for_each(|hash| d.insert_hash(*hash));
+                read_n_unique(d.estimate())
+            }
+            (Op::Quantile { q }, State::FewWordsW(r)) => {
+                let mut s = QuantileSketch::new();
+                r.active(w, query_ms)
+                    .for_each(|bits| s.insert(f64::from_bits(*bits)));
+                quantile::read(Some(&s), *q)
+            }
+            (Op::TopK { k }, State::FewItemsW(r)) => {
+                let mut t = TopK::new(*k);
+                r.active(w, query_ms)
+                    .for_each(|key| t.insert(key, top_k::hash_of(key)));
+                top_k::read(Some(&t), *k)
+            }
             (Op::Entropy, State::CategoriesW(b)) => {
                 let mut active = b.active(w, query_ms);
                 let h = match (active.next(), active.next()) {
@@ -694,6 +765,13 @@ fn opt_f64(x: Option<f64>) -> Value {
     x.map_or(Value::Null, Value::F64)
 }
 
+// A few-events state is read as one summary of its events: it must still be exact.
+const _: () = assert!(
+    crate::window::RECENT_EVENTS_MAX <= sketch::DISTINCT_EXACT_MAX
+        && crate::window::RECENT_EVENTS_MAX <= sketch::QUANTILE_EXACT_MAX
+        && crate::window::RECENT_EVENTS_MAX <= sketch::TOP_K_EXACT_MAX
+);
+
 /// Merges small `Copy` bucket states.
 fn fold<'a, T: Copy + Default + 'a>(
     buckets: impl Iterator<Item = &'a T>,
@@ -713,4 +791,117 @@ fn mismatch(op: &Op, state: &State) {
         false,
         "aggregation state does not match its spec: {op:?} vs {state:?}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compile, CompileContext};
+    use model::{Column, RowSchema};
+
+    fn spec(op: &str, params: serde_json::Value) -> AggSpec {
+        let schema = RowSchema {
+            columns: vec![Column {
+                name: "x".into(),
+                ty: None,
+                optional: true,
+            }],
+        };
+        let ctx = CompileContext {
+            feature: "f",
+            path: "nodes[1].ops[0].agg",
+            schema: &schema,
+        };
+        compile(op, params.as_object().unwrap(), &ctx).unwrap()
+    }
+
+    /// The bucketed state a few-events state grows into, empty (what builds before decision
+    /// 0012 started every entity with).
+    fn bucketed(spec: &AggSpec) -> AggState {
+        AggState(match spec.op {
+            Op::NUnique => State::DistinctW(Buckets::default()),
+            Op::Quantile { .. } => State::QuantileW(Buckets::default()),
+            Op::TopK { .. } => State::TopKW(Buckets::default()),
+            _ => panic!("not an op with a few-events state: {:?}", spec.op),
+        })
+    }
+
+    /// `n_unique`, `quantile` and `top_k` over a window read the same whether an entity
+    /// started with its few events kept as such (and grew into buckets) or with buckets.
+    #[test]
+    fn few_events_states_read_like_buckets() {
+        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let specs = [
+            spec(
+                "n_unique",
+                serde_json::json!({"field": "x", "window": "1s"}),
+            ),
+            spec(
+                "quantile",
+                serde_json::json!({"field": "x", "q": 0.9, "window": "1s"}),
+            ),
+            spec(
+                "top_k",
+                serde_json::json!({"field": "x", "k": 3, "window": "1s"}),
+            ),
+            spec(
+                "n_unique",
+                serde_json::json!({"field": "x", "window": "64ms"}),
+            ),
+        ];
+        let values = [
+            Value::I64(1),
+            Value::I64(2),
+            Value::F64(2.0),
+            Value::F64(f64::NAN),
+            Value::F64(-0.5),
+            Value::Bool(true),
+            Value::str("a"),
+            Value::str("b"),
+            Value::Null,
+        ];
+        let (mut recent_reads, mut promotions) = (0, 0);
+        for spec in &specs {
+            for _ in 0..400 {
+                let mut recent = spec.new_state();
+                let mut direct = bucketed(spec);
+                let mut now: TimestampMs = 1_000_000;
+                let mut newest = now;
+                for _ in 0..(next() % 20) {
+                    now += match next() % 8 {
+                        0 => (next() % 2_500) as i64,
+                        1 => -((next() % 600) as i64),
+                        _ => (next() % 120) as i64,
+                    };
+                    newest = newest.max(now);
+                    let row = [values[(next() % values.len() as u64) as usize].clone()];
+                    spec.apply(&mut recent, &row, true, now);
+                    spec.apply(&mut direct, &row, true, now);
+                    for query in [newest, newest + 300, newest + 999, newest + 1_000] {
+                        assert_eq!(
+                            spec.read(&recent, query),
+                            spec.read(&direct, query),
+                            "{} at {query}",
+                            spec.op_name()
+                        );
+                    }
+                }
+                match recent.0 {
+                    State::FewWordsW(_) | State::FewItemsW(_) => recent_reads += 1,
+                    _ => promotions += 1,
+                }
+            }
+        }
+        // Both paths were exercised.
+        assert!(
+            recent_reads > 100 && promotions > 100,
+            "{recent_reads} {promotions}"
+        );
+    }
 }

@@ -3,11 +3,13 @@
 //!   `Scalar` (whose spare niche bytes hold the tag);
 //! - anything bigger (sketches, buffers, Welford triples) lives behind an `Option<Box<..>>`,
 //!   allocated on the first update, so an entity whose events all fail `where` owns no heap;
-//! - windowed states hold only the buckets that received events (see `window.rs`).
+//! - windowed states hold only the buckets that received events (see `window.rs`), and the
+//!   sketch ops (`n_unique`, `quantile`, `top_k`) keep their first few events as such instead
+//!   of a sketch per bucket (`Recent`, decision 0012).
 
 use crate::ops::buffer::Ring;
 use crate::ops::count::RatioCounts;
-use crate::ops::decay::{Decayed, EwMoments, Ewma};
+use crate::ops::decay::{Decayed, EwMoments};
 use crate::ops::distinct::Categories;
 use crate::ops::geo::Geo;
 use crate::ops::histogram::{Mix, Seasonal};
@@ -16,7 +18,7 @@ use crate::ops::recency::RecentTimes;
 use crate::ops::streak::Runs;
 use crate::ops::velocity::{Burst, Motion};
 use crate::scalar::Scalar;
-use crate::window::Buckets;
+use crate::window::{Buckets, Recent};
 use model::TimestampMs;
 use sketch::{DistinctCount, QuantileSketch, TopK};
 
@@ -28,7 +30,7 @@ pub struct AggState(pub(crate) State);
 #[derive(Clone, Debug)]
 pub(crate) enum State {
     // ---- lifetime ----
-    /// `count`, `streak`, `negative_streak`.
+    /// `count`, `streak`, `negative_streak`; `bloom_member` (0 or 1: see `state_is_compact`).
     Counter(u64),
     /// `max_streak`.
     Runs(Runs),
@@ -43,17 +45,14 @@ pub(crate) enum State {
     /// (`recency::NEVER` until a match).
     Time(TimestampMs),
     TimesRecent(Option<Box<RecentTimes>>),
-    /// `decayed_sum`, `decayed_count`.
+    /// `decayed_sum`, `decayed_count`, `ewma` (one variant: see `state_is_compact`).
     Decayed(Decayed),
-    Ewma(Ewma),
     /// `ewvar`, `ew_zscore`.
     EwMoments(Option<Box<EwMoments>>),
     Distinct(Option<Box<DistinctCount>>),
     Quantile(Option<Box<QuantileSketch>>),
     TopK(Option<Box<TopK<Scalar>>>),
     Categories(Option<Box<Categories>>),
-    /// `bloom_member`.
-    Flag(bool),
     Burst(Burst),
     /// `first_n`, `last_n`, `most_recent_n`, `lag`, `reservoir_sample`.
     Ring(Option<Box<Ring>>),
@@ -75,11 +74,21 @@ pub(crate) enum State {
     QuantileW(Buckets<QuantileSketch>),
     TopKW(Buckets<TopK<Scalar>>),
     CategoriesW(Buckets<Categories>),
+    // ---- windowed, while there are at most `RECENT_EVENTS_MAX` events (then the op's
+    // bucketed variant above) ----
+    /// `n_unique` (each value's hash) and `quantile` (each finite value's IEEE-754 bits).
+    FewWordsW(Recent<u64>),
+    /// `top_k` (each item).
+    FewItemsW(Recent<Scalar>),
 }
 
 fn boxed_heap<T>(b: &Option<Box<T>>, inner: impl Fn(&T) -> usize) -> usize {
     b.as_ref()
         .map_or(0, |b| std::mem::size_of::<T>() + inner(b))
+}
+
+fn recent_heap<I>(r: &Recent<I>, inner: impl Fn(&I) -> usize) -> usize {
+    r.events_heap_bytes() + r.events().iter().map(|(_, i)| inner(i)).sum::<usize>()
 }
 
 fn buckets_heap<T>(b: &Buckets<T>, inner: impl Fn(&T) -> usize) -> usize {
@@ -96,8 +105,6 @@ impl AggState {
             | State::Sum(_)
             | State::Time(_)
             | State::Decayed(_)
-            | State::Ewma(_)
-            | State::Flag(_)
             | State::Burst(_) => 0,
             State::Ring(b) => boxed_heap(b, Ring::heap_bytes),
             State::Motion(b) => boxed_heap(b, Motion::heap_bytes),
@@ -122,6 +129,8 @@ impl AggState {
             State::QuantileW(b) => buckets_heap(b, QuantileSketch::heap_bytes),
             State::TopKW(b) => buckets_heap(b, TopK::heap_bytes),
             State::CategoriesW(b) => buckets_heap(b, Categories::heap_bytes),
+            State::FewWordsW(r) => recent_heap(r, |_| 0),
+            State::FewItemsW(r) => recent_heap(r, Scalar::heap_bytes),
         }
     }
 }
@@ -131,6 +140,7 @@ mod tests {
     use super::*;
 
     #[test]
+    /// The tag lives in spare values of a `Scalar`'s last byte: 32 variants fit, 33 do not.
     fn state_is_compact() {
         assert_eq!(std::mem::size_of::<AggState>(), 24);
     }

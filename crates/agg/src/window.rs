@@ -183,6 +183,144 @@ impl<T> Buckets<T> {
     }
 }
 
+/// Most events a [`Recent`] state keeps before it becomes per-bucket summaries.
+///
+/// Every summary kept this way is exact up to far more events (1024 distinct items for
+/// `top_k` and `n_unique`, 256 values for `quantile`), so reading the events directly gives
+/// exactly what merging their buckets gives.
+pub const RECENT_EVENTS_MAX: usize = 8;
+
+/// The events of one windowed aggregation, in arrival order, kept instead of per-bucket
+/// summaries while there are few of them (decision 0012).
+///
+/// A sketch bucket costs a slot and its own heap (a `top_k` bucket holding one item is ~80
+/// bytes, a `quantile` or `n_unique` one ~40): an entity with two events in two buckets paid
+/// for two sketches. Here each event costs `(time, input)` in one shared allocation. The same
+/// expiry rule as [`Buckets::bucket_mut`] is applied event by event (an event whose bucket
+/// could no longer be active is dropped; opening a newer bucket forgets the expired ones), so
+/// replaying the kept events into buckets ([`Recent::replay`]) rebuilds every bucket a query
+/// can see, and reading the active events directly agrees with merging those buckets.
+#[derive(Clone, Debug)]
+pub struct Recent<I> {
+    events: Box<[(TimestampMs, I)]>,
+}
+
+impl<I> Default for Recent<I> {
+    fn default() -> Self {
+        Recent {
+            events: Box::new([]),
+        }
+    }
+}
+
+impl<I> Recent<I> {
+    /// Records an event at `now_ms`. `Err(input)` when the state already holds
+    /// [`RECENT_EVENTS_MAX`] live events: the caller replays them into buckets and applies this
+    /// one there.
+    pub fn record(&mut self, spec: &WindowSpec, now_ms: TimestampMs, input: I) -> Result<(), I> {
+        let epoch = spec.epoch(now_ms);
+        let newest_epoch = self.events.iter().map(|(t, _)| spec.epoch(*t)).max();
+        // As `Buckets::bucket_mut`: an event in the newest bucket expires nothing.
+        if newest_epoch != Some(epoch) {
+            let newest = newest_epoch.map_or(now_ms, |e| e.max(now_ms));
+            let alive = |e: TimestampMs| newest.saturating_sub(e) < spec.window_ms;
+            if !alive(epoch) {
+                return Ok(());
+            }
+            if self.events.iter().any(|(t, _)| !alive(spec.epoch(*t))) {
+                self.forget_expired(spec, alive);
+            }
+        }
+        if self.events.len() >= RECENT_EVENTS_MAX {
+            return Err(input);
+        }
+        let mut events = std::mem::take(&mut self.events).into_vec();
+        events.reserve_exact(1);
+        events.push((now_ms, input));
+        self.events = events.into_boxed_slice();
+        Ok(())
+    }
+
+    /// The buckets a full state becomes: its events replayed ([`Recent::replay`]), then the
+    /// event [`Recent::record`] handed back.
+    #[cold]
+    pub fn promote<T>(
+        &self,
+        spec: &WindowSpec,
+        now_ms: TimestampMs,
+        input: I,
+        open: impl Fn() -> T,
+        apply: impl Fn(&mut T, &I),
+    ) -> Buckets<T> {
+        let mut buckets = self.replay(spec, &open, &apply);
+        if let Some(state) = buckets.bucket_mut(spec, now_ms, &open) {
+            apply(state, &input);
+        }
+        buckets
+    }
+
+    #[cold]
+    fn forget_expired(&mut self, spec: &WindowSpec, alive: impl Fn(TimestampMs) -> bool) {
+        let events = std::mem::take(&mut self.events).into_vec();
+        // Each expired epoch is a bucket a bucketed state would have freed.
+        let expired_epochs = (0..events.len())
+            .filter(|&i| {
+                let epoch = spec.epoch(events[i].0);
+                !alive(epoch) && !events[..i].iter().any(|(t, _)| spec.epoch(*t) == epoch)
+            })
+            .count();
+        BUCKET_RECLAIMS.fetch_add(expired_epochs as u64, Ordering::Relaxed);
+        let mut events = events;
+        events.retain(|(t, _)| alive(spec.epoch(*t)));
+        self.events = events.into_boxed_slice();
+    }
+
+    /// The inputs of events whose bucket is active at `query_ms`, in arrival order.
+    pub fn active<'a>(
+        &'a self,
+        spec: &'a WindowSpec,
+        query_ms: TimestampMs,
+    ) -> impl Iterator<Item = &'a I> + 'a {
+        self.events
+            .iter()
+            .filter(move |(t, _)| spec.is_active(spec.epoch(*t), query_ms))
+            .map(|(_, input)| input)
+    }
+
+    /// The per-bucket summaries these events make: what a bucketed state fed the same events
+    /// would hold, for every bucket a query can still see.
+    pub fn replay<T>(
+        &self,
+        spec: &WindowSpec,
+        open: impl Fn() -> T,
+        apply: impl Fn(&mut T, &I),
+    ) -> Buckets<T> {
+        let mut buckets = Buckets::default();
+        for (t, input) in self.events.iter() {
+            if let Some(state) = buckets.bucket_mut(spec, *t, &open) {
+                apply(state, input);
+            }
+        }
+        buckets
+    }
+
+    /// `(time, input)` of the kept events, in arrival order.
+    pub fn events(&self) -> &[(TimestampMs, I)] {
+        &self.events
+    }
+
+    /// Rebuilds a state from decoded events (the state codec has checked their number, times
+    /// and span).
+    pub(crate) fn from_events(events: Box<[(TimestampMs, I)]>) -> Self {
+        Recent { events }
+    }
+
+    /// Heap bytes of the event array itself (heap owned by inputs is added by the caller).
+    pub fn events_heap_bytes(&self) -> usize {
+        std::mem::size_of_val::<[(TimestampMs, I)]>(&self.events)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +388,94 @@ mod tests {
         assert_eq!(b.slots()[0].0, 1_001);
     }
 
+    fn xorshift() -> impl FnMut() -> u64 {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    /// Mostly small steps forward, sometimes a jump, sometimes a step back (late events).
+    fn clock_step(next: &mut impl FnMut() -> u64, window_ms: u64) -> i64 {
+        match next() % 16 {
+            0 => (next() % (3 * window_ms)) as i64,
+            1 | 2 => -((next() % window_ms) as i64),
+            _ => (next() % (window_ms / 8 + 2)) as i64,
+        }
+    }
+
+    /// A few-events state, promoted to buckets when full, against buckets from the first
+    /// event: every bucket a query at or after the newest event can see holds the same events,
+    /// and the few-events state's active inputs are exactly those.
+    #[test]
+    fn recent_events_agree_with_buckets() {
+        let mut next = xorshift();
+        for window_ms in [1, 64, 100, 1_000, 3_600] {
+            let w = WindowSpec::new(window_ms);
+            for _ in 0..300 {
+                let mut direct: Buckets<Vec<u64>> = Buckets::default();
+                let mut recent: Recent<u64> = Recent::default();
+                let mut promoted: Option<Buckets<Vec<u64>>> = None;
+                let mut now: TimestampMs = 10_000;
+                let mut newest = now;
+                for input in 0..(next() % 24) {
+                    now += clock_step(&mut next, window_ms);
+                    newest = newest.max(now);
+                    if let Some(b) = direct.bucket_mut(&w, now, Vec::new) {
+                        b.push(input);
+                    }
+                    match &mut promoted {
+                        Some(b) => {
+                            if let Some(b) = b.bucket_mut(&w, now, Vec::new) {
+                                b.push(input);
+                            }
+                        }
+                        None => {
+                            if let Err(input) = recent.record(&w, now, input) {
+                                assert_eq!(recent.events().len(), RECENT_EVENTS_MAX);
+                                let mut b = recent.replay(&w, Vec::new, |b, i| b.push(*i));
+                                if let Some(b) = b.bucket_mut(&w, now, Vec::new) {
+                                    b.push(input);
+                                }
+                                promoted = Some(b);
+                            }
+                        }
+                    }
+                    for query in [newest, newest + window_ms as i64 / 2, newest + 2] {
+                        let want: Vec<(TimestampMs, &Vec<u64>)> = direct
+                            .slots()
+                            .iter()
+                            .filter(|(e, _)| w.is_active(*e, query))
+                            .map(|(e, b)| (*e, b))
+                            .collect();
+                        let got_buckets = match &promoted {
+                            Some(b) => b.clone(),
+                            None => recent.replay(&w, Vec::new, |b, i| b.push(*i)),
+                        };
+                        let got: Vec<(TimestampMs, &Vec<u64>)> = got_buckets
+                            .slots()
+                            .iter()
+                            .filter(|(e, _)| w.is_active(*e, query))
+                            .map(|(e, b)| (*e, b))
+                            .collect();
+                        assert_eq!(got, want, "window {window_ms} query {query}");
+                        if promoted.is_none() {
+                            let mut got: Vec<u64> = recent.active(&w, query).copied().collect();
+                            let mut want: Vec<u64> =
+                                want.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+                            got.sort_unstable();
+                            want.sort_unstable();
+                            assert_eq!(got, want);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The in-place reuse paths against the straightforward rule (drop every dead bucket, then
     /// insert in order), over pseudo-random clocks with jitter and occasional jumps.
     #[test]
@@ -279,25 +505,14 @@ mod tests {
                 }
             })
         }
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift();
         for window_ms in [1, 64, 100, 1_000, 3_600] {
             let w = WindowSpec::new(window_ms);
             let mut b: Buckets<u64> = Buckets::default();
             let mut r: Vec<(TimestampMs, u64)> = Vec::new();
             let mut now: TimestampMs = 10_000;
             for _ in 0..20_000 {
-                let step = match next() % 16 {
-                    0 => (next() % (3 * window_ms)) as i64,
-                    1 | 2 => -((next() % window_ms) as i64),
-                    _ => (next() % (window_ms / 8 + 2)) as i64,
-                };
-                now += step;
+                now += clock_step(&mut next, window_ms);
                 let got = b.bucket_mut(&w, now, || 0).map(|v| {
                     *v += 1;
                 });

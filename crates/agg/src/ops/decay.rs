@@ -23,7 +23,9 @@ fn decay(rate_per_ms: f64, dt_ms: i64) -> f64 {
     (-rate_per_ms * dt_ms as f64).exp()
 }
 
-/// `decayed_sum` / `decayed_count` state.
+/// `decayed_sum` / `decayed_count` (the decayed total) and `ewma` (the mean) state: a value and
+/// the time of its last update. One type for both keeps `AggState` within its 24 bytes (its tag
+/// has no room for another variant).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decayed {
     pub value: f64,
@@ -40,11 +42,30 @@ impl Default for Decayed {
 }
 
 impl Decayed {
-    pub fn add(&mut self, x: f64, now_ms: TimestampMs, rate_per_ms: f64) {
+    /// `decayed_sum` / `decayed_count`: `s ← s·decay + x`.
+    pub fn add_to_sum(&mut self, x: f64, now_ms: TimestampMs, rate_per_ms: f64) {
         if self.last_ms == NEVER {
             self.value = x;
         } else {
             self.value = self.value * decay(rate_per_ms, now_ms - self.last_ms) + x;
+        }
+        self.last_ms = now_ms;
+    }
+
+    /// `ewma`: `m ← (1−α)·m + α·x`.
+    pub fn add_to_mean(&mut self, x: f64, now_ms: TimestampMs, rate_per_ms: f64) {
+        if self.last_ms == NEVER {
+            self.value = x;
+        } else {
+            let dt_ms = now_ms - self.last_ms;
+            // beava weighs two events of the same millisecond equally (alpha = 0.5) instead of
+            // ignoring the second one (1 - exp(0) = 0); observed with the oracle.
+            let alpha = if dt_ms <= 0 {
+                0.5
+            } else {
+                1.0 - decay(rate_per_ms, dt_ms)
+            };
+            self.value = (1.0 - alpha) * self.value + alpha * x;
         }
         self.last_ms = now_ms;
     }
@@ -58,49 +79,6 @@ impl Decayed {
     }
 }
 
-/// `ewma` state (the same 16 bytes as [`Decayed`]: the mean and the last update time).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Ewma {
-    pub mean: f64,
-    pub last_ms: TimestampMs,
-}
-
-impl Default for Ewma {
-    fn default() -> Self {
-        Ewma {
-            mean: 0.0,
-            last_ms: NEVER,
-        }
-    }
-}
-
-impl Ewma {
-    pub fn add(&mut self, x: f64, now_ms: TimestampMs, rate_per_ms: f64) {
-        if self.last_ms == NEVER {
-            self.mean = x;
-        } else {
-            let dt_ms = now_ms - self.last_ms;
-            // beava weighs two events of the same millisecond equally (alpha = 0.5) instead of
-            // ignoring the second one (1 - exp(0) = 0); observed with the oracle.
-            let alpha = if dt_ms <= 0 {
-                0.5
-            } else {
-                1.0 - decay(rate_per_ms, dt_ms)
-            };
-            self.mean = (1.0 - alpha) * self.mean + alpha * x;
-        }
-        self.last_ms = now_ms;
-    }
-
-    pub fn read(&self) -> Value {
-        if self.last_ms == NEVER {
-            Value::Null
-        } else {
-            Value::F64(self.mean)
-        }
-    }
-}
-
 #[cfg(test)]
 mod same_millisecond_tests {
     use super::*;
@@ -108,9 +86,9 @@ mod same_millisecond_tests {
     #[test]
     fn ewma_weighs_same_millisecond_events_equally_like_beava() {
         // beava 0.0.6: x = 3, 1, 4, 1, 5 pushed within one millisecond reads exactly 3.5.
-        let mut ewma = Ewma::default();
+        let mut ewma = Decayed::default();
         for x in [3.0, 1.0, 4.0, 1.0, 5.0] {
-            ewma.add(x, 1_000, std::f64::consts::LN_2 / 3_600_000.0);
+            ewma.add_to_mean(x, 1_000, std::f64::consts::LN_2 / 3_600_000.0);
         }
         assert_eq!(ewma.read(), Value::F64(3.5));
     }
@@ -191,15 +169,15 @@ mod tests {
         let (mut sum, mut count, mut ewma, mut ew) = (
             Decayed::default(),
             Decayed::default(),
-            Ewma::default(),
+            Decayed::default(),
             EwMoments::default(),
         );
         let mut seen = Vec::new();
         for (t, x) in TRACE {
-            count.add(1.0, t, rate);
+            count.add_to_sum(1.0, t, rate);
             if let Some(x) = x {
-                sum.add(x, t, rate);
-                ewma.add(x, t, rate);
+                sum.add_to_sum(x, t, rate);
+                ewma.add_to_mean(x, t, rate);
                 ew.add(x, t, rate);
             }
             seen.push((
@@ -239,7 +217,6 @@ mod tests {
     #[test]
     fn empty_reads_null() {
         assert_eq!(Decayed::default().read(), Value::Null);
-        assert_eq!(Ewma::default().read(), Value::Null);
         assert_eq!(EwMoments::default().read_var(), Value::Null);
         assert_eq!(EwMoments::default().read_zscore(), Value::Null);
     }

@@ -14,21 +14,33 @@ use sketch::TopK;
 /// `k: "3"` all read as 10).
 pub const K_DEFAULT: usize = 10;
 
-/// The key and its hash for an incoming value; `None` for values `top_k` does not count.
-pub fn key_of(value: &Value) -> Option<(Scalar, u64)> {
+/// The key for an incoming value; `None` for values `top_k` does not count.
+pub fn key_of(value: &Value) -> Option<Scalar> {
+    Some(match value {
+        Value::I64(v) => Scalar::I64(*v),
+        Value::F64(v) => Scalar::F64(*v),
+        Value::Bool(v) => Scalar::Bool(*v),
+        Value::Str(s) => Scalar::Str(s.clone()),
+        Value::Null | Value::List(_) | Value::Map(_) => return None,
+    })
+}
+
+/// The hash a key is counted under: `1`, `1.0` and `true` are different keys.
+pub fn hash_of(key: &Scalar) -> u64 {
     let hash = |tag: u8, bits: u64| {
         let mut buf = [0u8; 9];
         buf[0] = tag;
         buf[1..].copy_from_slice(&bits.to_le_bytes());
         sketch::hash_bytes(&buf)
     };
-    Some(match value {
-        Value::I64(v) => (Scalar::I64(*v), hash(0x01, *v as u64)),
-        Value::F64(v) => (Scalar::F64(*v), hash(0x02, v.to_bits())),
-        Value::Bool(v) => (Scalar::Bool(*v), hash(0x04, u64::from(*v))),
-        Value::Str(s) => (Scalar::Str(s.clone()), sketch::hash_bytes(s.as_bytes())),
-        Value::Null | Value::List(_) | Value::Map(_) => return None,
-    })
+    match key {
+        Scalar::I64(v) => hash(0x01, *v as u64),
+        Scalar::F64(v) => hash(0x02, v.to_bits()),
+        Scalar::Bool(v) => hash(0x04, u64::from(*v)),
+        Scalar::Str(s) => sketch::hash_bytes(s.as_bytes()),
+        // Never counted: `key_of` refuses lists and objects.
+        Scalar::Nested(_) => 0,
+    }
 }
 
 pub fn read(sketch: Option<&TopK<Scalar>>, k: usize) -> Value {
