@@ -66,7 +66,8 @@ struct Args {
     /// Measured seconds (after the warm-up).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Stop the measurement after this many acked pushes instead (the duration still caps it).
+    /// Stop the measurement after this many acked pushes instead (the duration still caps it:
+    /// give a long one, e.g. to load every key before reading RSS per key).
     #[arg(long)]
     events: Option<u64>,
     /// Warm-up seconds (load runs, nothing is recorded).
@@ -384,12 +385,24 @@ fn run_one(
         }
         shared.phase.store(STOP, Ordering::SeqCst);
         let secs = t0.elapsed().as_secs_f64();
+        if let Some(n) = args.events {
+            let acked = shared.acked.load(Ordering::SeqCst);
+            if acked < n {
+                eprintln!(
+                    "loadgen: {} stopped at {acked} of {n} events (--duration {} s): \
+                     figures per key cover only the keys pushed so far",
+                    kind.label(),
+                    args.duration
+                );
+            }
+        }
         let cpu1 = server.cpu_seconds();
         let cs1 = server.context_switches();
         let me1 = server::proc_cpu_seconds("/proc/self/stat").unwrap_or(f64::NAN);
         let m1 = server.metrics();
         let acked = shared.acked.load(Ordering::SeqCst);
         let rss_end = server.rss_bytes();
+        let peak_rss = server.peak_rss_bytes();
 
         let mut push_lat = Vec::with_capacity(acked as usize);
         let mut errors = 0;
@@ -425,6 +438,7 @@ fn run_one(
             context_switches: cs1.saturating_sub(cs0),
             rss_base,
             rss_end,
+            peak_rss,
             wal: match (m0, m1) {
                 (Some(a), Some(b)) => {
                     Some((b.wal_records - a.wal_records, b.wal_fsyncs - a.wal_fsyncs))

@@ -37,6 +37,8 @@ pub struct RowInput {
     pub context_switches: u64,
     pub rss_base: u64,
     pub rss_end: u64,
+    /// VmHWM at the end: the server's highest RSS so far (beava's snapshots copy its state).
+    pub peak_rss: u64,
     /// weir: (WAL records, fsyncs) during the measurement.
     pub wal: Option<(f64, f64)>,
 }
@@ -64,6 +66,7 @@ pub struct Row {
     /// Server thread context switches per acked event.
     pub cs_per_event: f64,
     pub rss_mb: f64,
+    pub peak_rss_mb: f64,
     /// (RSS at the end − RSS right after register) / keys.
     pub rss_per_key: f64,
     pub events_per_fsync: Option<f64>,
@@ -115,6 +118,7 @@ impl Row {
             idle_cores: i.idle_cores,
             cs_per_event: i.context_switches as f64 / acked,
             rss_mb: i.rss_end as f64 / (1024.0 * 1024.0),
+            peak_rss_mb: i.peak_rss as f64 / (1024.0 * 1024.0),
             rss_per_key: (i.rss_end as f64 - i.rss_base as f64) / i.keys.max(1) as f64,
             events_per_fsync,
             fsyncs_per_s,
@@ -133,7 +137,7 @@ impl Row {
             _ => "—".into(),
         };
         let mut s = format!(
-            "| {} | {} | {} | {:.0} | {:.0} / {:.0} / {:.0} | **{:.1}** | {:.2} | {} | {:.2} | {} | {:.0} | {:.0} | {} | {} / {} | {}",
+            "| {} | {} | {} | {:.0} | {:.0} / {:.0} / {:.0} | **{:.1}** | {:.2} | {} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {} | {} / {} | {}",
             self.kind.label(),
             self.cfg.label(),
             if self.rep == usize::MAX { "median".to_string() } else { format!("run {}", self.rep + 1) },
@@ -147,6 +151,7 @@ impl Row {
             self.client_cores,
             opt(Some(self.cs_per_event), 2),
             self.rss_mb,
+            self.peak_rss_mb,
             self.rss_per_key,
             opt(self.events_per_fsync, 1),
             opt(self.get_p50, 0),
@@ -163,8 +168,8 @@ impl Row {
 }
 
 pub fn header() -> String {
-    "| server | transport conns×depth | run | pushes/s | ack p50 / p99 / p99.9 µs | server CPU s per M events | server cores | server idle cores | client cores | ctx switches / event | RSS MB | ΔRSS B/key | events/fsync | get p50 / p99 µs | errors |\n\
-     |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| server | transport conns×depth | run | pushes/s | ack p50 / p99 / p99.9 µs | server CPU s per M events | server cores | server idle cores | client cores | ctx switches / event | RSS MB | peak RSS MB | ΔRSS B/key | events/fsync | get p50 / p99 µs | errors |\n\
+     |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         .to_string()
 }
 
@@ -210,6 +215,7 @@ fn median_row(runs: &[&Row]) -> Row {
         idle_cores: m(&|r| r.idle_cores),
         cs_per_event: m(&|r| r.cs_per_event),
         rss_mb: m(&|r| r.rss_mb),
+        peak_rss_mb: m(&|r| r.peak_rss_mb),
         rss_per_key: m(&|r| r.rss_per_key),
         events_per_fsync: mo(&|r| r.events_per_fsync),
         fsyncs_per_s: mo(&|r| r.fsyncs_per_s),
@@ -266,8 +272,8 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
         let _ = writeln!(
             out,
             "\n### Ratios weir / beava (medians)\n\n\
-             | weir mode | transport | pushes/s | server CPU per event | ack p50 | ack p99 | get p99 | RSS |\n\
-             |---|---|---|---|---|---|---|---|"
+             | weir mode | transport | pushes/s | server CPU per event | ack p50 | ack p99 | get p99 | RSS | peak RSS |\n\
+             |---|---|---|---|---|---|---|---|---|"
         );
         for w in &weirs {
             let Some(b) = beava.iter().find(|b| b.cfg == w.cfg) else {
@@ -286,7 +292,7 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 w.kind.label(),
                 w.cfg.label(),
                 ratio(w.pushes_per_s, b.pushes_per_s),
@@ -295,6 +301,7 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
                 ratio(w.ack_p99, b.ack_p99),
                 get,
                 ratio(w.rss_mb, b.rss_mb),
+                ratio(w.peak_rss_mb, b.peak_rss_mb),
             );
         }
     }
@@ -321,6 +328,7 @@ pub fn append_json(path: &Path, row: &Row, args: &str) {
         "server_idle_cores": row.idle_cores,
         "context_switches_per_event": row.cs_per_event,
         "rss_mb": row.rss_mb,
+        "peak_rss_mb": row.peak_rss_mb,
         "rss_delta_bytes_per_key": row.rss_per_key,
         "events_per_fsync": row.events_per_fsync,
         "fsyncs_per_s": row.fsyncs_per_s,
@@ -406,6 +414,7 @@ fn row_from_json(line: &str) -> Option<Row> {
         idle_cores: f("server_idle_cores").unwrap_or(f64::NAN),
         cs_per_event: f("context_switches_per_event").unwrap_or(f64::NAN),
         rss_mb: f("rss_mb").unwrap_or(f64::NAN),
+        peak_rss_mb: f("peak_rss_mb").unwrap_or(f64::NAN),
         rss_per_key: f("rss_delta_bytes_per_key").unwrap_or(f64::NAN),
         events_per_fsync: f("events_per_fsync"),
         fsyncs_per_s: f("fsyncs_per_s"),
