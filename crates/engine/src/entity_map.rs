@@ -16,6 +16,10 @@
 //!
 //! Keys are hashed with a per-map random seed (foldhash), so crafted keys cannot pile into one
 //! shard; iteration order is unspecified.
+//!
+//! The map is [`LANES`] independent such maps ("lanes"), chosen by one hash bit: the writer
+//! applies a run of pushes with one thread per lane ([`EntityMap::lanes_mut`]), each taking the
+//! run's events in order for its own entities (decision 0013).
 
 use crate::table::EntityState;
 use hashbrown::HashTable;
@@ -34,13 +38,26 @@ const DEPTH_MAX: u32 = 24;
 /// its control bytes, so entities sharing a shard still spread over its table.
 const DIRECTORY_SHIFT: u32 = 20;
 
-type Hasher = foldhash::fast::RandomState;
+/// Independent sub-maps an `EntityMap` is split into (one applying thread each).
+pub const LANES: usize = 2;
 
-#[derive(Clone)]
+/// The hash bit choosing the lane: below the directory bits and above the ≤ 9 low bits a
+/// shard's table uses to place entries (hashbrown's control bytes take the top 7).
+const LANE_BIT: u32 = DIRECTORY_SHIFT - 1;
+
+pub type Hasher = foldhash::fast::RandomState;
+
+#[derive(Clone, Default)]
 pub struct EntityMap {
+    lanes: [Lane; LANES],
+    hasher: Hasher,
+}
+
+/// The entities of one lane: extendible hashing over copy-on-write shards.
+#[derive(Clone)]
+pub struct Lane {
     layout: Arc<Layout>,
     len: usize,
-    hasher: Hasher,
 }
 
 #[derive(Clone)]
@@ -60,9 +77,9 @@ struct Shard {
     entities: HashTable<Arc<EntityState>>,
 }
 
-impl Default for EntityMap {
+impl Default for Lane {
     fn default() -> Self {
-        EntityMap {
+        Lane {
             layout: Arc::new(Layout {
                 depth: 0,
                 directory: vec![0],
@@ -72,18 +89,19 @@ impl Default for EntityMap {
                 })],
             }),
             len: 0,
-            hasher: Hasher::default(),
         }
     }
 }
 
 impl std::fmt::Debug for EntityMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EntityMap")
-            .field("len", &self.len)
-            .field("depth", &self.layout.depth)
-            .field("shards", &self.layout.shards.len())
-            .finish()
+        let mut d = f.debug_struct("EntityMap");
+        d.field("len", &self.len());
+        for lane in &self.lanes {
+            d.field("depth", &lane.layout.depth)
+                .field("shards", &lane.layout.shards.len());
+        }
+        d.finish()
     }
 }
 
@@ -140,24 +158,67 @@ impl Layout {
 
 impl EntityMap {
     pub fn len(&self) -> usize {
-        self.len
+        self.lanes.iter().map(|lane| lane.len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// The hash every lane and shard of this map places `key` by.
+    pub fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The lane holding the entity of hash `hash`.
+    pub fn lane_of(hash: u64) -> usize {
+        (hash >> LANE_BIT) as usize & (LANES - 1)
     }
 
     pub fn get(&self, key: &str) -> Option<&EntityState> {
-        let hash = self.hasher.hash_one(key);
-        let shard = &self.layout.shards[self.layout.shard_of(hash)];
-        shard.entities.find(hash, |e| e.key == key).map(|e| &**e)
+        let hash = self.hash(key);
+        self.lanes[Self::lane_of(hash)].get(hash, key)
     }
 
     /// The entity under `key` for writing, copied first if a view still shares it; `None` if
     /// absent. Copies the directory and the shard on the first write after a clone even on a
     /// miss (the writer inserts next anyway).
     pub fn get_mut(&mut self, key: &str) -> Option<&mut EntityState> {
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hash(key);
+        self.lanes[Self::lane_of(hash)].get_mut(hash, key)
+    }
+
+    /// Inserts `entity` under its key, returning the entity it replaced.
+    pub fn insert(&mut self, entity: Arc<EntityState>) -> Option<Arc<EntityState>> {
+        let hash = self.hash(&entity.key);
+        self.lanes[Self::lane_of(hash)].insert(hash, entity, &self.hasher)
+    }
+
+    /// The lanes, each writable on its own thread, and the hasher their hashes come from.
+    pub fn lanes_mut(&mut self) -> (&Hasher, &mut [Lane; LANES]) {
+        (&self.hasher, &mut self.lanes)
+    }
+
+    /// Every entity once, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &EntityState> {
+        self.lanes.iter().flat_map(Lane::iter)
+    }
+
+    /// Heap bytes of the map itself (directories, shard lists, shard tables), not the entities.
+    pub fn table_heap_bytes(&self) -> usize {
+        self.lanes.iter().map(Lane::table_heap_bytes).sum()
+    }
+}
+
+impl Lane {
+    /// `hash` is the map's hash of `key` (and `EntityMap::lane_of` it is this lane).
+    pub fn get(&self, hash: u64, key: &str) -> Option<&EntityState> {
+        let shard = &self.layout.shards[self.layout.shard_of(hash)];
+        shard.entities.find(hash, |e| e.key == key).map(|e| &**e)
+    }
+
+    /// As [`EntityMap::get_mut`].
+    pub fn get_mut(&mut self, hash: u64, key: &str) -> Option<&mut EntityState> {
         let layout = Arc::make_mut(&mut self.layout);
         let index = layout.shard_of(hash);
         let shard = Arc::make_mut(&mut layout.shards[index]);
@@ -167,10 +228,13 @@ impl EntityMap {
             .map(Arc::make_mut)
     }
 
-    /// Inserts `entity` under its key, returning the entity it replaced.
-    pub fn insert(&mut self, entity: Arc<EntityState>) -> Option<Arc<EntityState>> {
-        let hasher = &self.hasher;
-        let hash = hasher.hash_one(entity.key.as_str());
+    /// As [`EntityMap::insert`]; `hasher` is the map's.
+    pub fn insert(
+        &mut self,
+        hash: u64,
+        entity: Arc<EntityState>,
+        hasher: &Hasher,
+    ) -> Option<Arc<EntityState>> {
         let layout = Arc::make_mut(&mut self.layout);
         let mut index = layout.shard_of(hash);
         if let Some(existing) = Arc::make_mut(&mut layout.shards[index])
@@ -193,16 +257,14 @@ impl EntityMap {
         None
     }
 
-    /// Every entity once, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &EntityState> {
+    fn iter(&self) -> impl Iterator<Item = &EntityState> {
         self.layout
             .shards
             .iter()
             .flat_map(|shard| shard.entities.iter().map(|e| &**e))
     }
 
-    /// Heap bytes of the map itself (directory, shard list, shard tables), not the entities.
-    pub fn table_heap_bytes(&self) -> usize {
+    fn table_heap_bytes(&self) -> usize {
         let layout = &self.layout;
         std::mem::size_of::<Layout>()
             + layout.directory.capacity() * std::mem::size_of::<u32>()
@@ -230,19 +292,23 @@ mod tests {
     }
 
     fn check_layout(map: &EntityMap) {
-        let layout = &map.layout;
-        assert_eq!(layout.directory.len(), 1 << layout.depth);
-        let total: usize = layout.shards.iter().map(|s| s.entities.len()).sum();
-        assert_eq!(total, map.len());
-        for (index, shard) in layout.shards.iter().enumerate() {
-            let owned = layout
-                .directory
-                .iter()
-                .filter(|&&s| s as usize == index)
-                .count();
-            assert_eq!(owned, 1 << (layout.depth - shard.depth), "shard {index}");
-            for e in shard.entities.iter() {
-                assert_eq!(layout.shard_of(map.hasher.hash_one(e.key.as_str())), index);
+        for (lane_index, lane) in map.lanes.iter().enumerate() {
+            let layout = &lane.layout;
+            assert_eq!(layout.directory.len(), 1 << layout.depth);
+            let total: usize = layout.shards.iter().map(|s| s.entities.len()).sum();
+            assert_eq!(total, lane.len);
+            for (index, shard) in layout.shards.iter().enumerate() {
+                let owned = layout
+                    .directory
+                    .iter()
+                    .filter(|&&s| s as usize == index)
+                    .count();
+                assert_eq!(owned, 1 << (layout.depth - shard.depth), "shard {index}");
+                for e in shard.entities.iter() {
+                    let hash = map.hash(&e.key);
+                    assert_eq!(EntityMap::lane_of(hash), lane_index);
+                    assert_eq!(layout.shard_of(hash), index);
+                }
             }
         }
     }
@@ -255,7 +321,7 @@ mod tests {
             assert!(map.insert(entity(&format_compact!("k{i}"), i)).is_none());
         }
         assert_eq!(map.len(), n as usize);
-        assert!(map.layout.shards.len() > 20);
+        assert!(map.lanes.iter().all(|lane| lane.layout.shards.len() > 10));
         check_layout(&map);
         for i in 0..n {
             assert_eq!(map.get(&format_compact!("k{i}")).unwrap().last_event_ms, i);

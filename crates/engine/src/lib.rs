@@ -1,7 +1,8 @@
 //! weir's feature engine: registry, derivation pipelines, per-entity state, the engine facade.
 //!
 //! Pure and synchronous: no IO, no clock (every time is an argument in ms since the epoch), no
-//! async. The store drives it from a single writer; tests drive it directly.
+//! async. The store drives it from a single writer; tests drive it directly. The only threads
+//! are `Engine::apply_many`'s scoped lane threads, joined before it returns.
 
 pub mod engine;
 mod entity_map;
@@ -11,7 +12,9 @@ pub mod registry;
 pub mod snapshot;
 pub mod table;
 
-pub use engine::{Engine, EngineConfig, EngineStats, ReadTime, RegisterOutcome};
+pub use engine::{
+    Engine, EngineConfig, EngineStats, Panic, ReadTime, RegisterOutcome, APPLY_PARALLEL_MIN,
+};
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
 pub use push::ValidatedPush;
 pub use snapshot::{

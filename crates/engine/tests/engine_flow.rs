@@ -433,3 +433,90 @@ fn register_validation_errors_carry_beava_codes_and_paths() {
         "failed registers change nothing"
     );
 }
+
+/// `apply_many` (runs long enough to be split over the entity-map lanes, and short ones) reads
+/// exactly like one `apply` per push: per-entity order, derived tables, a global table,
+/// composite keys, cold resets and the stats all agree.
+#[test]
+fn applying_runs_on_lanes_matches_applying_one_push_at_a_time() {
+    let mut event = event_node();
+    event["cold_after_ms"] = json!(700);
+    let aggs = json!({
+        "n": {"op":"count","params":{}},
+        "last_page": {"op":"last","params":{"field":"page"}},
+        "pages": {"op":"top_k","params":{"field":"page","k":3,"window":"1s"}},
+        "ms_p50": {"op":"quantile","params":{"field":"ms","q":0.5,"window":"10s"}},
+        "ok_ratio": {"op":"ratio","params":{"window":"1s","where":"ok"}},
+    });
+    let ok_clicks = json!({"kind":"derivation","name":"OkClick","output_kind":"event","upstreams":["Click"],
+        "ops":[{"op":"filter","expr":"ok"}]});
+    let ok_table = json!({"kind":"derivation","name":"OkCount","output_kind":"table","upstreams":["OkClick"],
+        "table_primary_key":["user"],"ops":[{"op":"group_by","keys":["user"],"agg":{"ok_count":{"op":"count","params":{}}}}]});
+    let global = json!({"kind":"derivation","name":"Site","output_kind":"table","upstreams":["Click"],
+        "table_primary_key":[],"ops":[{"op":"group_by","keys":[],"agg":{"site_views":{"op":"count","params":{}},
+            "users":{"op":"n_unique","params":{"field":"user"}}}}]});
+    let pair = json!({"kind":"derivation","name":"UserPage","output_kind":"table","upstreams":["Click"],
+        "table_primary_key":["user","page"],"ops":[{"op":"group_by","keys":["user","page"],"agg":{"pair_hits":{"op":"count","params":{}}}}]});
+    let body = json!({"nodes":[event, table_node(aggs), ok_clicks, ok_table, global, pair]});
+    let mut one_by_one = Engine::new(EngineConfig::default());
+    let mut in_runs = Engine::new(EngineConfig::default());
+    one_by_one.register(&body).unwrap();
+    in_runs.register(&body).unwrap();
+
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut now = 1_000_i64;
+    let mut users = std::collections::BTreeSet::new();
+    let mut parallel_runs = 0;
+    for _ in 0..60 {
+        now += next(900) as i64;
+        let run_len = match next(3) {
+            0 => next(8) as usize,
+            _ => engine::APPLY_PARALLEL_MIN + next(400) as usize,
+        };
+        parallel_runs += usize::from(run_len >= engine::APPLY_PARALLEL_MIN);
+        let pushes: Vec<_> = (0..run_len)
+            .map(|_| {
+                let user = format!("u{}", next(300));
+                users.insert(user.clone());
+                let page = format!("/p{}", next(5));
+                let data =
+                    json!({"user": user, "page": page, "ms": next(1_000), "ok": next(4) != 0});
+                one_by_one.validate_push("Click", &value(data)).unwrap()
+            })
+            .collect();
+        for p in &pushes {
+            assert!(one_by_one.apply(p, now));
+        }
+        let refs: Vec<_> = pushes.iter().collect();
+        assert!(in_runs.apply_many(&refs, now).iter().all(Option::is_none));
+    }
+    assert!(parallel_runs > 20);
+    for at in [now, now + 500, now + 5_000] {
+        for user in &users {
+            for table in ["Activity", "OkCount"] {
+                let a = one_by_one
+                    .get(table, user, None, ReadTime::Now(at))
+                    .unwrap();
+                let b = in_runs.get(table, user, None, ReadTime::Now(at)).unwrap();
+                assert_eq!(row_json(&a), row_json(&b), "{table} {user} at {at}");
+            }
+            for page in 0..5 {
+                let key = format!("{user}|/p{page}");
+                let a = one_by_one.get("UserPage", &key, None, ReadTime::Now(at));
+                let b = in_runs.get("UserPage", &key, None, ReadTime::Now(at));
+                assert_eq!(a.map(|r| row_json(&r)), b.map(|r| row_json(&r)));
+            }
+        }
+        let a = one_by_one.get("Site", "", None, ReadTime::Now(at)).unwrap();
+        let b = in_runs.get("Site", "", None, ReadTime::Now(at)).unwrap();
+        assert_eq!(row_json(&a), row_json(&b));
+    }
+    assert_eq!(one_by_one.stats(), in_runs.stats());
+    assert!(one_by_one.stats().cold_entity_evictions_total > 0);
+}

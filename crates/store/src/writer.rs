@@ -557,24 +557,32 @@ impl Writer {
     ) {
         let shared = Arc::clone(&self.shared);
         let mut engine = shared.engine.write();
-        for (i, (validated, reply)) in pushes.drain(..).enumerate() {
-            let Some(lsn) = lsn_of(i) else {
+        let lsns: Vec<Option<u64>> = (0..pushes.len()).map(&lsn_of).collect();
+        let in_log: Vec<&ValidatedPush> = pushes
+            .iter()
+            .zip(&lsns)
+            .filter_map(|((validated, _), lsn)| lsn.map(|_| validated))
+            .collect();
+        let mut panics = engine.apply_many(&in_log, now_ms).into_iter();
+        drop(in_log);
+        let registry_version = engine.registry_version();
+        for ((_, reply), lsn) in pushes.drain(..).zip(lsns) {
+            let Some(lsn) = lsn else {
                 let error = failure.expect("only a failed run has records outside the log");
                 self.refuse_push(reply, error.code(), error.reason());
                 continue;
             };
             self.applied_lsn = self.applied_lsn.max(persist::Lsn(lsn));
-            let applied = catch_unwind(AssertUnwindSafe(|| engine.apply(&validated, now_ms)));
-            let outcome = match applied {
-                Ok(_) => {
+            let outcome = match panics.next().flatten() {
+                None => {
                     self.counts.pushes_acked += 1;
                     self.seq.last_lsn = self.seq.last_lsn.max(lsn);
                     Outcome::Push(Ok(PushAcked {
                         lsn: Lsn(lsn),
-                        registry_version: engine.registry_version(),
+                        registry_version,
                     }))
                 }
-                Err(panic) => self.panicked(&panic),
+                Some(panic) => self.panicked(&panic),
             };
             self.replies.push((reply, outcome));
         }
