@@ -1404,9 +1404,7 @@ impl AggSpec {
         }
         Ok(Buckets::from_slots(slots.into_boxed_slice()))
     }
-}
 
-impl AggSpec {
     fn decode_events<'a, I>(
         &self,
         r: &mut Reader<'a>,
