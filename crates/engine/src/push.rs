@@ -136,6 +136,11 @@ fn validate_body(
 }
 
 fn has_control(s: &str) -> bool {
+    // Printable ASCII (nearly every key and value) is checked a byte at a time, which the
+    // compiler vectorises; anything else is decoded (C1 controls are two-byte sequences).
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
     s.chars().any(char::is_control)
 }
 
@@ -166,5 +171,40 @@ fn has_non_finite(value: &Value) -> bool {
         Value::List(items) => items.iter().any(has_non_finite),
         Value::Map(members) => members.iter().any(|(_, v)| has_non_finite(v)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_control;
+
+    #[test]
+    fn control_characters_are_found_in_ascii_and_beyond() {
+        for clean in [
+            "",
+            "session-42",
+            "héllo wörld",
+            "日本語",
+            "tab\\t escaped",
+            "~ !",
+        ] {
+            assert!(!has_control(clean), "{clean:?}");
+        }
+        for dirty in [
+            "a\tb",
+            "\n",
+            "x\u{0}",
+            "del\u{7f}",
+            "c1\u{85}",
+            "é\u{9f}",
+            "\u{1b}[0m",
+        ] {
+            assert!(has_control(dirty), "{dirty:?}");
+        }
+        // Agrees with the plain definition on every char below U+0800.
+        for c in (0u32..0x800).filter_map(char::from_u32) {
+            let s = format!("ab{c}cd");
+            assert_eq!(has_control(&s), c.is_control(), "{c:?}");
+        }
     }
 }
