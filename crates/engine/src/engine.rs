@@ -253,8 +253,8 @@ impl Engine {
             let (own, others) = per_lane.split_first_mut().expect("LANES >= 1");
             let scratch = &mut self.scratch;
             let mut unspawned: Vec<usize> = Vec::new();
-            // A thread per run (~20 µs to start) rather than a pool: measured faster here than
-            // a rayon pool's hand-off (decision 0013).
+            // A thread per run (~20 µs to start): neither a rayon pool nor a long-lived helper
+            // owning its lane measured faster (decision 0013), and this needs no hand-off.
             let mut results = std::thread::scope(|scope| {
                 let mut handles = Vec::new();
                 for (index, lanes) in others.iter_mut().enumerate() {
