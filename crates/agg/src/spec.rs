@@ -826,24 +826,29 @@ mod tests {
         })
     }
 
-    /// What builds before decision 0012 wrote for these ops (bucketed states from the first
-    /// event) still decodes, as the bucketed state, and reads the same.
-    #[test]
-    fn bucketed_states_of_older_snapshots_decode() {
-        for spec in [
+    /// A windowed `n_unique`, `quantile` and `top_k`: the ops with few-events states.
+    fn windowed_sketches() -> Vec<AggSpec> {
+        vec![
             spec(
                 "n_unique",
                 serde_json::json!({"field": "x", "window": "1s"}),
             ),
             spec(
                 "quantile",
-                serde_json::json!({"field": "x", "window": "1s"}),
+                serde_json::json!({"field": "x", "q": 0.9, "window": "1s"}),
             ),
             spec(
                 "top_k",
-                serde_json::json!({"field": "x", "k": 2, "window": "1s"}),
+                serde_json::json!({"field": "x", "k": 3, "window": "1s"}),
             ),
-        ] {
+        ]
+    }
+
+    /// What builds before decision 0012 wrote for these ops (bucketed states from the first
+    /// event) still decodes, as the bucketed state, and reads the same.
+    #[test]
+    fn bucketed_states_of_older_snapshots_decode() {
+        for spec in windowed_sketches() {
             let mut old = bucketed(&spec);
             for (t, x) in [(1_000, 1), (1_400, 2), (1_900, 2)] {
                 spec.apply(&mut old, &[Value::I64(x)], true, t);
@@ -873,24 +878,11 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let specs = [
-            spec(
-                "n_unique",
-                serde_json::json!({"field": "x", "window": "1s"}),
-            ),
-            spec(
-                "quantile",
-                serde_json::json!({"field": "x", "q": 0.9, "window": "1s"}),
-            ),
-            spec(
-                "top_k",
-                serde_json::json!({"field": "x", "k": 3, "window": "1s"}),
-            ),
-            spec(
-                "n_unique",
-                serde_json::json!({"field": "x", "window": "64ms"}),
-            ),
-        ];
+        let mut specs = windowed_sketches();
+        specs.push(spec(
+            "n_unique",
+            serde_json::json!({"field": "x", "window": "64ms"}),
+        ));
         let values = [
             Value::I64(1),
             Value::I64(2),
