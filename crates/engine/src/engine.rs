@@ -204,10 +204,15 @@ impl Engine {
             return false;
         };
         self.stats.events_applied_total += 1;
-        let mut lanes = table_lanes(&mut self.tables);
         let event = &compiled.events[event_id];
-        self.stats.cold_entity_evictions_total +=
-            fold_event(compiled, event, push, now_ms, &mut lanes, &mut self.scratch);
+        self.stats.cold_entity_evictions_total += fold_event(
+            compiled,
+            event,
+            push,
+            now_ms,
+            self.tables.as_mut_slice(),
+            &mut self.scratch,
+        );
         true
     }
 
@@ -230,24 +235,18 @@ impl Engine {
         self.stats.events_applied_total += events.iter().flatten().count() as u64;
         let mut panics: Vec<Option<Panic>> = pushes.iter().map(|_| None).collect();
         let run = |lanes: &mut [TableLanes<'_>], scratch: &mut Vec<Value>| {
-            let mut cold_evictions = 0;
-            let mut lane_panics = Vec::new();
-            for (i, (push, event_id)) in pushes.iter().zip(&events).enumerate() {
-                let Some(event_id) = *event_id else {
-                    continue;
-                };
-                let event = &compiled.events[event_id];
-                match catch_unwind(AssertUnwindSafe(|| {
-                    fold_event(compiled, event, push, now_ms, lanes, scratch)
-                })) {
-                    Ok(evicted) => cold_evictions += evicted,
-                    Err(panic) => lane_panics.push((i, panic)),
-                }
-            }
-            (cold_evictions, lane_panics)
+            run_lane(compiled, pushes, &events, now_ms, lanes, scratch)
         };
         let results: Vec<LaneResult> = if pushes.len() < APPLY_PARALLEL_MIN {
-            vec![run(&mut table_lanes(&mut self.tables), &mut self.scratch)]
+            let tables = self.tables.as_mut_slice();
+            vec![run_lane(
+                compiled,
+                pushes,
+                &events,
+                now_ms,
+                tables,
+                &mut self.scratch,
+            )]
         } else {
             let mut per_lane = table_lanes_split(&mut self.tables);
             let (own, others) = per_lane.split_first_mut().expect("LANES >= 1");
@@ -433,25 +432,62 @@ fn event_of(compiled: &CompiledRegistry, push: &ValidatedPush) -> Option<usize> 
     (push.fields.len() == compiled.events[event_id].schema.columns.len()).then_some(event_id)
 }
 
-/// One table's entity map as a lane thread sees it: the lanes it may write (all of them when
-/// applying on one thread).
+/// One table's entity map as a lane thread sees it: only its own lane is writable.
 struct TableLanes<'a> {
     hasher: &'a Hasher,
     lanes: [Option<&'a mut Lane>; LANES],
 }
 
-/// Every table with all its lanes writable.
-fn table_lanes(tables: &mut [TableState]) -> Vec<TableLanes<'_>> {
-    tables
-        .iter_mut()
-        .map(|table| {
-            let (hasher, lanes) = table.entities.lanes_mut();
-            TableLanes {
-                hasher,
-                lanes: lanes.each_mut().map(Some),
-            }
-        })
-        .collect()
+/// Where `fold_event` finds an entity: every lane of the tables (one thread), or one lane of
+/// each (a lane thread).
+trait EntityLanes {
+    /// The hash of `key` in table `table`'s map, its hasher, and the lane holding it if that
+    /// lane is writable here.
+    fn lane_for(&mut self, table: usize, key: &str) -> Option<(u64, &Hasher, &mut Lane)>;
+}
+
+impl EntityLanes for [TableState] {
+    fn lane_for(&mut self, table: usize, key: &str) -> Option<(u64, &Hasher, &mut Lane)> {
+        let (hasher, lanes) = self[table].entities.lanes_mut();
+        let hash = hasher.hash_one(key);
+        Some((hash, hasher, &mut lanes[EntityMap::lane_of(hash)]))
+    }
+}
+
+impl EntityLanes for [TableLanes<'_>] {
+    fn lane_for(&mut self, table: usize, key: &str) -> Option<(u64, &Hasher, &mut Lane)> {
+        let TableLanes { hasher, lanes } = &mut self[table];
+        let hash = hasher.hash_one(key);
+        let lane = lanes[EntityMap::lane_of(hash)].as_deref_mut()?;
+        Some((hash, *hasher, lane))
+    }
+}
+
+/// Folds every push of a run, in order, into the entities `tables` makes writable; returns the
+/// cold resets and the pushes whose fold panicked.
+fn run_lane<T: EntityLanes + ?Sized>(
+    compiled: &CompiledRegistry,
+    pushes: &[&ValidatedPush],
+    events: &[Option<usize>],
+    now_ms: TimestampMs,
+    tables: &mut T,
+    scratch: &mut Vec<Value>,
+) -> LaneResult {
+    let mut cold_evictions = 0;
+    let mut panics = Vec::new();
+    for (i, (push, event_id)) in pushes.iter().zip(events).enumerate() {
+        let Some(event_id) = *event_id else {
+            continue;
+        };
+        let event = &compiled.events[event_id];
+        match catch_unwind(AssertUnwindSafe(|| {
+            fold_event(compiled, event, push, now_ms, tables, scratch)
+        })) {
+            Ok(evicted) => cold_evictions += evicted,
+            Err(panic) => panics.push((i, panic)),
+        }
+    }
+    (cold_evictions, panics)
 }
 
 /// Per lane, every table with only that lane writable.
@@ -473,12 +509,12 @@ fn table_lanes_split(tables: &mut [TableState]) -> Vec<Vec<TableLanes<'_>>> {
 
 /// Folds one push into the entities of the tables `event` feeds that lie in a writable lane of
 /// `tables`; returns how many entities were reset for being cold.
-fn fold_event(
+fn fold_event<T: EntityLanes + ?Sized>(
     compiled: &CompiledRegistry,
     event: &EventDef,
     push: &ValidatedPush,
     now_ms: TimestampMs,
-    tables: &mut [TableLanes<'_>],
+    tables: &mut T,
     scratch: &mut Vec<Value>,
 ) -> u64 {
     let mut cold_evictions = 0;
@@ -495,9 +531,7 @@ fn fold_event(
         let Some(key) = entity_key(row, &table.key_slots) else {
             continue;
         };
-        let TableLanes { hasher, lanes } = &mut tables[table_id];
-        let hash = hasher.hash_one(key.as_str());
-        let Some(lane) = lanes[EntityMap::lane_of(hash)].as_deref_mut() else {
+        let Some((hash, hasher, lane)) = tables.lane_for(table_id, key.as_str()) else {
             continue;
         };
         // `get_mut` copies the shard and the entity only if a snapshot view shares them.
