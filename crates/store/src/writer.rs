@@ -158,6 +158,9 @@ pub(crate) fn run(
                     }
                     Wake::SnapshotDone(done) => {
                         snapshot_done(&mut snapshotter, &mut log, &writer.shared, done);
+                        // WAL that piled up while it ran may already call for the next one; do
+                        // not wait for another push (or the interval) to notice.
+                        maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
                         continue;
                     }
                     Wake::Timeout => {
