@@ -42,7 +42,7 @@ pub use compile::{compile, CompileContext};
 pub use governance::governance_check;
 pub use ops::distinct::entropy_categories_capped_total;
 pub use spec::AggSpec;
-pub use state::AggState;
+pub use state::{AggState, PrefetchDepth};
 pub use window::bucket_reclaims_total;
 
 /// Every op string `compile` accepts (beava §6.2 order), e.g. for tests that must cover them all.

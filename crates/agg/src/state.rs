@@ -135,6 +135,98 @@ impl AggState {
     }
 }
 
+/// How deep [`AggState::prefetch`] hints: the state's own heap block, or the summary a bucket
+/// in that block points to (finding its address needs the block in cache: hint `Block` first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefetchDepth {
+    Block,
+    Inner,
+}
+
+fn boxed_line<T>(b: &Option<Box<T>>) {
+    if let Some(b) = b {
+        sketch::prefetch::line(&**b);
+    }
+}
+
+/// The newest bucket: the one an event in the current epoch updates.
+fn newest_line<T>(b: &Buckets<T>) {
+    if let Some(newest) = b.slots().last() {
+        sketch::prefetch::line(newest);
+    }
+}
+
+fn newest_inner<T>(b: &Buckets<T>, inner: impl Fn(&T)) {
+    if let Some((_, newest)) = b.slots().last() {
+        inner(newest);
+    }
+}
+
+impl AggState {
+    /// Hints the memory an update of this state will read (see `sketch::prefetch`); changes
+    /// nothing observable.
+    #[inline]
+    pub fn prefetch(&self, depth: PrefetchDepth) {
+        match depth {
+            PrefetchDepth::Block => self.prefetch_block(),
+            PrefetchDepth::Inner => self.prefetch_inner(),
+        }
+    }
+
+    fn prefetch_block(&self) {
+        match &self.0 {
+            State::Counter(_)
+            | State::Runs(_)
+            | State::Ratio(_)
+            | State::Sum(_)
+            | State::Time(_)
+            | State::Decayed(_)
+            | State::Burst(_)
+            | State::Value(_) => {}
+            State::Ring(b) => boxed_line(b),
+            State::Motion(b) => boxed_line(b),
+            State::Bins(b) => {
+                if let Some(b) = b {
+                    sketch::prefetch::slice(b);
+                }
+            }
+            State::Seasonal(b) => boxed_line(b),
+            State::Mix(b) => boxed_line(b),
+            State::Geo(b) => boxed_line(b),
+            State::Moments(b) => boxed_line(b),
+            State::EwMoments(b) => boxed_line(b),
+            State::TimesRecent(b) => boxed_line(b),
+            State::Distinct(b) => boxed_line(b),
+            State::Quantile(b) => boxed_line(b),
+            State::TopK(b) => boxed_line(b),
+            State::Categories(b) => boxed_line(b),
+            State::CountW(b) => newest_line(b),
+            State::RatioW(b) => newest_line(b),
+            State::SumW(b) => newest_line(b),
+            State::MomentsW(b) => newest_line(b),
+            State::ValueW(b) => newest_line(b),
+            State::DistinctW(b) => newest_line(b),
+            State::QuantileW(b) => newest_line(b),
+            State::TopKW(b) => newest_line(b),
+            State::CategoriesW(b) => newest_line(b),
+            State::FewWordsW(r) => sketch::prefetch::slice(r.events()),
+            State::FewItemsW(r) => sketch::prefetch::slice(r.events()),
+        }
+    }
+
+    fn prefetch_inner(&self) {
+        match &self.0 {
+            State::Distinct(Some(b)) => b.prefetch_heap(),
+            State::Quantile(Some(b)) => b.prefetch_heap(),
+            State::TopK(Some(b)) => b.prefetch_heap(),
+            State::DistinctW(b) => newest_inner(b, DistinctCount::prefetch_heap),
+            State::QuantileW(b) => newest_inner(b, QuantileSketch::prefetch_heap),
+            State::TopKW(b) => newest_inner(b, TopK::prefetch_heap),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

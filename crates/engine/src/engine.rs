@@ -4,7 +4,8 @@ use crate::entity_map::{EntityMap, Hasher, Lane, LANES};
 use crate::push::ValidatedPush;
 use crate::registry::compile::{CompiledRegistry, EventDef};
 use crate::registry::{RegisterDecision, Registry};
-use crate::table::{entity_key, EntityState, TableState};
+use crate::table::{entity_key, entity_key_cow, EntityState, TableState};
+use agg::PrefetchDepth;
 use model::{Diff, PushError, QueryError, RegisterError, TimestampMs, Value};
 use std::hash::BuildHasher;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -444,6 +445,8 @@ trait EntityLanes {
     /// The hash of `key` in table `table`'s map, its hasher, and the lane holding it if that
     /// lane is writable here.
     fn lane_for(&mut self, table: usize, key: &str) -> Option<(u64, &Hasher, &mut Lane)>;
+    /// As `lane_for`, to read.
+    fn lane_to_read(&self, table: usize, key: &str) -> Option<(u64, &Lane)>;
 }
 
 impl EntityLanes for [TableState] {
@@ -451,6 +454,12 @@ impl EntityLanes for [TableState] {
         let (hasher, lanes) = self[table].entities.lanes_mut();
         let hash = hasher.hash_one(key);
         Some((hash, hasher, &mut lanes[EntityMap::lane_of(hash)]))
+    }
+
+    fn lane_to_read(&self, table: usize, key: &str) -> Option<(u64, &Lane)> {
+        let entities = &self[table].entities;
+        let hash = entities.hash(key);
+        Some((hash, entities.lane(EntityMap::lane_of(hash))))
     }
 }
 
@@ -460,6 +469,77 @@ impl EntityLanes for [TableLanes<'_>] {
         let hash = hasher.hash_one(key);
         let lane = lanes[EntityMap::lane_of(hash)].as_deref_mut()?;
         Some((hash, *hasher, lane))
+    }
+
+    fn lane_to_read(&self, table: usize, key: &str) -> Option<(u64, &Lane)> {
+        let TableLanes { hasher, lanes } = &self[table];
+        let hash = hasher.hash_one(key);
+        let lane = lanes[EntityMap::lane_of(hash)].as_deref()?;
+        Some((hash, lane))
+    }
+}
+
+/// How many pushes of a run ahead of the one being folded each prefetch stage works. Folding
+/// an event into an entity out of cache is a chain of dependent misses (table slot, entity,
+/// its states, each state's heap block, a bucket's summary); run ahead in stages, each stage
+/// finds the addresses the previous one brought in, so the misses of several pushes overlap
+/// instead of stalling the fold one after the other. Distances count every push of the run,
+/// also those of other lanes (about half, with two lanes).
+const PREFETCH_SLOT_AHEAD: usize = 16;
+const PREFETCH_STATES_AHEAD: usize = 12;
+const PREFETCH_BLOCKS_AHEAD: usize = 8;
+const PREFETCH_INNER_AHEAD: usize = 4;
+
+#[derive(Clone, Copy)]
+enum PrefetchStage {
+    /// The table slot and the entity.
+    Slot,
+    /// The entity's state array.
+    States,
+    /// Each state's heap block, or what it points to.
+    Heap(PrefetchDepth),
+}
+
+/// Hints what folding `push` into the entities `tables` makes writable will read first, at
+/// `stage`. Only tables fed by the event's fields as they are (no pipeline to run); an entity
+/// not yet in the map is skipped.
+fn prefetch_push<T: EntityLanes + ?Sized>(
+    compiled: &CompiledRegistry,
+    push: &ValidatedPush,
+    event_id: Option<usize>,
+    tables: &T,
+    stage: PrefetchStage,
+) {
+    let Some(event_id) = event_id else {
+        return;
+    };
+    for &table_id in &compiled.events[event_id].tables {
+        let table = &compiled.tables[table_id];
+        if !table.pipeline.is_identity() {
+            continue;
+        }
+        let Some(key) = entity_key_cow(&push.fields, &table.key_slots) else {
+            continue;
+        };
+        let Some((hash, lane)) = tables.lane_to_read(table_id, &key) else {
+            continue;
+        };
+        if let PrefetchStage::Slot = stage {
+            lane.prefetch(hash);
+            continue;
+        }
+        let Some(entity) = lane.get(hash, &key) else {
+            continue;
+        };
+        match stage {
+            PrefetchStage::Slot => {}
+            PrefetchStage::States => sketch::prefetch::slice(&entity.features),
+            PrefetchStage::Heap(depth) => {
+                for state in entity.features.iter() {
+                    state.prefetch(depth);
+                }
+            }
+        }
     }
 }
 
@@ -475,7 +555,18 @@ fn run_lane<T: EntityLanes + ?Sized>(
 ) -> LaneResult {
     let mut cold_evictions = 0;
     let mut panics = Vec::new();
+    let ahead = |i: usize, distance: usize, stage: PrefetchStage, tables: &T| {
+        if let Some(push) = pushes.get(i + distance) {
+            prefetch_push(compiled, push, events[i + distance], tables, stage);
+        }
+    };
     for (i, (push, event_id)) in pushes.iter().zip(events).enumerate() {
+        ahead(i, PREFETCH_SLOT_AHEAD, PrefetchStage::Slot, tables);
+        ahead(i, PREFETCH_STATES_AHEAD, PrefetchStage::States, tables);
+        let blocks = PrefetchStage::Heap(PrefetchDepth::Block);
+        ahead(i, PREFETCH_BLOCKS_AHEAD, blocks, tables);
+        let inner = PrefetchStage::Heap(PrefetchDepth::Inner);
+        ahead(i, PREFETCH_INNER_AHEAD, inner, tables);
         let Some(event_id) = *event_id else {
             continue;
         };

@@ -194,6 +194,11 @@ impl EntityMap {
         self.lanes[Self::lane_of(hash)].insert(hash, entity, &self.hasher)
     }
 
+    /// Lane `index` (`< LANES`), to read.
+    pub fn lane(&self, index: usize) -> &Lane {
+        &self.lanes[index]
+    }
+
     /// The lanes, each writable on its own thread, and the hasher their hashes come from.
     pub fn lanes_mut(&mut self) -> (&Hasher, &mut [Lane; LANES]) {
         (&self.hasher, &mut self.lanes)
@@ -215,6 +220,19 @@ impl Lane {
     pub fn get(&self, hash: u64, key: &str) -> Option<&EntityState> {
         let shard = &self.layout.shards[self.layout.shard_of(hash)];
         shard.entities.find(hash, |e| e.key == key).map(|e| &**e)
+    }
+
+    /// Hints the table slots `hash` may sit in and the entity each holds (see
+    /// `sketch::prefetch`): the first two misses of folding an event into that entity. Reads no
+    /// key and finds nothing.
+    pub fn prefetch(&self, hash: u64) {
+        let shard = &self.layout.shards[self.layout.shard_of(hash)];
+        // `find` calls the comparison only for slots whose tag matches `hash`: hint the entity
+        // there instead of reading its key, and answer "not this one".
+        let _ = shard.entities.find(hash, |entity| {
+            sketch::prefetch::line(Arc::as_ptr(entity));
+            false
+        });
     }
 
     /// As [`EntityMap::get_mut`].

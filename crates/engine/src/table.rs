@@ -77,6 +77,20 @@ pub fn entity_key(row: &[Value], key_slots: &[usize]) -> Option<CompactString> {
     Some(key)
 }
 
+/// As [`entity_key`], borrowing the key when it is one string field (no copy, whatever its
+/// length).
+pub fn entity_key_cow<'a>(
+    row: &'a [Value],
+    key_slots: &[usize],
+) -> Option<std::borrow::Cow<'a, str>> {
+    if let [slot] = key_slots {
+        if let Value::Str(s) = row.get(*slot)? {
+            return Some(std::borrow::Cow::Borrowed(s.as_str()));
+        }
+    }
+    entity_key(row, key_slots).map(|key| std::borrow::Cow::Owned(key.into_string()))
+}
+
 fn key_part(value: &Value) -> Option<CompactString> {
     Some(match value {
         Value::Null => return None,
@@ -86,4 +100,30 @@ fn key_part(value: &Value) -> Option<CompactString> {
         Value::F64(v) => compact_str::format_compact!("{v}"),
         Value::List(_) | Value::Map(_) => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn entity_key_cow_borrows_one_string_and_agrees_with_entity_key() {
+        let long = "a-session-key-well-past-the-inline-length-of-24";
+        let row = vec![
+            Value::Str(CompactString::from(long)),
+            Value::I64(-7),
+            Value::Bool(true),
+            Value::Null,
+            Value::F64(1.5),
+        ];
+        assert!(matches!(entity_key_cow(&row, &[0]), Some(Cow::Borrowed(k)) if k == long));
+        for slots in [&[0][..], &[1], &[2], &[3], &[4], &[0, 1], &[1, 2, 4], &[0, 3], &[9]] {
+            assert_eq!(
+                entity_key_cow(&row, slots).as_deref(),
+                entity_key(&row, slots).as_deref(),
+                "key slots {slots:?}"
+            );
+        }
+    }
 }

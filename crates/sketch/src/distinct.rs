@@ -109,6 +109,16 @@ impl DistinctCount {
         matches!(self.repr, DistinctRepr::Exact(_))
     }
 
+    /// Hints the heap an insert will read first (see [`crate::prefetch`]).
+    #[inline]
+    pub fn prefetch_heap(&self) {
+        match &self.repr {
+            DistinctRepr::Exact(hashes) => crate::prefetch::slice(hashes),
+            // The register an insert touches depends on the value: nothing to hint.
+            DistinctRepr::HyperLogLog(_) => {}
+        }
+    }
+
     /// Approximate heap bytes owned (excludes `size_of::<DistinctCount>()` itself).
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {

@@ -30,6 +30,7 @@ mod error;
 mod hash;
 mod hyperloglog;
 mod hyperloglog_bias;
+pub mod prefetch;
 mod quantile;
 mod top_k;
 mod uddsketch;

@@ -129,6 +129,15 @@ impl QuantileSketch {
         }
     }
 
+    /// Hints the heap an insert will read first (see [`crate::prefetch`]).
+    #[inline]
+    pub fn prefetch_heap(&self) {
+        match &self.repr {
+            QuantileRepr::Exact(values) => crate::prefetch::slice(values),
+            QuantileRepr::Sketch(sketch) => crate::prefetch::line(&**sketch),
+        }
+    }
+
     /// Approximate heap bytes owned (excludes `size_of::<QuantileSketch>()` itself).
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {

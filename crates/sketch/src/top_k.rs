@@ -170,6 +170,15 @@ impl<T: Clone + Eq + std::hash::Hash> TopK<T> {
             .collect()
     }
 
+    /// Hints the heap an insert will read first (see [`crate::prefetch`]).
+    #[inline]
+    pub fn prefetch_heap(&self) {
+        match &self.repr {
+            TopKRepr::Exact(entries) => crate::prefetch::slice(entries),
+            TopKRepr::Sketch(sketch) => crate::prefetch::line(&**sketch),
+        }
+    }
+
     /// Approximate heap bytes owned, excluding heap owned by the items themselves.
     pub fn heap_bytes(&self) -> usize {
         self.heap_bytes_with(|_| 0)
