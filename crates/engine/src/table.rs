@@ -118,7 +118,17 @@ mod tests {
             Value::F64(1.5),
         ];
         assert!(matches!(entity_key_cow(&row, &[0]), Some(Cow::Borrowed(k)) if k == long));
-        for slots in [&[0][..], &[1], &[2], &[3], &[4], &[0, 1], &[1, 2, 4], &[0, 3], &[9]] {
+        for slots in [
+            &[0][..],
+            &[1],
+            &[2],
+            &[3],
+            &[4],
+            &[0, 1],
+            &[1, 2, 4],
+            &[0, 3],
+            &[9],
+        ] {
             assert_eq!(
                 entity_key_cow(&row, slots).as_deref(),
                 entity_key(&row, slots).as_deref(),

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod error_body;
 pub mod frame;
+mod msgpack_push;
 pub mod opcode;
 pub mod push_envelope;
 pub mod read_request;

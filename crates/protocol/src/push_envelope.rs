@@ -99,24 +99,42 @@ pub fn decode_tcp_push(
     payload: &[u8],
 ) -> Result<PushEnvelope, PushDecodeError> {
     let seed = EnvelopeSeed::new("body");
-    let parts = match content_type {
+    match content_type {
         ContentType::Json => {
             let mut de = serde_json::Deserializer::from_slice(payload);
-            seed.deserialize(&mut de)
-                .and_then(|parts| de.end().map(|()| parts))
-                .map_err(|e| classify(e.to_string(), PushDecodeError::BadEnvelope))?
-        }
-        ContentType::Msgpack => {
-            let mut de = rmp_serde::Deserializer::from_read_ref(payload);
             let parts = seed
                 .deserialize(&mut de)
+                .and_then(|parts| de.end().map(|()| parts))
                 .map_err(|e| classify(e.to_string(), PushDecodeError::BadEnvelope))?;
-            match parts {
-                Envelope::Object { n_members: 2, .. } => parts,
-                _ => return Err(PushDecodeError::BadEnvelope),
-            }
+            envelope_of(parts)
         }
-    };
+        ContentType::Msgpack => match crate::msgpack_push::decode_push(payload, &seed.limits) {
+            Some(envelope) => Ok(envelope),
+            None => decode_msgpack_push_via_serde(payload, seed.limits),
+        },
+    }
+}
+
+/// The reference decoding of a MessagePack TCP push (`msgpack_push` only speeds up the common
+/// case of it).
+pub(crate) fn decode_msgpack_push_via_serde(
+    payload: &[u8],
+    limits: DecodeLimits,
+) -> Result<PushEnvelope, PushDecodeError> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(payload);
+    let parts = EnvelopeSeed {
+        data_key: "body",
+        limits,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| classify(e.to_string(), PushDecodeError::BadEnvelope))?;
+    match parts {
+        Envelope::Object { n_members: 2, .. } => envelope_of(parts),
+        _ => Err(PushDecodeError::BadEnvelope),
+    }
+}
+
+fn envelope_of(parts: Envelope) -> Result<PushEnvelope, PushDecodeError> {
     match parts {
         Envelope::Object {
             event: Some(Value::Str(event)),

@@ -1,0 +1,457 @@
+//! A direct MessagePack decoder for the common TCP push: `{"event": str, "body": value}` whose
+//! values are nil, booleans, integers, floats, UTF-8 strings, arrays and maps — what the beava
+//! SDK sends.
+//!
+//! It exists for speed (the serde path through `rmp_serde` and `model::ValueSeed` was ~0.4 µs of
+//! an I/O thread per push, most of weir's decoding cost at TCP 8×256) and decides nothing on
+//! its own: anything it does not accept as it stands — another envelope shape, `bin` or `ext`
+//! values, non-string keys, duplicate keys, a bound of `DecodeLimits` reached, truncated or
+//! trailing-less oddities — returns `None`, and the caller decodes the frame again through the
+//! serde path, which is the reference for every answer, errors included. What it does accept
+//! decodes to exactly what the serde path gives (tested against it on generated and mutated
+//! frames: `fast_path_agrees_with_the_serde_path`).
+
+use crate::push_envelope::PushEnvelope;
+use compact_str::CompactString;
+use model::{DecodeLimits, Value};
+
+/// Decodes `payload` if it is a push envelope of the common shape; `None` otherwise (the serde
+/// path then decides). Bytes after the envelope are ignored, as `rmp_serde` does.
+pub(crate) fn decode_push(payload: &[u8], limits: &DecodeLimits) -> Option<PushEnvelope> {
+    let mut reader = Reader {
+        bytes: payload,
+        limits,
+    };
+    if reader.map_len()? != 2 {
+        return None;
+    }
+    let mut event = None;
+    let mut body = None;
+    for _ in 0..2 {
+        match reader.str()? {
+            "event" if event.is_none() => match reader.value(0)? {
+                Value::Str(name) => event = Some(name),
+                _ => return None,
+            },
+            "body" if body.is_none() => body = Some(reader.value(0)?),
+            _ => return None,
+        }
+    }
+    Some(PushEnvelope {
+        event: event?,
+        fields: body?,
+    })
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    limits: &'a DecodeLimits,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn be<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.first().copied()
+    }
+
+    fn map_len(&mut self) -> Option<usize> {
+        Some(match self.byte()? {
+            m @ 0x80..=0x8f => usize::from(m & 0x0f),
+            0xde => usize::from(u16::from_be_bytes(self.be()?)),
+            0xdf => u32::from_be_bytes(self.be()?) as usize,
+            _ => return None,
+        })
+    }
+
+    /// A `str` within the string bound (keys and values share it).
+    fn str(&mut self) -> Option<&'a str> {
+        let len = match self.byte()? {
+            m @ 0xa0..=0xbf => usize::from(m & 0x1f),
+            0xd9 => usize::from(self.byte()?),
+            0xda => usize::from(u16::from_be_bytes(self.be()?)),
+            0xdb => u32::from_be_bytes(self.be()?) as usize,
+            _ => return None,
+        };
+        if len > self.limits.string_bytes_max {
+            return None;
+        }
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    /// A value at nesting level `depth` (as `ValueSeed::depth`).
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        let marker = self.peek()?;
+        Some(match marker {
+            0x00..=0x7f => {
+                self.byte()?;
+                Value::I64(i64::from(marker))
+            }
+            0xe0..=0xff => {
+                self.byte()?;
+                Value::I64(i64::from(marker as i8))
+            }
+            0xc0 => {
+                self.byte()?;
+                Value::Null
+            }
+            0xc2 | 0xc3 => {
+                self.byte()?;
+                Value::Bool(marker == 0xc3)
+            }
+            0xcc..=0xd3 => {
+                self.byte()?;
+                Value::I64(self.int(marker)?)
+            }
+            0xca => {
+                self.byte()?;
+                Value::F64(f64::from(f32::from_be_bytes(self.be()?)))
+            }
+            0xcb => {
+                self.byte()?;
+                Value::F64(f64::from_be_bytes(self.be()?))
+            }
+            0xa0..=0xbf | 0xd9..=0xdb => Value::Str(CompactString::from(self.str()?)),
+            0x90..=0x9f | 0xdc | 0xdd => {
+                self.byte()?;
+                let len = match marker {
+                    0xdc => usize::from(u16::from_be_bytes(self.be()?)),
+                    0xdd => u32::from_be_bytes(self.be()?) as usize,
+                    _ => usize::from(marker & 0x0f),
+                };
+                let child = self.child(depth, len)?;
+                // Every item takes at least one byte: a length the frame cannot hold is refused
+                // before anything is allocated for it.
+                let mut items = Vec::with_capacity(len.min(self.bytes.len()));
+                for _ in 0..len {
+                    items.push(self.value(child)?);
+                }
+                Value::List(items)
+            }
+            0x80..=0x8f | 0xde | 0xdf => {
+                let len = self.map_len()?;
+                let child = self.child(depth, len)?;
+                let mut entries: Vec<(CompactString, Value)> =
+                    Vec::with_capacity(len.min(self.bytes.len() / 2));
+                for _ in 0..len {
+                    let key = self.str()?;
+                    // The serde path lets the last of duplicate keys win; leave that to it.
+                    if entries.iter().any(|(k, _)| k.as_str() == key) {
+                        return None;
+                    }
+                    let key = CompactString::from(key);
+                    entries.push((key, self.value(child)?));
+                }
+                Value::Map(entries)
+            }
+            // `bin`, `ext`, the unused marker: the serde path decides.
+            _ => return None,
+        })
+    }
+
+    /// Integer markers `0xcc..=0xd3`, as a signed 64-bit value (larger ones: serde path).
+    fn int(&mut self, marker: u8) -> Option<i64> {
+        Some(match marker {
+            0xcc => i64::from(self.byte()?),
+            0xcd => i64::from(u16::from_be_bytes(self.be()?)),
+            0xce => i64::from(u32::from_be_bytes(self.be()?)),
+            0xcf => i64::try_from(u64::from_be_bytes(self.be()?)).ok()?,
+            0xd0 => i64::from(self.byte()? as i8),
+            0xd1 => i64::from(i16::from_be_bytes(self.be()?)),
+            0xd2 => i64::from(i32::from_be_bytes(self.be()?)),
+            _ => i64::from_be_bytes(self.be()?),
+        })
+    }
+
+    /// The depth of a collection's items, if the collection is within the bounds.
+    fn child(&self, depth: usize, len: usize) -> Option<usize> {
+        (depth < self.limits.depth_max && len <= self.limits.collection_len_max)
+            .then_some(depth + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push_envelope::{decode_msgpack_push_via_serde, PushDecodeError};
+    use proptest::prelude::*;
+
+    /// Small bounds, so generated values cross them.
+    const LIMITS: DecodeLimits = DecodeLimits {
+        depth_max: 3,
+        string_bytes_max: 40,
+        collection_len_max: 6,
+    };
+
+    /// MessagePack for `value`, each choice of encoding (integer width, str/array/map header
+    /// size, f32 when exact) taken from `pick`.
+    fn encode(value: &Value, pick: &mut impl FnMut(u8) -> u8, out: &mut Vec<u8>) {
+        match value {
+            Value::Null => out.push(0xc0),
+            Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+            Value::I64(v) => encode_int(*v, pick(4), out),
+            Value::F64(v) => {
+                if f64::from(*v as f32).to_bits() == v.to_bits() && pick(2) == 0 {
+                    out.push(0xca);
+                    out.extend((*v as f32).to_be_bytes());
+                } else {
+                    out.push(0xcb);
+                    out.extend(v.to_be_bytes());
+                }
+            }
+            Value::Str(s) => encode_str(s, pick(4), out),
+            Value::List(items) => {
+                header(items.len(), [0x90, 0xdc, 0xdd], pick(3), out);
+                for item in items {
+                    encode(item, pick, out);
+                }
+            }
+            Value::Map(entries) => {
+                header(entries.len(), [0x80, 0xde, 0xdf], pick(3), out);
+                for (k, v) in entries {
+                    encode_str(k, pick(4), out);
+                    encode(v, pick, out);
+                }
+            }
+        }
+    }
+
+    fn header(len: usize, [fix, m16, m32]: [u8; 3], choice: u8, out: &mut Vec<u8>) {
+        match choice {
+            0 if len < 16 => out.push(fix | len as u8),
+            0 | 1 => {
+                out.push(m16);
+                out.extend((len as u16).to_be_bytes());
+            }
+            _ => {
+                out.push(m32);
+                out.extend((len as u32).to_be_bytes());
+            }
+        }
+    }
+
+    fn encode_str(s: &str, choice: u8, out: &mut Vec<u8>) {
+        let len = s.len();
+        match choice {
+            0 if len < 32 => out.push(0xa0 | len as u8),
+            0 | 1 if len < 256 => out.extend([0xd9, len as u8]),
+            0..=2 => {
+                out.push(0xda);
+                out.extend((len as u16).to_be_bytes());
+            }
+            _ => {
+                out.push(0xdb);
+                out.extend((len as u32).to_be_bytes());
+            }
+        }
+        out.extend(s.as_bytes());
+    }
+
+    /// The smallest encoding, or a wider one of the right signedness when `choice` says so.
+    fn encode_int(v: i64, choice: u8, out: &mut Vec<u8>) {
+        match (v, choice) {
+            (0..=127, 0) => out.push(v as u8),
+            (-32..=-1, 0) => out.push(v as i8 as u8),
+            (0..=255, 0 | 1) => out.extend([0xcc, v as u8]),
+            (-128..=127, 0 | 1) => out.extend([0xd0, v as i8 as u8]),
+            (0..=65_535, 0..=2) => {
+                out.push(0xcd);
+                out.extend((v as u16).to_be_bytes());
+            }
+            (-32_768..=32_767, 0..=2) => {
+                out.push(0xd1);
+                out.extend((v as i16).to_be_bytes());
+            }
+            (0..=0xffff_ffff, _) if choice < 3 => {
+                out.push(0xce);
+                out.extend((v as u32).to_be_bytes());
+            }
+            (0.., _) => {
+                out.push(0xcf);
+                out.extend((v as u64).to_be_bytes());
+            }
+            (-2_147_483_648..=2_147_483_647, _) if choice < 3 => {
+                out.push(0xd2);
+                out.extend((v as i32).to_be_bytes());
+            }
+            _ => {
+                out.push(0xd3);
+                out.extend(v.to_be_bytes());
+            }
+        }
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::I64),
+            (-200i64..200).prop_map(Value::I64),
+            any::<f64>().prop_map(Value::F64),
+            (-1e6f32..1e6).prop_map(|v| Value::F64(f64::from(v))),
+            "[a-z]{0,6}".prop_map(|s| Value::Str(s.into())),
+            ".{0,12}".prop_map(|s| Value::Str(s.into())),
+            "[a-z]{38,42}".prop_map(|s| Value::Str(s.into())),
+        ];
+        leaf.prop_recursive(5, 40, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
+                prop::collection::vec(("[a-d]{1,2}", inner), 0..8).prop_map(|entries| {
+                    Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    /// Envelope members: usually `event` and `body`, sometimes not (wrong names, a third one,
+    /// a non-string event).
+    fn envelope() -> impl Strategy<Value = Vec<(String, Value)>> {
+        let event = prop_oneof![
+            4 => "[A-Za-z]{1,10}".prop_map(|s| Value::Str(s.into())),
+            1 => value(),
+        ];
+        let name = prop_oneof![
+            8 => Just("event".to_string()),
+            1 => "[a-z]{1,5}",
+        ];
+        let body_name = prop_oneof![
+            8 => Just("body".to_string()),
+            1 => Just("event".to_string()),
+            1 => "[a-z]{1,5}",
+        ];
+        // Bodies nested around the depth bound: in lists or one-member maps, 0 to 5 deep.
+        let body = (value(), 0..6usize, any::<bool>()).prop_map(|(mut body, levels, in_maps)| {
+            for _ in 0..levels {
+                body = if in_maps {
+                    Value::Map(vec![("n".into(), body)])
+                } else {
+                    Value::List(vec![body])
+                };
+            }
+            body
+        });
+        (
+            name,
+            event,
+            body_name,
+            body,
+            any::<bool>(),
+            any::<bool>(),
+            value(),
+        )
+            .prop_map(|(name, event, body_name, body, swap, third, extra)| {
+                let mut members = vec![(name, event), (body_name, body)];
+                if swap {
+                    members.swap(0, 1);
+                }
+                if third {
+                    members.push(("extra".to_string(), extra));
+                }
+                members
+            })
+    }
+
+    fn frame(members: &[(String, Value)], picks: &[u8]) -> Vec<u8> {
+        let mut at = 0usize;
+        let mut pick = |n: u8| {
+            at += 1;
+            picks.get(at % picks.len().max(1)).copied().unwrap_or(0) % n
+        };
+        let mut out = Vec::new();
+        header(members.len(), [0x80, 0xde, 0xdf], pick(3), &mut out);
+        for (k, v) in members {
+            encode_str(k, pick(4), &mut out);
+            encode(v, &mut pick, &mut out);
+        }
+        out
+    }
+
+    /// When the fast path answers, the serde path gives the same (NaN-safe comparison).
+    fn check(bytes: &[u8]) -> Option<PushEnvelope> {
+        let fast = decode_push(bytes, &LIMITS);
+        if let Some(fast) = &fast {
+            let reference = decode_msgpack_push_via_serde(bytes, LIMITS);
+            assert_eq!(
+                format!("{:?}", Ok::<_, PushDecodeError>(fast)),
+                format!("{:?}", reference.as_ref()),
+                "frame {bytes:02x?}"
+            );
+        }
+        fast
+    }
+
+    fn has_duplicate_keys(value: &Value) -> bool {
+        match value {
+            Value::List(items) => items.iter().any(has_duplicate_keys),
+            Value::Map(entries) => {
+                entries
+                    .iter()
+                    .enumerate()
+                    .any(|(i, (k, _))| entries[..i].iter().any(|(k2, _)| k2 == k))
+                    || entries.iter().any(|(_, v)| has_duplicate_keys(v))
+            }
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn fast_path_agrees_with_the_serde_path(
+            members in envelope(),
+            picks in prop::collection::vec(any::<u8>(), 1..32),
+            cut in any::<prop::sample::Index>(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        ) {
+            let bytes = frame(&members, &picks);
+            let fast = check(&bytes);
+            // The common shape within the bounds is taken by the fast path, not handed back.
+            let reference = decode_msgpack_push_via_serde(&bytes, LIMITS);
+            if reference.is_ok() && !members.iter().any(|(_, v)| has_duplicate_keys(v)) {
+                prop_assert!(fast.is_some(), "fast path declined {bytes:02x?}");
+            }
+            // Truncated and mutated frames.
+            check(&bytes[..cut.index(bytes.len() + 1)]);
+            let mut mutated = bytes.clone();
+            for (at, byte) in &flips {
+                let i = at.index(mutated.len());
+                mutated[i] = *byte;
+            }
+            check(&mutated);
+            mutated.extend_from_slice(&[0xc1, 0x00]);
+            check(&mutated);
+        }
+    }
+
+    #[test]
+    fn declines_what_it_leaves_to_the_serde_path() {
+        let decline = |bytes: &[u8]| assert!(decode_push(bytes, &LIMITS).is_none(), "{bytes:02x?}");
+        // bin value, ext value, non-string key, duplicate key, u64 past i64::MAX, too deep.
+        decline(b"\x82\xa5event\xa1E\xa4body\x81\xa1a\xc4\x01x");
+        decline(b"\x82\xa5event\xa1E\xa4body\x81\xa1a\xd4\x01\x00");
+        decline(b"\x82\xa5event\xa1E\xa4body\x81\x01\x02");
+        decline(b"\x82\xa5event\xa1E\xa4body\x82\xa1a\x01\xa1a\x02");
+        decline(b"\x82\xa5event\xa1E\xa4body\x81\xa1a\xcf\xff\xff\xff\xff\xff\xff\xff\xff");
+        decline(b"\x82\xa5event\xa1E\xa4body\x91\x91\x91\x91\x90");
+        // A long collection header the frame cannot hold allocates nothing and declines.
+        decline(b"\x82\xa5event\xa1E\xa4body\xdd\xff\xff\xff\xff");
+        let limits = DecodeLimits::default();
+        assert!(decode_push(b"\x82\xa5event\xa1E\xa4body\xdd\xff\xff\xff\xff", &limits).is_none());
+    }
+}
