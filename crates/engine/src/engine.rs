@@ -22,6 +22,15 @@ const APPLY_THREAD_STACK: usize = 256 * 1024;
 /// A panic caught while applying a push.
 pub type Panic = Box<dyn std::any::Any + Send>;
 
+/// The message a panic carried, for logs and answers.
+pub fn panic_message(panic: &Panic) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
 /// What one lane's pass over a run did: cold resets, and the pushes that panicked.
 type LaneResult = (u64, Vec<(usize, Panic)>);
 
@@ -215,6 +224,12 @@ impl Engine {
             &mut self.scratch,
         );
         true
+    }
+
+    /// Whether [`Engine::apply`] would apply `push` under the current registry (its event is
+    /// registered with as many fields), rather than skip it.
+    pub fn can_apply(&self, push: &ValidatedPush) -> bool {
+        event_of(self.registry.compiled(), push).is_some()
     }
 
     /// Applies `pushes` in order, as many [`Engine::apply`] calls would, and returns for each

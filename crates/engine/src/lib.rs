@@ -13,7 +13,8 @@ pub mod snapshot;
 pub mod table;
 
 pub use engine::{
-    Engine, EngineConfig, EngineStats, Panic, ReadTime, RegisterOutcome, APPLY_PARALLEL_MIN,
+    panic_message, Engine, EngineConfig, EngineStats, Panic, ReadTime, RegisterOutcome,
+    APPLY_PARALLEL_MIN,
 };
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
 pub use push::ValidatedPush;

@@ -659,12 +659,7 @@ impl Writer {
     }
 
     fn panicked(&mut self, panic: &Box<dyn std::any::Any + Send>) -> Outcome {
-        let detail = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        let reason = format!("engine panicked: {detail}");
+        let reason = format!("engine panicked: {}", engine::panic_message(panic));
         tracing::error!(kind = "store.engine_panic", reason = %reason, "engine panicked on a command");
         self.counts.panics += 1;
         Outcome::Failed { reason }

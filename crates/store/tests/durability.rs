@@ -1030,3 +1030,77 @@ fn an_unapplicable_record_is_quarantined_once() {
     );
     store.shutdown();
 }
+
+// ------------------------------------------------------------------------------------------------
+// (e) replay applies a run of one processing time together (lanes), as the writer did
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn replay_applies_a_long_run_with_an_unapplicable_record_inside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let disk: Arc<dyn Disk> = Arc::new(FileDisk);
+    let (store, _) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    register(&store, 0);
+    // Longer than `APPLY_PARALLEL_MIN`, so the replayed run is split over the lanes.
+    let n_pushes = engine::APPLY_PARALLEL_MIN * 2 + 7;
+    let keys: Vec<String> = (0..53).map(|i| format!("key-{i}")).collect();
+    let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut records = Vec::new();
+    for i in 0..n_pushes {
+        let key = &keys[(i * 7) % keys.len()];
+        let x = i as i64;
+        let Command::Push { fields, .. } = push(0, key, x, 3) else {
+            unreachable!()
+        };
+        let valid = store
+            .handle()
+            .read(|e| e.validate_push("E0", &fields))
+            .unwrap();
+        let entry = expected.entry(key.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 += x;
+        records.push(valid);
+    }
+    store.shutdown();
+
+    // All at one processing time (one run), a push the registry cannot apply in the middle.
+    let now_ms = 5_000_000;
+    let ghost = ValidatedPush {
+        event: CompactString::from("Ghost"),
+        fields: vec![Value::str("key-0"), Value::I64(1)],
+    };
+    let (mut wal, _) = Wal::open(
+        Arc::clone(&disk),
+        &dir,
+        WalOptions::default(),
+        Lsn::FIRST,
+        |_, _| {},
+    )
+    .unwrap();
+    for (i, push) in records.iter().enumerate() {
+        if i == n_pushes / 2 {
+            let mut bytes = Vec::new();
+            store::log_record::encode_push(&mut bytes, now_ms, &ghost);
+            wal.append(&bytes).unwrap();
+        }
+        let mut bytes = Vec::new();
+        store::log_record::encode_push(&mut bytes, now_ms, push);
+        wal.append(&bytes).unwrap();
+    }
+    wal.sync().unwrap();
+    drop(wal);
+
+    let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    assert_eq!(recovery.records_quarantined, 1, "{recovery:?}");
+    assert_eq!(
+        recovery.records_applied,
+        1 + n_pushes as u64,
+        "{recovery:?}"
+    );
+    for key in &keys {
+        let want = expected.get(key.as_str()).copied().unwrap_or((0, 0));
+        assert_eq!(read(&store, 0, key), Some(want), "{key}");
+    }
+    store.shutdown();
+}
