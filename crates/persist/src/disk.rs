@@ -19,6 +19,12 @@ pub trait Disk: Send + Sync + fmt::Debug {
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// The whole content of `path`.
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The whole content of `path`, into `buf` (cleared first; its capacity is reused, so
+    /// reading file after file into one buffer does not take fresh memory each time).
+    fn read_file_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+        *buf = self.read_file(path)?;
+        Ok(())
+    }
     /// Length of `path` in bytes.
     fn file_len(&self, path: &Path) -> io::Result<u64>;
     /// Creates `path` (truncating it if it exists) and opens it for writing.
@@ -115,6 +121,16 @@ impl Disk for FileDisk {
 
     fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs::read(path)
+    }
+
+    fn read_file_into(&self, path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+        use std::io::Read;
+        buf.clear();
+        let mut file = fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        buf.reserve(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(buf)?;
+        Ok(())
     }
 
     fn file_len(&self, path: &Path) -> io::Result<u64> {

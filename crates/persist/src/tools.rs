@@ -113,10 +113,11 @@ pub fn dump(
 ) -> Result<VerifyReport, WalError> {
     let write_error = |error: io::Error| WalError::io(IoOp::Write, "<dump output>", &error);
     let (ids, _) = recovery::list_segments(disk, dir)?;
+    let mut buf = Vec::new();
     for id in ids {
         let path = dir.join(id.file_name());
         let name = id.file_name();
-        let bytes = match recovery::read_segment(disk, &path)? {
+        let bytes = match recovery::read_segment(disk, &path, &mut buf)? {
             Ok(bytes) => bytes,
             Err(reason) => {
                 writeln!(out, "segment={name} offset=0 error=\"{reason}\"").map_err(write_error)?;
