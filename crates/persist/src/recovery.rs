@@ -289,7 +289,7 @@ pub fn scan(disk: &dyn Disk, dir: &Path) -> Result<LogScan, WalError> {
             }
         };
         log.bytes_scanned += bytes.len() as u64;
-        let header = match SegmentHeader::decode(&bytes) {
+        let header = match SegmentHeader::decode(bytes) {
             Ok(header) => header,
             Err(reason) => {
                 log.end = corrupt_whole(reason, expected_here);
@@ -313,7 +313,7 @@ pub fn scan(disk: &dyn Disk, dir: &Path) -> Result<LogScan, WalError> {
             });
             continue;
         }
-        let (segment, end) = scan_segment(&bytes, id, &path, header, is_last, segment_idx);
+        let (segment, end) = scan_segment(bytes, id, &path, header, is_last, segment_idx);
         log.n_records += segment.n_records;
         expected = Some(segment.next_lsn);
         log.segments.push(segment);

@@ -124,7 +124,7 @@ pub fn dump(
                 continue;
             }
         };
-        let header = match SegmentHeader::decode(&bytes) {
+        let header = match SegmentHeader::decode(bytes) {
             Ok(header) => header,
             Err(reason) => {
                 writeln!(out, "segment={name} offset=0 error=\"{reason}\"").map_err(write_error)?;
