@@ -122,7 +122,8 @@ pub(crate) struct Preparer {
 }
 
 impl Preparer {
-    /// Starts the thread and asks for a first spare.
+    /// Starts the thread and asks for a first spare. If the thread cannot be started the log
+    /// works without spares (segments grow as they are written), as after a failed preparation.
     pub fn start(disk: Arc<dyn Disk>, dir: PathBuf, bytes: u64) -> Preparer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -134,14 +135,18 @@ impl Preparer {
             stop: AtomicBool::new(false),
         });
         let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("weir-wal-spare".to_string())
-            .spawn(move || run(&thread_shared, disk.as_ref(), &dir, bytes))
-            .expect("spawn the WAL spare thread");
-        Preparer {
-            shared,
-            thread: Some(thread),
-        }
+            .spawn(move || run(&thread_shared, disk.as_ref(), &dir, bytes));
+        let thread = match spawned {
+            Ok(thread) => Some(thread),
+            Err(error) => {
+                tracing::warn!(error = %error, "wal.spare_thread_failed: WAL segments will not be preallocated");
+                shared.state.lock().requested = false;
+                None
+            }
+        };
+        Preparer { shared, thread }
     }
 
     /// True if a spare is ready (lock-free).
@@ -160,8 +165,11 @@ impl Preparer {
         spare
     }
 
-    /// Asks for a spare (no-op if one is ready or being prepared).
+    /// Asks for a spare (no-op if one is ready or being prepared, or there is no thread).
     pub fn request(&self) {
+        if self.thread.is_none() {
+            return;
+        }
         let mut state = self.shared.state.lock();
         if state.ready.is_none() && !state.busy {
             state.requested = true;
