@@ -17,7 +17,6 @@ use engine::{Engine, ValidatedPush};
 use model::TimestampMs;
 use persist::{Disk, Lsn, RecoveryReport, Wal, WalError, WalOptions};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,7 +145,7 @@ impl Journal {
             .map_err(|e| OpenError::Io(format!("{}: {e}", config.dir.display())))?;
         let mut replay = Replay {
             engine,
-            quarantine: Quarantine::load(&config.dir),
+            quarantine: Quarantine::load(Arc::clone(&config.disk), &config.dir),
             recovery: Recovery::default(),
             run: PendingRun::default(),
         };
@@ -437,6 +436,7 @@ impl Replay<'_> {
 /// Entries are keyed by LSN and content hash: `weir wal salvage` can reuse LSNs, and a different
 /// record at a reused LSN must not be skipped silently.
 struct Quarantine {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     entries: BTreeSet<(u64, u64)>,
 }
@@ -449,11 +449,13 @@ fn content_hash(bytes: &[u8]) -> u64 {
 }
 
 impl Quarantine {
-    fn load(wal_dir: &Path) -> Quarantine {
+    fn load(disk: Arc<dyn Disk>, wal_dir: &Path) -> Quarantine {
         let dir = wal_dir.join("quarantine");
-        let entries = std::fs::read_to_string(dir.join("unapplied.log"))
-            .map(|text| {
-                text.lines()
+        let entries = disk
+            .read_file(&dir.join("unapplied.log"))
+            .map(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .lines()
                     .filter_map(|line| {
                         let mut words = line.split_whitespace();
                         let lsn = words.next()?.parse().ok()?;
@@ -463,7 +465,7 @@ impl Quarantine {
                     .collect()
             })
             .unwrap_or_default();
-        Quarantine { dir, entries }
+        Quarantine { disk, dir, entries }
     }
 
     fn contains(&self, lsn: Lsn, bytes: &[u8]) -> bool {
@@ -472,19 +474,31 @@ impl Quarantine {
 
     fn add(&mut self, lsn: Lsn, reason: &str, bytes: &[u8]) {
         let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(self.dir.join("unapplied"))?;
-            std::fs::write(
-                self.dir.join("unapplied").join(format!("{}.bin", lsn.0)),
-                bytes,
-            )?;
-            let mut index = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("unapplied.log"))?;
+            let disk = self.disk.as_ref();
+            let unapplied = self.dir.join("unapplied");
+            disk.create_dir_all(&unapplied)?;
+            let mut copy = disk.create_file(&unapplied.join(format!("{}.bin", lsn.0)))?;
+            persist::write_all_at(copy.as_mut(), 0, bytes).map_err(|(_, e)| e)?;
+            copy.sync_data()?;
+            disk.sync_dir(&unapplied)?;
+            let index_path = self.dir.join("unapplied.log");
+            let (mut index, end) = match disk.file_len(&index_path) {
+                Ok(len) => (disk.open_file(&index_path)?, len),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (disk.create_file(&index_path)?, 0)
+                }
+                Err(e) => return Err(e),
+            };
             let hash = content_hash(bytes);
-            writeln!(index, "{} {hash:016x} {}", lsn.0, reason.replace('\n', " "))?;
-            index.sync_all()?;
-            std::fs::File::open(&self.dir)?.sync_all()
+            let line = format!("{} {hash:016x} {}\n", lsn.0, reason.replace('\n', " "));
+            persist::write_all_at(index.as_mut(), end, line.as_bytes()).map_err(|(_, e)| e)?;
+            index.sync_data()?;
+            disk.sync_dir(&self.dir)?;
+            // The `quarantine` directory itself, the first time.
+            match self.dir.parent() {
+                Some(wal_dir) => disk.sync_dir(wal_dir),
+                None => Ok(()),
+            }
         };
         if let Err(error) = write() {
             tracing::error!(kind = "wal.quarantine_failed", lsn = lsn.0, error = %error, "could not write the quarantine file");

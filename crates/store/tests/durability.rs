@@ -158,8 +158,8 @@ fn count(store: &Store, key: &str) -> i64 {
 }
 
 fn dir() -> PathBuf {
-    // `SimDisk` paths are in-memory; a real temp path keeps anything that bypasses `Disk`
-    // (the unapplied-record quarantine uses std::fs) out of the real root.
+    // `SimDisk` paths are in-memory; a real temp path keeps anything that would bypass `Disk`
+    // out of the real root.
     std::env::temp_dir().join(format!("weir-store-durability-{}", std::process::id()))
 }
 
