@@ -4,12 +4,11 @@ use crate::entity_map::{EntityMap, Hasher, Lane, LANES};
 use crate::push::ValidatedPush;
 use crate::registry::compile::{CompiledRegistry, EventDef};
 use crate::registry::{RegisterDecision, Registry};
-use crate::table::{entity_key, entity_key_cow, EntityState, TableState};
+use crate::table::{entity_key, entity_key_cow, TableState};
 use agg::PrefetchDepth;
 use model::{Diff, PushError, QueryError, RegisterError, TimestampMs, Value};
 use std::hash::BuildHasher;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 /// Shortest run of pushes [`Engine::apply_many`] splits over threads. Starting the thread
 /// costs tens of µs of CPU and of latency: at 64 it cost HTTP 32×8 (runs of ~125 pushes) 16–27 %
@@ -373,7 +372,7 @@ impl Engine {
                     let feature = &def.features[i];
                     (
                         feature.name.clone(),
-                        feature.spec.read(&entity.features[i], query_ms),
+                        feature.spec.read(&entity.slice[i], query_ms),
                     )
                 })
                 .collect(),
@@ -495,22 +494,19 @@ impl EntityLanes for [TableLanes<'_>] {
 }
 
 /// How many pushes of a run ahead of the one being folded each prefetch stage works. Folding
-/// an event into an entity out of cache is a chain of dependent misses (table slot, entity,
+/// an event into an entity out of cache is a chain of dependent misses (table slot, entity and
 /// its states, each state's heap block, a bucket's summary); run ahead in stages, each stage
 /// finds the addresses the previous one brought in, so the misses of several pushes overlap
 /// instead of stalling the fold one after the other. Distances count every push of the run,
 /// also those of other lanes (about half, with two lanes).
-const PREFETCH_SLOT_AHEAD: usize = 16;
-const PREFETCH_STATES_AHEAD: usize = 12;
+const PREFETCH_SLOT_AHEAD: usize = 12;
 const PREFETCH_BLOCKS_AHEAD: usize = 8;
 const PREFETCH_INNER_AHEAD: usize = 4;
 
 #[derive(Clone, Copy)]
 enum PrefetchStage {
-    /// The table slot and the entity.
+    /// The table slot, and the entity with its states (one block, decision 0016).
     Slot,
-    /// The entity's state array.
-    States,
     /// Each state's heap block, or what it points to.
     Heap(PrefetchDepth),
 }
@@ -546,13 +542,9 @@ fn prefetch_push<T: EntityLanes + ?Sized>(
         let Some(entity) = lane.get(hash, &key) else {
             continue;
         };
-        match stage {
-            PrefetchStage::Slot => {}
-            PrefetchStage::States => sketch::prefetch::slice(&entity.features),
-            PrefetchStage::Heap(depth) => {
-                for state in entity.features.iter() {
-                    state.prefetch(depth);
-                }
+        if let PrefetchStage::Heap(depth) = stage {
+            for state in entity.slice.iter() {
+                state.prefetch(depth);
             }
         }
     }
@@ -577,7 +569,6 @@ fn run_lane<T: EntityLanes + ?Sized>(
     };
     for (i, (push, event_id)) in pushes.iter().zip(events).enumerate() {
         ahead(i, PREFETCH_SLOT_AHEAD, PrefetchStage::Slot, tables);
-        ahead(i, PREFETCH_STATES_AHEAD, PrefetchStage::States, tables);
         let blocks = PrefetchStage::Heap(PrefetchDepth::Block);
         ahead(i, PREFETCH_BLOCKS_AHEAD, blocks, tables);
         let inner = PrefetchStage::Heap(PrefetchDepth::Inner);
@@ -644,25 +635,26 @@ fn fold_event<T: EntityLanes + ?Sized>(
         match lane.get_mut(hash, key.as_str()) {
             Some(entity) => {
                 if let Some(cold_ms) = event.cold_after_ms {
-                    let idle_ms = now_ms.saturating_sub(entity.last_event_ms);
+                    let idle_ms = now_ms.saturating_sub(entity.header.last_event_ms);
                     if idle_ms > i64::try_from(cold_ms).unwrap_or(i64::MAX) {
-                        for (slot, feature) in entity.features.iter_mut().zip(&table.features) {
+                        for (slot, feature) in entity.slice.iter_mut().zip(&table.features) {
                             *slot = feature.spec.new_state();
                         }
                         cold_evictions += 1;
                     }
                 }
-                entity.last_event_ms = entity.last_event_ms.max(now_ms);
-                fold(&mut entity.features, table, row, now_ms);
+                entity.header.last_event_ms = entity.header.last_event_ms.max(now_ms);
+                fold(&mut entity.slice, table, row, now_ms);
             }
             None => {
-                let mut entity = EntityState {
+                let mut entity = crate::table::new_entity(
                     key,
-                    last_event_ms: now_ms,
-                    features: table.features.iter().map(|f| f.spec.new_state()).collect(),
-                };
-                fold(&mut entity.features, table, row, now_ms);
-                lane.insert(hash, Arc::new(entity), hasher);
+                    now_ms,
+                    table.features.iter().map(|f| f.spec.new_state()),
+                );
+                let state = triomphe::Arc::get_mut(&mut entity).expect("a new entity is unique");
+                fold(&mut state.slice, table, row, now_ms);
+                lane.insert(hash, entity, hasher);
             }
         }
     }
@@ -689,7 +681,7 @@ impl Engine {
         for (state, def) in self.tables.iter().zip(&self.registry.compiled().tables) {
             let mut sums = vec![0usize; def.features.len()];
             for entity in state.entities.iter() {
-                for (sum, feature) in sums.iter_mut().zip(entity.features.iter()) {
+                for (sum, feature) in sums.iter_mut().zip(entity.slice.iter()) {
                     *sum += feature.heap_bytes();
                 }
             }

@@ -2,7 +2,7 @@
 //!
 //! Extendible hashing over copy-on-write shards:
 //! - the map is an `Arc<Layout>`: a directory of `2^depth` slots naming shards, and the shards,
-//!   each an `Arc` of a small `hashbrown` table of `Arc<EntityState>` (the key lives in the
+//!   each an `Arc` of a small `hashbrown` table of `Entity` pointers (the key lives in the
 //!   entity, so a table slot is one pointer and one control byte);
 //! - a shard holds at most [`SHARD_ENTRIES_MAX`] entities; inserting into a full shard splits it
 //!   in two on the next hash bit (doubling the directory if the shard was at its depth), so
@@ -21,7 +21,7 @@
 //! applies a run of pushes with one thread per lane ([`EntityMap::lanes_mut`]), each taking the
 //! run's events in order for its own entities (decision 0013).
 
-use crate::table::EntityState;
+use crate::table::{make_mut, Entity, EntityState};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ struct Layout {
 #[derive(Clone)]
 struct Shard {
     depth: u32,
-    entities: HashTable<Arc<EntityState>>,
+    entities: HashTable<Entity>,
 }
 
 impl Default for Lane {
@@ -120,7 +120,7 @@ impl Layout {
         }
         let bit = 1u64 << (DIRECTORY_SHIFT + depth);
         let stride = 1usize << depth;
-        let hash_of = |e: &Arc<EntityState>| hasher.hash_one(e.key.as_str());
+        let hash_of = |e: &Entity| hasher.hash_one(e.header.key.as_str());
         let shard = Arc::make_mut(&mut self.shards[index]);
         // The shard's slots are those congruent to its entities' slots modulo 2^depth.
         let low_slot = shard.entities.iter().next().map_or(0, |e| {
@@ -189,8 +189,8 @@ impl EntityMap {
     }
 
     /// Inserts `entity` under its key, returning the entity it replaced.
-    pub fn insert(&mut self, entity: Arc<EntityState>) -> Option<Arc<EntityState>> {
-        let hash = self.hash(&entity.key);
+    pub fn insert(&mut self, entity: Entity) -> Option<Entity> {
+        let hash = self.hash(&entity.header.key);
         self.lanes[Self::lane_of(hash)].insert(hash, entity, &self.hasher)
     }
 
@@ -219,7 +219,10 @@ impl Lane {
     /// `hash` is the map's hash of `key` (and `EntityMap::lane_of` it is this lane).
     pub fn get(&self, hash: u64, key: &str) -> Option<&EntityState> {
         let shard = &self.layout.shards[self.layout.shard_of(hash)];
-        shard.entities.find(hash, |e| e.key == key).map(|e| &**e)
+        shard
+            .entities
+            .find(hash, |e| e.header.key == key)
+            .map(|e| &**e)
     }
 
     /// Hints the table slots `hash` may sit in and the entity each holds (see
@@ -230,7 +233,9 @@ impl Lane {
         // `find` calls the comparison only for slots whose tag matches `hash`: hint the entity
         // there instead of reading its key, and answer "not this one".
         let _ = shard.entities.find(hash, |entity| {
-            sketch::prefetch::line(Arc::as_ptr(entity));
+            // The slot's (fat) pointer gives the entity's address and size without reading it.
+            let bytes = std::mem::size_of_val::<EntityState>(entity) + std::mem::size_of::<usize>();
+            sketch::prefetch::bytes(std::ptr::from_ref::<EntityState>(entity).cast(), bytes);
             false
         });
     }
@@ -242,22 +247,17 @@ impl Lane {
         let shard = Arc::make_mut(&mut layout.shards[index]);
         shard
             .entities
-            .find_mut(hash, |e| e.key == key)
-            .map(Arc::make_mut)
+            .find_mut(hash, |e| e.header.key == key)
+            .map(make_mut)
     }
 
     /// As [`EntityMap::insert`]; `hasher` is the map's.
-    pub fn insert(
-        &mut self,
-        hash: u64,
-        entity: Arc<EntityState>,
-        hasher: &Hasher,
-    ) -> Option<Arc<EntityState>> {
+    pub fn insert(&mut self, hash: u64, entity: Entity, hasher: &Hasher) -> Option<Entity> {
         let layout = Arc::make_mut(&mut self.layout);
         let mut index = layout.shard_of(hash);
         if let Some(existing) = Arc::make_mut(&mut layout.shards[index])
             .entities
-            .find_mut(hash, |e| e.key == entity.key)
+            .find_mut(hash, |e| e.header.key == entity.header.key)
         {
             return Some(std::mem::replace(existing, entity));
         }
@@ -267,7 +267,7 @@ impl Lane {
             layout.split(index, hasher);
             index = layout.shard_of(hash);
         }
-        let hash_of = |e: &Arc<EntityState>| hasher.hash_one(e.key.as_str());
+        let hash_of = |e: &Entity| hasher.hash_one(e.header.key.as_str());
         Arc::make_mut(&mut layout.shards[index])
             .entities
             .insert_unique(hash, entity, hash_of);
@@ -301,12 +301,8 @@ mod tests {
     use compact_str::format_compact;
     use std::collections::HashMap;
 
-    fn entity(key: &str, t: i64) -> Arc<EntityState> {
-        Arc::new(EntityState {
-            key: key.into(),
-            last_event_ms: t,
-            features: Box::new([]),
-        })
+    fn entity(key: &str, t: i64) -> Entity {
+        crate::table::new_entity(key.into(), t, std::iter::empty())
     }
 
     fn check_layout(map: &EntityMap) {
@@ -323,7 +319,7 @@ mod tests {
                     .count();
                 assert_eq!(owned, 1 << (layout.depth - shard.depth), "shard {index}");
                 for e in shard.entities.iter() {
-                    let hash = map.hash(&e.key);
+                    let hash = map.hash(&e.header.key);
                     assert_eq!(EntityMap::lane_of(hash), lane_index);
                     assert_eq!(layout.shard_of(hash), index);
                 }
@@ -342,14 +338,20 @@ mod tests {
         assert!(map.lanes.iter().all(|lane| lane.layout.shards.len() > 10));
         check_layout(&map);
         for i in 0..n {
-            assert_eq!(map.get(&format_compact!("k{i}")).unwrap().last_event_ms, i);
+            assert_eq!(
+                map.get(&format_compact!("k{i}"))
+                    .unwrap()
+                    .header
+                    .last_event_ms,
+                i
+            );
         }
         assert!(map.get("absent").is_none());
         let old = map.insert(entity("k7", -1)).unwrap();
-        assert_eq!(old.last_event_ms, 7);
+        assert_eq!(old.header.last_event_ms, 7);
         assert_eq!(map.len(), n as usize);
-        assert_eq!(map.get("k7").unwrap().last_event_ms, -1);
-        let mut seen: Vec<i64> = map.iter().map(|e| e.last_event_ms).collect();
+        assert_eq!(map.get("k7").unwrap().header.last_event_ms, -1);
+        let mut seen: Vec<i64> = map.iter().map(|e| e.header.last_event_ms).collect();
         seen.sort();
         assert_eq!(seen.len(), n as usize);
         assert_eq!(seen[0], -1);
@@ -363,7 +365,10 @@ mod tests {
         }
         let view = map.clone();
         for i in 0..5_000 {
-            map.get_mut(&format_compact!("k{i}")).unwrap().last_event_ms += 1_000_000;
+            map.get_mut(&format_compact!("k{i}"))
+                .unwrap()
+                .header
+                .last_event_ms += 1_000_000;
         }
         for i in 5_000..10_000 {
             map.insert(entity(&format_compact!("k{i}"), i));
@@ -375,8 +380,8 @@ mod tests {
         assert_eq!(map.len(), 10_000);
         for i in 0..5_000 {
             let key = format_compact!("k{i}");
-            assert_eq!(view.get(&key).unwrap().last_event_ms, i);
-            assert_eq!(map.get(&key).unwrap().last_event_ms, i + 1_000_000);
+            assert_eq!(view.get(&key).unwrap().header.last_event_ms, i);
+            assert_eq!(map.get(&key).unwrap().header.last_event_ms, i + 1_000_000);
         }
         assert!(view.get("k5000").is_none());
     }
@@ -388,11 +393,11 @@ mod tests {
             map.insert(entity(&format_compact!("k{i}"), i));
         }
         let view = map.clone();
-        map.get_mut("k1").unwrap().last_event_ms = 0;
+        map.get_mut("k1").unwrap().header.last_event_ms = 0;
         let shared = view
             .iter()
             .filter(|e| {
-                let mine = map.get(&e.key).unwrap();
+                let mine = map.get(&e.header.key).unwrap();
                 std::ptr::eq(mine, *e)
             })
             .count();
@@ -410,12 +415,12 @@ mod tests {
                 let t = step as i64;
                 if write {
                     match map.get_mut(&key) {
-                        Some(e) => e.last_event_ms = t,
+                        Some(e) => e.header.last_event_ms = t,
                         None => { map.insert(entity(&key, t)); }
                     }
                     model.insert(key, t);
                 } else {
-                    proptest::prop_assert_eq!(map.get(&key).map(|e| e.last_event_ms), model.get(&key).copied());
+                    proptest::prop_assert_eq!(map.get(&key).map(|e| e.header.last_event_ms), model.get(&key).copied());
                 }
                 if snapshot && views.len() < 8 {
                     views.push((map.clone(), model.clone()));
@@ -425,7 +430,7 @@ mod tests {
             proptest::prop_assert_eq!(map.len(), model.len());
             for (view, expected) in &views {
                 proptest::prop_assert_eq!(view.len(), expected.len());
-                let got: HashMap<String, i64> = view.iter().map(|e| (e.key.to_string(), e.last_event_ms)).collect();
+                let got: HashMap<String, i64> = view.iter().map(|e| (e.header.key.to_string(), e.header.last_event_ms)).collect();
                 proptest::prop_assert_eq!(&got, expected);
             }
         }

@@ -45,13 +45,12 @@ use crate::engine::{Engine, EngineConfig, EngineStats};
 use crate::registry::compile::TableDef;
 use crate::registry::spec::NodeSpec;
 use crate::registry::Registry;
-use crate::table::{EntityMap, EntityState, TableState};
+use crate::table::{new_entity, Entity, EntityMap, TableState};
 use compact_str::CompactString;
 use model::TimestampMs;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// Section tags (what `persist::snapshot` stores next to each section).
 pub const SECTION_META: u32 = 1;
@@ -304,9 +303,9 @@ impl EngineView {
             Ok::<(), io::Error>(())
         };
         for entity in table.entities.iter() {
-            put_str(&mut buf, &entity.key);
-            put_varint(&mut buf, zigzag(entity.last_event_ms));
-            for (state, feature) in entity.features.iter().zip(&def.features) {
+            put_str(&mut buf, &entity.header.key);
+            put_varint(&mut buf, zigzag(entity.header.last_event_ms));
+            for (state, feature) in entity.slice.iter().zip(&def.features) {
                 feature.spec.encode_state(state, &mut buf);
             }
             n += 1;
@@ -377,7 +376,7 @@ fn decode_table_header<'a>(
 }
 
 /// Entities decoded from one chunk, on their way to the thread that builds the maps.
-type Batch = (usize, Vec<Arc<EntityState>>);
+type Batch = (usize, Vec<Entity>);
 
 /// Decodes every chunk (`(table index, bytes)`) and builds one map per table.
 ///
@@ -512,17 +511,18 @@ fn decode_chunks(
 fn decode_chunk(
     def: &TableDef,
     bytes: &[u8],
-    sink: &mut dyn FnMut(Arc<EntityState>) -> Result<(), RestoreError>,
+    sink: &mut dyn FnMut(Entity) -> Result<(), RestoreError>,
 ) -> Result<u64, RestoreError> {
     let mut r = Reader { bytes, pos: 0 };
     let n_entities = r.varint()?;
     if n_entities > (bytes.len() - r.pos) as u64 {
         return bad("entity count exceeds the section");
     }
+    let mut features = Vec::with_capacity(def.features.len());
     for _ in 0..n_entities {
         let key = CompactString::from(r.str()?);
         let last_event_ms = unzigzag(r.varint()?);
-        let mut features = Vec::with_capacity(def.features.len());
+        features.clear();
         for feature in &def.features {
             let (state, used) = feature
                 .spec
@@ -531,12 +531,7 @@ fn decode_chunk(
             r.pos += used;
             features.push(state);
         }
-        let entity = EntityState {
-            key,
-            last_event_ms,
-            features: features.into_boxed_slice(),
-        };
-        sink(Arc::new(entity))?;
+        sink(new_entity(key, last_event_ms, features.drain(..)))?;
     }
     if r.pos != bytes.len() {
         return bad("trailing bytes after the last entity");

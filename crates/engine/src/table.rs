@@ -13,25 +13,55 @@ use model::{TimestampMs, Value};
 
 pub use crate::entity_map::EntityMap;
 
+/// What an entity holds besides its feature states.
 #[derive(Clone, Debug)]
-pub struct EntityState {
+pub struct EntityHeader {
     /// The entity key (the map finds entities by it).
     pub key: CompactString,
     pub last_event_ms: TimestampMs,
-    pub features: Box<[agg::AggState]>,
 }
 
-impl EntityState {
-    /// Heap bytes owned by this entity: its key if not inline, and its features.
-    pub fn heap_bytes(&self) -> usize {
-        let key = if self.key.is_heap_allocated() {
-            self.key.capacity()
-        } else {
-            0
-        };
-        key + self.features.len() * std::mem::size_of::<agg::AggState>()
-            + self.features.iter().map(|s| s.heap_bytes()).sum::<usize>()
+/// One entity: its header, then one `AggState` per feature in declaration order (`slice`).
+pub type EntityState = triomphe::HeaderSlice<EntityHeader, [agg::AggState]>;
+
+/// An entity as the map holds it: the reference count, header and states in one allocation, so
+/// folding an event into it starts with one contiguous block rather than a chain of two
+/// (decision 0016).
+pub type Entity = triomphe::Arc<EntityState>;
+
+/// A new entity.
+pub fn new_entity(
+    key: CompactString,
+    last_event_ms: TimestampMs,
+    features: impl ExactSizeIterator<Item = agg::AggState>,
+) -> Entity {
+    Entity::from_header_and_iter(EntityHeader { key, last_event_ms }, features)
+}
+
+/// The entity for writing, copied first if a view still shares it (copy-on-write).
+pub fn make_mut(entity: &mut Entity) -> &mut EntityState {
+    if !entity.is_unique() {
+        *entity = new_entity(
+            entity.header.key.clone(),
+            entity.header.last_event_ms,
+            entity.slice.iter().cloned(),
+        );
     }
+    triomphe::Arc::get_mut(entity).expect("an entity is unique after it was copied")
+}
+
+/// Bytes of one entity: its allocation (reference count, header, states) plus what the key and
+/// the states own.
+pub fn entity_bytes(entity: &EntityState) -> usize {
+    let key = if entity.header.key.is_heap_allocated() {
+        entity.header.key.capacity()
+    } else {
+        0
+    };
+    std::mem::size_of::<usize>()
+        + std::mem::size_of_val(entity)
+        + key
+        + entity.slice.iter().map(|s| s.heap_bytes()).sum::<usize>()
 }
 
 #[derive(Clone, Debug, Default)]
@@ -48,16 +78,9 @@ impl TableState {
         self.entities.is_empty()
     }
 
-    /// Bytes held by this table: the map's own tables, and per entity its `Arc` allocation
-    /// (counts + `EntityState`) and what the entity owns.
+    /// Bytes held by this table: the map's own tables, and every entity (`entity_bytes`).
     pub fn memory_bytes(&self) -> usize {
-        let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<EntityState>();
-        self.entities.table_heap_bytes()
-            + self
-                .entities
-                .iter()
-                .map(|e| arc + e.heap_bytes())
-                .sum::<usize>()
+        self.entities.table_heap_bytes() + self.entities.iter().map(entity_bytes).sum::<usize>()
     }
 }
 

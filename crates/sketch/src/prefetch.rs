@@ -28,20 +28,24 @@ pub fn line<T>(ptr: *const T) {
 /// Hints the first lines of `items` (up to [`LINES_MAX`], spread over it).
 #[inline]
 pub fn slice<T>(items: &[T]) {
-    let bytes = std::mem::size_of_val(items);
-    if bytes == 0 {
+    bytes(items.as_ptr().cast(), std::mem::size_of_val(items));
+}
+
+/// Hints the `len` bytes at `start` (up to [`LINES_MAX`] lines, spread over them).
+#[inline]
+pub fn bytes(start: *const u8, len: usize) {
+    if len == 0 {
         return;
     }
-    let base = items.as_ptr().cast::<u8>();
-    let lines = bytes.div_ceil(LINE_BYTES);
+    let lines = len.div_ceil(LINE_BYTES);
     if lines <= LINES_MAX {
         for i in 0..lines {
-            line(base.wrapping_add(i * LINE_BYTES));
+            line(start.wrapping_add(i * LINE_BYTES));
         }
     } else {
         // Head, middle and tail: where a binary search or an append starts.
-        for offset in [0, bytes / 2, bytes / 4, bytes - 1] {
-            line(base.wrapping_add(offset));
+        for offset in [0, len / 2, len / 4, len - 1] {
+            line(start.wrapping_add(offset));
         }
     }
 }
