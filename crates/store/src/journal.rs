@@ -326,8 +326,10 @@ impl Journal {
     }
 }
 
-/// Longest run of pushes replayed with one `Engine::apply_many`.
+/// Longest run of pushes replayed with one `Engine::apply_many`, in pushes and in record bytes
+/// held for it (records can be large: the run must not hold thousands of them).
 const REPLAY_RUN_MAX: usize = 4096;
+const REPLAY_RUN_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Re-executes the logged records in order. Consecutive pushes of one processing time (a run
 /// the writer logged) are applied together by `Engine::apply_many`, as the writer did: on two
@@ -357,7 +359,10 @@ impl Replay<'_> {
         };
         match record {
             LogRecord::Push { now_ms, push } => {
-                if now_ms != self.run.now_ms || self.run.pushes.len() >= REPLAY_RUN_MAX {
+                if now_ms != self.run.now_ms
+                    || self.run.pushes.len() >= REPLAY_RUN_MAX
+                    || self.run.bytes.len() >= REPLAY_RUN_BYTES_MAX
+                {
                     self.apply_run();
                     self.run.now_ms = now_ms;
                 }
@@ -409,8 +414,9 @@ impl Replay<'_> {
                 }
             }
         }
-        // Keep the buffers for the next run.
+        // Keep the buffers for the next run (not one a run of large records grew).
         run.bytes.clear();
+        run.bytes.shrink_to(REPLAY_RUN_BYTES_MAX);
         self.run = run;
     }
 
