@@ -1104,3 +1104,50 @@ fn replay_applies_a_long_run_with_an_unapplicable_record_inside_it() {
     }
     store.shutdown();
 }
+
+#[test]
+fn replay_splits_a_run_of_large_records_and_applies_them_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let disk: Arc<dyn Disk> = Arc::new(FileDisk);
+    let (store, _) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    register(&store, 0);
+    // 160 records of ~60 KB (strings are at most 64 KiB) at one processing time: more than one
+    // replay run holds (8 MiB).
+    let Command::Push { fields, .. } = push(0, "big", 0, 60 * 1024) else {
+        unreachable!()
+    };
+    let template = store
+        .handle()
+        .read(|e| e.validate_push("E0", &fields))
+        .unwrap();
+    store.shutdown();
+
+    let (mut wal, _) = Wal::open(
+        Arc::clone(&disk),
+        &dir,
+        WalOptions::default(),
+        Lsn::FIRST,
+        |_, _| {},
+    )
+    .unwrap();
+    for x in 1..=160 {
+        let mut push = template.clone();
+        for field in &mut push.fields {
+            if let Value::I64(v) = field {
+                *v = x;
+            }
+        }
+        let mut bytes = Vec::new();
+        store::log_record::encode_push(&mut bytes, 7_000_000, &push);
+        wal.append(&bytes).unwrap();
+    }
+    wal.sync().unwrap();
+    drop(wal);
+
+    let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    assert_eq!(recovery.records_quarantined, 0, "{recovery:?}");
+    assert_eq!(recovery.records_applied, 1 + 160, "{recovery:?}");
+    assert_eq!(read(&store, 0, "big"), Some((160, (1..=160).sum())));
+    store.shutdown();
+}
