@@ -50,6 +50,15 @@ pub fn bytes(start: *const u8, len: usize) {
     }
 }
 
+/// Hints every line of the `len` bytes at `start`, up to `lines_max` lines (a block read
+/// whole, like an entity's states).
+#[inline]
+pub fn block(start: *const u8, len: usize, lines_max: usize) {
+    for i in 0..len.div_ceil(LINE_BYTES).min(lines_max) {
+        line(start.wrapping_add(i * LINE_BYTES));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +69,9 @@ mod tests {
             slice(&vec![0u64; len]);
         }
         slice::<()>(&[(); 5]);
+        for (len, lines_max) in [(0usize, 4usize), (1, 0), (1000, 24), (usize::MAX, 3)] {
+            block(std::ptr::null(), len, lines_max);
+        }
         line(std::ptr::null::<u64>());
         line(usize::MAX as *const u8);
     }
