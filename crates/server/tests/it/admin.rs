@@ -78,7 +78,8 @@ fn metrics_and_registry_follow_the_store() {
         admin(&s, b"GET /registry HTTP/1.1\r\n\r\n").json(),
         json!({"node_count": 2, "version": 1})
     );
-    // Counters are published when the writer goes idle; give it a moment.
+    // Engine counters are published when the writer goes idle, after the acks it sends: wait
+    // for every counter the pushes move (the entity count alone is reached at the second push).
     let mut text = String::new();
     for _ in 0..100 {
         let r = admin(&s, b"GET /metrics HTTP/1.1\r\n\r\n");
@@ -88,7 +89,10 @@ fn metrics_and_registry_follow_the_store() {
         );
         assert_eq!(r.header("x-runtime").as_deref(), Some("tokio"));
         text = r.text();
-        if text.contains("\nbeava_entity_count_resident 2\n") {
+        if text.contains("\nbeava_entity_count_resident 2\n")
+            && text.contains("\nweir_engine_events_applied_total 3\n")
+            && text.contains("\nweir_store_pushes_acked_total 3\n")
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
