@@ -33,7 +33,7 @@ pub fn slice<T>(items: &[T]) {
 
 /// Hints the `len` bytes at `start` (up to [`LINES_MAX`] lines, spread over them).
 #[inline]
-pub fn bytes(start: *const u8, len: usize) {
+fn bytes(start: *const u8, len: usize) {
     if len == 0 {
         return;
     }

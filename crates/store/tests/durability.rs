@@ -163,6 +163,29 @@ fn dir() -> PathBuf {
     std::env::temp_dir().join(format!("weir-store-durability-{}", std::process::id()))
 }
 
+/// Appends push records to the WAL in `dir` behind the store's back (the store is shut down), as
+/// a schema removal, a bug or a long-running writer would leave them; returns their LSNs.
+fn append_pushes(disk: &Arc<dyn Disk>, dir: &Path, pushes: &[(i64, &ValidatedPush)]) -> Vec<Lsn> {
+    let (mut wal, _) = Wal::open(
+        Arc::clone(disk),
+        dir,
+        WalOptions::default(),
+        Lsn::FIRST,
+        |_, _| {},
+    )
+    .unwrap();
+    let lsns = pushes
+        .iter()
+        .map(|(now_ms, push)| {
+            let mut bytes = Vec::new();
+            store::log_record::encode_push(&mut bytes, *now_ms, push);
+            wal.append(&bytes).unwrap()
+        })
+        .collect();
+    wal.sync().unwrap();
+    lsns
+}
+
 // ------------------------------------------------------------------------------------------------
 // (a) ENOSPC: backpressure, never corruption, never a permanent outage
 // ------------------------------------------------------------------------------------------------
@@ -966,20 +989,7 @@ fn an_unapplicable_record_is_quarantined_once() {
     };
     let mut ghost_bytes = Vec::new();
     store::log_record::encode_push(&mut ghost_bytes, 2_000_000, &ghost);
-    let mut valid_bytes = Vec::new();
-    store::log_record::encode_push(&mut valid_bytes, 2_000_001, &valid);
-    let (mut wal, _) = Wal::open(
-        Arc::clone(&disk),
-        &dir,
-        WalOptions::default(),
-        Lsn::FIRST,
-        |_, _| {},
-    )
-    .unwrap();
-    let ghost_lsn = wal.append(&ghost_bytes).unwrap();
-    wal.append(&valid_bytes).unwrap();
-    wal.sync().unwrap();
-    drop(wal);
+    let ghost_lsn = append_pushes(&disk, &dir, &[(2_000_000, &ghost), (2_000_001, &valid)])[0];
 
     let quarantine = dir.join("quarantine");
     let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
@@ -1070,26 +1080,9 @@ fn replay_applies_a_long_run_with_an_unapplicable_record_inside_it() {
         event: CompactString::from("Ghost"),
         fields: vec![Value::str("key-0"), Value::I64(1)],
     };
-    let (mut wal, _) = Wal::open(
-        Arc::clone(&disk),
-        &dir,
-        WalOptions::default(),
-        Lsn::FIRST,
-        |_, _| {},
-    )
-    .unwrap();
-    for (i, push) in records.iter().enumerate() {
-        if i == n_pushes / 2 {
-            let mut bytes = Vec::new();
-            store::log_record::encode_push(&mut bytes, now_ms, &ghost);
-            wal.append(&bytes).unwrap();
-        }
-        let mut bytes = Vec::new();
-        store::log_record::encode_push(&mut bytes, now_ms, push);
-        wal.append(&bytes).unwrap();
-    }
-    wal.sync().unwrap();
-    drop(wal);
+    let mut log: Vec<(i64, &ValidatedPush)> = records.iter().map(|push| (now_ms, push)).collect();
+    log.insert(n_pushes / 2, (now_ms, &ghost));
+    append_pushes(&disk, &dir, &log);
 
     let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
     assert_eq!(recovery.records_quarantined, 1, "{recovery:?}");
@@ -1123,27 +1116,19 @@ fn replay_splits_a_run_of_large_records_and_applies_them_all() {
         .unwrap();
     store.shutdown();
 
-    let (mut wal, _) = Wal::open(
-        Arc::clone(&disk),
-        &dir,
-        WalOptions::default(),
-        Lsn::FIRST,
-        |_, _| {},
-    )
-    .unwrap();
-    for x in 1..=160 {
-        let mut push = template.clone();
-        for field in &mut push.fields {
-            if let Value::I64(v) = field {
-                *v = x;
+    let records: Vec<ValidatedPush> = (1..=160)
+        .map(|x| {
+            let mut push = template.clone();
+            for field in &mut push.fields {
+                if let Value::I64(v) = field {
+                    *v = x;
+                }
             }
-        }
-        let mut bytes = Vec::new();
-        store::log_record::encode_push(&mut bytes, 7_000_000, &push);
-        wal.append(&bytes).unwrap();
-    }
-    wal.sync().unwrap();
-    drop(wal);
+            push
+        })
+        .collect();
+    let log: Vec<(i64, &ValidatedPush)> = records.iter().map(|push| (7_000_000, push)).collect();
+    append_pushes(&disk, &dir, &log);
 
     let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
     assert_eq!(recovery.records_quarantined, 0, "{recovery:?}");
