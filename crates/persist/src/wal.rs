@@ -50,7 +50,7 @@ use crate::repair;
 use crate::segment::{
     new_salt, SegmentHeader, SegmentId, FORMAT_VERSION, FORMAT_VERSION_PLAIN, TMP_SUFFIX,
 };
-use crate::spare::{self, Preparer, Spare};
+use crate::spare::{self, Preparer, RecyclePool, Spare, RECYCLED_SEGMENTS_MAX};
 
 /// Whether and how segments are preallocated (decision 0009; `docs/design/wal-format.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,7 +152,10 @@ pub struct SegmentInfo {
 /// Honest accounting of `remove_segments_before`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reclamation {
+    /// Segments no longer part of the log: unlinked, or renamed to be recycled as spares.
     pub removed: Vec<SegmentInfo>,
+    /// How many of `removed` wait, renamed, to become spares (decision 0018).
+    pub n_recycled: usize,
     pub retained: Vec<SegmentInfo>,
     pub bytes_removed: u64,
     pub bytes_retained: u64,
@@ -176,6 +179,10 @@ pub struct WalStats {
     /// Rotations (or replacements of an empty active segment) that started the new segment
     /// from a preallocated spare.
     pub rotations_into_spare: u64,
+    /// Of those, the ones whose spare was a recycled obsolete segment (decision 0018).
+    pub rotations_into_recycled_spare: u64,
+    /// Obsolete segments kept for reuse as spares instead of being unlinked.
+    pub segments_recycled: u64,
 }
 
 /// Upper bounds (seconds) of the `WalStats::fsync_histogram` buckets, for a Prometheus
@@ -210,7 +217,10 @@ struct Active {
 #[derive(Debug)]
 enum Spares {
     Off,
-    Inline(Option<Spare>),
+    Inline {
+        ready: Option<Spare>,
+        recycled: RecyclePool,
+    },
     Background(Preparer),
 }
 
@@ -409,7 +419,10 @@ impl Wal {
     fn start_spares(&mut self) {
         self.spares = match self.options.preallocate {
             Preallocate::Off => Spares::Off,
-            Preallocate::Inline => Spares::Inline(None),
+            Preallocate::Inline => Spares::Inline {
+                ready: None,
+                recycled: RecyclePool::default(),
+            },
             Preallocate::Background => Spares::Background(Preparer::start(
                 Arc::clone(&self.disk),
                 self.dir.clone(),
@@ -423,12 +436,13 @@ impl Wal {
     fn request_spare(&mut self) {
         match &mut self.spares {
             Spares::Off => {}
-            Spares::Inline(slot) => {
-                if slot.is_none() {
+            Spares::Inline { ready, recycled } => {
+                if ready.is_none() {
                     let never = std::sync::atomic::AtomicBool::new(false);
                     let bytes = self.options.segment_bytes_target;
-                    match spare::prepare(self.disk.as_ref(), &self.dir, bytes, &never) {
-                        Ok(spare) => *slot = Some(spare),
+                    let from = recycled.pop();
+                    match spare::prepare(self.disk.as_ref(), &self.dir, bytes, &never, from) {
+                        Ok(spare) => *ready = Some(spare),
                         Err(cause) => {
                             tracing::warn!(dir = %self.dir.display(), cause, "wal.spare_failed");
                         }
@@ -443,7 +457,7 @@ impl Wal {
     pub fn spare_ready(&self) -> bool {
         match &self.spares {
             Spares::Off => false,
-            Spares::Inline(slot) => slot.is_some(),
+            Spares::Inline { ready, .. } => ready.is_some(),
             Spares::Background(preparer) => preparer.is_ready(),
         }
     }
@@ -454,7 +468,7 @@ impl Wal {
     pub fn wait_for_spare(&self) -> bool {
         match &self.spares {
             Spares::Off => false,
-            Spares::Inline(slot) => slot.is_some(),
+            Spares::Inline { ready, .. } => ready.is_some(),
             Spares::Background(preparer) => preparer.wait(),
         }
     }
@@ -462,7 +476,7 @@ impl Wal {
     fn take_spare(&mut self) -> Option<Spare> {
         match &mut self.spares {
             Spares::Off => None,
-            Spares::Inline(slot) => slot.take(),
+            Spares::Inline { ready, .. } => ready.take(),
             Spares::Background(preparer) => preparer.take(),
         }
     }
@@ -600,8 +614,9 @@ impl Wal {
             let installed = install_spare(self.disk.as_ref(), &self.dir, id, spare);
             self.request_spare();
             match installed {
-                Ok(active) => {
+                Ok((active, recycled)) => {
                     self.stats.rotations_into_spare += 1;
+                    self.stats.rotations_into_recycled_spare += u64::from(recycled);
                     self.switch_to(active, replace);
                     return Ok(());
                 }
@@ -678,16 +693,40 @@ impl Wal {
             self.next_lsn
         );
         let mut reclamation = Reclamation::default();
+        let n_obsolete = self
+            .sealed
+            .iter()
+            .take_while(|segment| segment.last_lsn.unwrap_or(segment.first_lsn.prev()) <= lsn)
+            .count();
+        // The newest obsolete segments become spares later instead of being unlinked now.
+        let recycle_from = if matches!(self.spares, Spares::Off) {
+            n_obsolete
+        } else {
+            n_obsolete.saturating_sub(RECYCLED_SEGMENTS_MAX)
+        };
+        let mut recycled = Vec::new();
         let mut n_removed = 0;
         let mut result = Ok(());
-        for segment in &self.sealed {
-            let last_lsn = segment.last_lsn.unwrap_or(segment.first_lsn.prev());
-            if last_lsn > lsn {
-                break;
-            }
-            if let Err(error) = self.disk.remove_file(&segment.path) {
-                result = Err(WalError::io(IoOp::Unlink, &segment.path, &error));
-                break;
+        for (idx, segment) in self.sealed[..n_obsolete].iter().enumerate() {
+            let renamed = idx >= recycle_from
+                && {
+                    let to = spare::recycled_path(&self.dir, segment.id);
+                    match self.disk.rename(&segment.path, &to) {
+                        Ok(()) => {
+                            recycled.push(to);
+                            true
+                        }
+                        Err(error) => {
+                            tracing::warn!(segment = %segment.path.display(), error = %error, "wal.segment_recycle_failed");
+                            false
+                        }
+                    }
+                };
+            if !renamed {
+                if let Err(error) = self.disk.remove_file(&segment.path) {
+                    result = Err(WalError::io(IoOp::Unlink, &segment.path, &error));
+                    break;
+                }
             }
             n_removed += 1;
             reclamation.bytes_removed += segment.bytes;
@@ -703,6 +742,18 @@ impl Wal {
                 )));
             }
         }
+        // Only now, with the renames durable, may the recycled files be overwritten.
+        self.stats.segments_recycled += recycled.len() as u64;
+        reclamation.n_recycled = recycled.len();
+        match &mut self.spares {
+            Spares::Off => {}
+            Spares::Inline { recycled: pool, .. } => {
+                for path in recycled.into_iter().flat_map(|path| pool.push(path)) {
+                    let _ = self.disk.remove_file(&path);
+                }
+            }
+            Spares::Background(preparer) => preparer.recycle(recycled),
+        }
         result?;
         reclamation.retained = self.segments();
         reclamation.bytes_retained = reclamation
@@ -714,6 +765,7 @@ impl Wal {
         tracing::info!(
             covered_lsn = lsn.0,
             segments_removed = reclamation.removed.len(),
+            segments_recycled = reclamation.n_recycled,
             bytes_removed = reclamation.bytes_removed,
             segments_retained = reclamation.retained.len(),
             bytes_retained = reclamation.bytes_retained,
@@ -811,16 +863,22 @@ fn segment_version(options: &WalOptions) -> u32 {
 
 /// Turns a ready spare into segment `id`: header over its first bytes, fsync, rename into place
 /// (replacing an empty active segment of the same id, if that is what is being replaced),
-/// directory fsync. fsync failures come back as `WalError::Failed`; other failures remove the
-/// spare (best effort) and leave the log as it was.
+/// directory fsync; with whether the spare was a recycled segment. fsync failures come back as
+/// `WalError::Failed`; other failures remove the spare (best effort) and leave the log as it was.
 fn install_spare(
     disk: &dyn Disk,
     dir: &Path,
     id: SegmentId,
     spare: Spare,
-) -> Result<Active, WalError> {
-    let Spare { path, file, bytes } = spare;
-    install_segment(disk, dir, id, FORMAT_VERSION, &path, file, bytes)
+) -> Result<(Active, bool), WalError> {
+    let Spare {
+        path,
+        file,
+        bytes,
+        recycled,
+    } = spare;
+    let active = install_segment(disk, dir, id, FORMAT_VERSION, &path, file, bytes)?;
+    Ok((active, recycled))
 }
 
 /// Creates segment `id` atomically: header into `{name}.tmp`, fsync, rename, directory fsync.

@@ -458,6 +458,130 @@ fn a_crash_at_any_step_of_rotation_into_a_spare_recovers_every_acknowledged_reco
 }
 
 #[test]
+fn obsolete_segments_are_recycled_into_spares_zero_filled_whole() {
+    // Decision 0018: the segments a snapshot made obsolete (the newest four) are renamed to
+    // `recycle-*.wal.tmp` and become the next spares. Their old records must not survive into
+    // the new segments: every sealed segment ends at its records, the active one is records then
+    // zeros, and a reopen replays exactly what was written after the covered LSN.
+    let disk = SimDisk::new();
+    let (mut wal, _, _) = open(&disk, &inline(), Lsn::FIRST).unwrap();
+    let mut written: Records = Vec::new();
+    let mut append = |wal: &mut Wal, idx: u64, bytes: usize| {
+        let bytes = payload(idx, bytes);
+        let lsn = wal.append(&bytes).unwrap();
+        wal.sync().unwrap();
+        written.push((lsn, bytes));
+    };
+    // One record larger than the segment target among the newest segments: its segment
+    // outgrows the target and must be cut back to it when recycled.
+    for idx in 0..30 {
+        append(&mut wal, idx, 300);
+    }
+    append(&mut wal, 30, 6000);
+    for idx in 31..60 {
+        append(&mut wal, idx, 300);
+    }
+    let n_segments = segment_paths(&disk).len();
+    assert!(n_segments >= 6, "{n_segments} segments");
+    let covered = wal.durable_lsn();
+    append(&mut wal, 60, 300);
+    let reclamation = wal.remove_segments_before(covered).unwrap();
+    assert_eq!(reclamation.removed.len(), n_segments - 1);
+    assert_eq!(reclamation.n_recycled, 4, "the newest four wait for reuse");
+    assert!(reclamation.removed[n_segments - 5..]
+        .iter()
+        .any(|segment| segment.bytes > TARGET));
+    let recycling = || -> Vec<String> {
+        other_files(&disk)
+            .into_iter()
+            .filter(|name| name.starts_with("recycle-") && name.ends_with(".wal.tmp"))
+            .collect()
+    };
+    assert_eq!(recycling().len(), 4, "{:?}", recycling());
+    assert_eq!(wal.stats().segments_recycled, 4);
+
+    // Each rotation takes the ready spare and prepares the next one (inline) from the pool:
+    // every such spare is the target's length of zeros, whatever the file held before.
+    let mut idx = 61;
+    for n_left in (0..4).rev() {
+        let rotations = wal.stats().rotations_into_spare;
+        while wal.stats().rotations_into_spare == rotations {
+            append(&mut wal, idx, 300);
+            idx += 1;
+        }
+        assert_eq!(recycling().len(), n_left);
+        let spare = disk.file(&wal_dir().join(SPARE_FILE_NAME)).unwrap();
+        assert_eq!(spare.len(), TARGET as usize);
+        assert!(
+            spare.iter().all(|&b| b == 0),
+            "a recycled spare kept old bytes"
+        );
+    }
+    for _ in 0..40 {
+        append(&mut wal, idx, 300);
+        idx += 1;
+    }
+    let stats = wal.stats();
+    assert_eq!(
+        stats.rotations_into_recycled_spare, 4,
+        "each of the four became a segment: {stats:?}"
+    );
+    assert!(stats.rotations_into_spare > stats.rotations_into_recycled_spare);
+    let spare = disk.file(&wal_dir().join(SPARE_FILE_NAME)).unwrap();
+    assert_eq!(spare, vec![0u8; TARGET as usize]);
+    let paths = segment_paths(&disk);
+    for path in &paths {
+        let bytes = disk.file(path).unwrap();
+        let end = records_end(&bytes);
+        if path == paths.last().unwrap() {
+            assert_eq!(bytes.len(), TARGET as usize, "{path:?}");
+            assert!(
+                bytes[end..].iter().all(|&b| b == 0),
+                "{path:?}: stale bytes"
+            );
+        } else {
+            assert_eq!(end, bytes.len(), "sealed {path:?} ends at its records");
+        }
+    }
+    drop(wal);
+    let (_, report, replayed) = open(&disk, &inline(), covered.next()).unwrap();
+    assert_eq!(report.n_torn_tails_repaired, 0);
+    let expected: Records = written
+        .iter()
+        .filter(|(lsn, _)| *lsn > covered)
+        .cloned()
+        .collect();
+    assert_eq!(replayed, expected);
+}
+
+#[test]
+fn recycled_segments_waiting_at_a_crash_are_removed_at_open() {
+    // Crash with renamed obsolete segments waiting in the pool: an open removes them like any
+    // tmp file, and nothing they held is replayed.
+    let disk = SimDisk::new();
+    let payloads: Vec<Vec<u8>> = (0..40).map(|idx| payload(idx, 300)).collect();
+    let (mut wal, _, _) = open(&disk, &inline(), Lsn::FIRST).unwrap();
+    let mut written: Records = Vec::new();
+    for bytes in &payloads {
+        let lsn = wal.append(bytes).unwrap();
+        wal.sync().unwrap();
+        written.push((lsn, bytes.clone()));
+    }
+    let covered = written[30].0;
+    let reclamation = wal.remove_segments_before(covered).unwrap();
+    assert!(reclamation.n_recycled >= 1, "{reclamation:?}");
+    drop(wal);
+    disk.crash(CrashMode::DropUnsynced);
+    let (_, report, replayed) = open(&disk, &inline(), covered.next()).unwrap();
+    // The spare and the recycled segments.
+    assert_eq!(report.n_tmp_files_removed, 1 + reclamation.n_recycled);
+    assert!(!other_files(&disk)
+        .iter()
+        .any(|name| name.starts_with("recycle-")));
+    assert_eq!(replayed, written[31..].to_vec());
+}
+
+#[test]
 fn a_leftover_spare_is_removed_at_open() {
     // Crash after the spare's header was written, before the rename became durable: the name
     // is still the spare's (or the rename is undone). The next open removes it.
@@ -506,6 +630,7 @@ fn a_leftover_spare_is_removed_at_open() {
 fn random_crashes_with_preallocation_never_lose_an_acknowledged_record() {
     let mut n_crashes = 0;
     let mut n_torn_repairs = 0;
+    let mut n_recycled_rotations = 0;
     let options = inline();
     for seed in 0..300 {
         let mut rng = SplitMix::new(seed ^ 0x5ea1);
@@ -542,6 +667,7 @@ fn random_crashes_with_preallocation_never_lose_an_acknowledged_record() {
                     let _ = wal.flush();
                 }
             }
+            n_recycled_rotations += wal.stats().rotations_into_recycled_spare;
             drop(wal);
             let mode = match rng.below(3) {
                 0 => CrashMode::DropUnsynced,
@@ -573,6 +699,10 @@ fn random_crashes_with_preallocation_never_lose_an_acknowledged_record() {
         }
     }
     assert_eq!(n_crashes, 1200);
+    assert!(
+        n_recycled_rotations >= 100,
+        "rotations into recycled segments were exercised ({n_recycled_rotations})"
+    );
     assert!(
         n_torn_repairs >= 30,
         "torn writes over zeros were exercised ({n_torn_repairs})"
