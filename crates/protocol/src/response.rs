@@ -29,6 +29,24 @@ pub struct PushAck {
     pub registry_version: u64,
 }
 
+impl PushAck {
+    /// Appends the JSON body, byte for byte what `serde_json` writes for it: one of these
+    /// goes out per push, and the generic serializer (escaping the three member names every
+    /// time) was ~1 % of the server's CPU at TCP max rate.
+    pub fn write_json(&self, out: &mut bytes::BytesMut) {
+        let mut digits = itoa::Buffer::new();
+        out.extend_from_slice(b"{\"ack_lsn\":");
+        out.extend_from_slice(digits.format(self.ack_lsn).as_bytes());
+        out.extend_from_slice(if self.idempotent_replay {
+            b",\"idempotent_replay\":true,\"registry_version\":"
+        } else {
+            b",\"idempotent_replay\":false,\"registry_version\":"
+        });
+        out.extend_from_slice(digits.format(self.registry_version).as_bytes());
+        out.extend_from_slice(b"}");
+    }
+}
+
 /// Reset ⇒ `{"registry_version":n,"reset":true}`.
 #[derive(Serialize, Debug)]
 pub struct ResetAck {
@@ -163,5 +181,27 @@ mod tests {
             json(&BatchResults(&entries)),
             r#"{"results":[{"clicks":2},{"error":{"code":"unknown_table","message":"table 'Nope' is not a registered aggregation"}},{}]}"#
         );
+    }
+}
+
+#[cfg(test)]
+mod push_ack_tests {
+    use super::PushAck;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn write_json_is_what_serde_json_writes(
+            ack_lsn in prop_oneof![any::<u64>(), 0u64..1000, Just(u64::MAX)],
+            idempotent_replay: bool,
+            registry_version in prop_oneof![any::<u64>(), 0u64..10],
+        ) {
+            let ack = PushAck { ack_lsn, idempotent_replay, registry_version };
+            let mut out = bytes::BytesMut::from(&b"prefix"[..]);
+            ack.write_json(&mut out);
+            let mut expected = b"prefix".to_vec();
+            expected.extend(serde_json::to_vec(&ack).unwrap());
+            prop_assert_eq!(&out[..], &expected[..]);
+        }
     }
 }

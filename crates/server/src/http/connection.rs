@@ -249,7 +249,9 @@ impl Protocol for HttpProtocol {
                         idempotent_replay: false,
                         registry_version: acked.registry_version,
                     };
-                    response::write_json(out, scratch, 200, close, &ack);
+                    scratch.clear();
+                    ack.write_json(scratch);
+                    response::write(out, 200, close, scratch);
                 }
                 Some(Ok(Outcome::Push(Err(refused)))) => {
                     let status = refused.error.http_status();

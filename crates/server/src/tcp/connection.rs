@@ -180,7 +180,9 @@ impl Protocol for TcpProtocol {
                         registry_version: acked.registry_version,
                     };
                     let ack_op = if sync { op::PUSH_SYNC } else { op::PUSH };
-                    write_frame(out, ack_op, ContentType::Json, &ack);
+                    let start = frame::begin(out, ack_op, ContentType::Json.byte());
+                    ack.write_json(out);
+                    frame::finish(out, start);
                 }
                 Some(Ok(Outcome::Push(Err(refused)))) => write_error(
                     out,
