@@ -4,7 +4,8 @@
 //! Each parsed request becomes a [`Pending`] in a queue:
 //! - writes (`Command`s) are submitted to the store's writer as early as ordering allows, so a
 //!   pipelining client gets its pushes batched; a write never starts ahead of an earlier read or
-//!   an earlier unsubmitted write;
+//!   an earlier unsubmitted write. The writes parsed from one read are submitted together, as
+//!   one queue entry (`StoreHandle::submit_many`);
 //! - reads run when they reach the head of the queue, i.e. after every earlier write of the
 //!   connection was acked and before any later one started (per-connection sequential
 //!   semantics, like beava's single apply thread);
@@ -49,6 +50,8 @@ pub(crate) enum Stage {
     Read,
     /// A write waiting for its turn to be submitted.
     Unsubmitted(Command),
+    /// Taken into a batch being submitted (only inside [`advance`]).
+    Batching,
     Submitted(Ticket),
     Done(CommandResult),
 }
@@ -173,11 +176,11 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
                 Parsed::Incomplete => break,
             };
             queue.push_back(pending);
-            advance(&mut queue, &mut started, &ctx);
             if fatal {
                 parsing = false;
             }
         }
+        advance(&mut queue, &mut started, &ctx);
 
         // 2. Render every response that is ready at the head, in order.
         let mut close = false;
@@ -264,14 +267,56 @@ pub(crate) async fn drive<P: Protocol>(mut stream: TcpStream, mut protocol: P, c
 }
 
 /// Extends the started prefix: submits every write after it up to the first read (a read
-/// waits for the head; the writes behind it wait for the read).
+/// waits for the head; the writes behind it wait for the read), several as one batch.
 fn advance<R>(queue: &mut VecDeque<Pending<R>>, started: &mut usize, ctx: &Ctx) {
-    while let Some(pending) = queue.get_mut(*started) {
-        if matches!(pending.stage, Stage::Read) {
-            return;
+    let first = *started;
+    let mut n_writes = 0;
+    while let Some(pending) = queue.get(*started) {
+        match pending.stage {
+            Stage::Read => break,
+            Stage::Unsubmitted(_) => n_writes += 1,
+            _ => {}
         }
-        pending.start(ctx);
         *started += 1;
+    }
+    let prefix = queue.range_mut(first..*started);
+    if n_writes < 2 {
+        prefix.for_each(|pending| pending.start(ctx));
+        return;
+    }
+    let mut commands = Vec::with_capacity(n_writes);
+    let mut batched = Vec::with_capacity(n_writes);
+    for pending in prefix {
+        if let Stage::Unsubmitted(_) = pending.stage {
+            let Stage::Unsubmitted(command) =
+                std::mem::replace(&mut pending.stage, Stage::Batching)
+            else {
+                unreachable!("checked above");
+            };
+            commands.push(command);
+            batched.push(pending);
+        }
+    }
+    let mut batched = batched.into_iter();
+    match ctx.store.submit_many(commands) {
+        Ok(tickets) => {
+            // (Tickets first: `zip` would take a pending past the last ticket.)
+            for ticket in tickets {
+                let pending = batched
+                    .next()
+                    .expect("a ticket per submitted command at most");
+                pending.stage = Stage::Submitted(ticket);
+            }
+            // The queue had room for only the first ones.
+            for pending in batched {
+                pending.stage = Stage::Done(Err(SubmitError::Overloaded));
+            }
+        }
+        Err(error) => {
+            for pending in batched {
+                pending.stage = Stage::Done(Err(error));
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod journal;
 pub mod log_record;
 mod log_thread;
 pub mod read;
+mod reply;
 mod snapshots;
 pub mod status;
 mod store;
@@ -26,9 +27,10 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused};
 pub use journal::{AckMode, OpenError, Recovery, WalConfig};
+pub use reply::Ticket;
 pub use snapshots::{
     load_newest_snapshot, SnapshotConfig, SnapshotRecovery, SNAPSHOT_INTERVAL_DEFAULT,
     SNAPSHOT_WAL_BYTES_DEFAULT,
 };
 pub use status::{RecoveryPhase, RecoveryProgress, StatusSnapshot, StoreStatus};
-pub use store::{OpeningStore, ReadSession, Store, StoreConfig, StoreHandle, SubmitError, Ticket};
+pub use store::{OpeningStore, ReadSession, Store, StoreConfig, StoreHandle, SubmitError};

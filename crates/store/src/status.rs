@@ -461,8 +461,9 @@ impl StoreStatus {
             .store(queue_depth as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn record_overloaded(&self) {
-        self.overloaded_total.fetch_add(1, Ordering::Relaxed);
+    /// `n` commands refused because the writer's queue was full.
+    pub(crate) fn record_overloaded(&self, n: usize) {
+        self.overloaded_total.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn set_queue_capacity(&self, capacity: usize) {

@@ -5,19 +5,18 @@
 //! queue. The registry version and counters are atomics in `StoreStatus`.
 
 use crate::clock::Clock;
-use crate::command::{Command, Outcome};
+use crate::command::Command;
 use crate::journal::{Journal, OpenError, Recovery, WalConfig};
 use crate::log_thread::LogThread;
+use crate::reply::{BatchSlot, QueuedBatch, Ticket};
 use crate::snapshots::{self, SnapshotConfig, Snapshotter};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use engine::{Engine, EngineConfig};
 use parking_lot::RwLock;
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -61,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) engine: RwLock<Engine>,
     pub(crate) status: Arc<StoreStatus>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Commands in the writer's queue (a batch counts each of its commands), at most
+    /// `queue_capacity`: the queue's bound is in commands whatever their grouping.
+    pub(crate) queued: AtomicUsize,
+    pub(crate) queue_capacity: usize,
 }
 
 /// Why a command was not accepted. Nothing was executed.
@@ -111,6 +114,8 @@ impl Store {
             engine: RwLock::new(Engine::new(config.engine.clone())),
             status,
             clock,
+            queued: AtomicUsize::new(0),
+            queue_capacity: config.queue_capacity.max(1),
         });
         let (queue, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         OpeningStore {
@@ -332,15 +337,77 @@ pub struct StoreHandle {
 impl StoreHandle {
     /// Queues a mutation for the writer. Never blocks: a full queue is `Overloaded`.
     pub fn submit(&self, command: Command) -> Result<Ticket, SubmitError> {
+        self.reserve_up_to(1)?;
         let (reply, rx) = oneshot::channel();
-        match self.queue.try_send(Input::Command { command, reply }) {
-            Ok(()) => Ok(Ticket(rx)),
-            Err(TrySendError::Full(_)) => {
-                self.shared.status.record_overloaded();
-                Err(SubmitError::Overloaded)
-            }
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Stopped),
+        self.send(Input::Command { command, reply }, 1)?;
+        Ok(Ticket::one(rx))
+    }
+
+    /// Queues `commands` for the writer as one entry, executed in order like as many `submit`s
+    /// (runs of pushes are still formed across entries). Never blocks: if the queue has room
+    /// for only the first `k` of them, only those are queued and a ticket is returned for each
+    /// (the rest are refused as `Overloaded`, as separate `submit`s would have been); with no
+    /// room at all, `Err(Overloaded)`. Every ticket must be awaited by the same task.
+    pub fn submit_many(
+        &self,
+        mut commands: Vec<Command>,
+    ) -> Result<impl ExactSizeIterator<Item = Ticket>, SubmitError> {
+        let n = if commands.is_empty() {
+            0
+        } else {
+            self.reserve_up_to(commands.len())?
+        };
+        commands.truncate(n);
+        let slot = BatchSlot::new(n);
+        if n > 0 {
+            let input = Input::Batch {
+                commands,
+                replies: QueuedBatch::new(Arc::clone(&slot)),
+            };
+            self.send(input, n)?;
         }
+        Ok((0..n).map(move |index| Ticket::batch(Arc::clone(&slot), index)))
+    }
+
+    /// Counts up to `n` commands into the queue, as many as its capacity leaves room for (at
+    /// least one, or `Overloaded`); the ones that do not fit are counted as overloaded.
+    fn reserve_up_to(&self, n: usize) -> Result<usize, SubmitError> {
+        let shared = &self.shared;
+        let mut queued = shared.queued.load(Ordering::Acquire);
+        loop {
+            let taken = n.min(shared.queue_capacity.saturating_sub(queued));
+            if taken == 0 {
+                shared.status.record_overloaded(n);
+                return Err(SubmitError::Overloaded);
+            }
+            match shared.queued.compare_exchange_weak(
+                queued,
+                queued + taken,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    shared.status.record_overloaded(n - taken);
+                    return Ok(taken);
+                }
+                Err(actual) => queued = actual,
+            }
+        }
+    }
+
+    /// Sends an entry of `n` reserved commands (released again if it cannot be sent).
+    fn send(&self, input: Input, n: usize) -> Result<(), SubmitError> {
+        self.queue.try_send(input).map_err(|error| {
+            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+            match error {
+                // Unreachable while every entry holds at least one reserved command.
+                TrySendError::Full(_) => {
+                    self.shared.status.record_overloaded(n);
+                    SubmitError::Overloaded
+                }
+                TrySendError::Disconnected(_) => SubmitError::Stopped,
+            }
+        })
     }
 
     /// Runs `f` under the engine's read lock. Keep `f` short: the writer waits for it.
@@ -394,27 +461,5 @@ impl ReadSession<'_> {
             parking_lot::RwLockReadGuard::bump(&mut self.guard);
             self.held_since = Instant::now();
         }
-    }
-}
-
-/// The pending reply to a submitted command. Resolves to `Err(Stopped)` if the store shut down
-/// before executing it.
-#[derive(Debug)]
-pub struct Ticket(oneshot::Receiver<Outcome>);
-
-impl Ticket {
-    /// Waits on the current thread (tests and non-async callers).
-    pub fn wait(self) -> Result<Outcome, SubmitError> {
-        self.0.blocking_recv().map_err(|_| SubmitError::Stopped)
-    }
-}
-
-impl Future for Ticket {
-    type Output = Result<Outcome, SubmitError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.map_err(|_| SubmitError::Stopped))
     }
 }

@@ -25,6 +25,7 @@ use crate::command::{
 use crate::journal::CommitError;
 use crate::log_record;
 use crate::log_thread::{BatchOutcome, Call, EncodedBatch, LogThread, IN_FLIGHT_MAX};
+use crate::reply::{self, QueuedBatch, Reply};
 use crate::snapshots::{Done, Snapshotter};
 use crate::status::BatchCounts;
 use crate::store::Shared;
@@ -33,6 +34,7 @@ use engine::ValidatedPush;
 use model::{PushError, RegisterError, TimestampMs};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -43,11 +45,34 @@ pub(crate) enum Input {
         command: Command,
         reply: oneshot::Sender<Outcome>,
     },
+    /// Commands submitted together (`StoreHandle::submit_many`), answered through `slot`.
+    Batch {
+        commands: Vec<Command>,
+        replies: QueuedBatch,
+    },
     /// Finish the current batch and exit.
     Stop,
 }
 
-type Reply = oneshot::Sender<Outcome>;
+impl Input {
+    /// Adds the input's commands to `batch`; false for `Stop`. Releases their places in the
+    /// queue's bound.
+    fn unpack(self, shared: &Shared, batch: &mut Vec<(Command, Reply)>) -> bool {
+        match self {
+            Input::Command { command, reply } => {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                batch.push((command, Reply::One(reply)));
+            }
+            Input::Batch { commands, replies } => {
+                shared.queued.fetch_sub(commands.len(), Ordering::AcqRel);
+                let replies = replies.split(commands.len());
+                batch.extend(commands.into_iter().zip(replies));
+            }
+            Input::Stop => return false,
+        }
+        true
+    }
+}
 
 /// Counters (not the registry version, which is always fresh) are republished at least this often
 /// under load, and whenever the writer goes idle.
@@ -110,7 +135,7 @@ pub(crate) fn run(
             Some(input) => input,
             None => {
                 if answered {
-                    writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
+                    writer.end_turn(&mut stats_published, &mut stats_dirty);
                     maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
                     continue;
                 }
@@ -152,7 +177,7 @@ pub(crate) fn run(
                             log.outcome_received();
                         }
                         writer.complete(outcome);
-                        writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
+                        writer.end_turn(&mut stats_published, &mut stats_dirty);
                         maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
                         continue;
                     }
@@ -172,16 +197,16 @@ pub(crate) fn run(
             }
         };
         let mut stop = false;
-        match first {
-            Input::Command { command, reply } => batch.push((command, reply)),
-            Input::Stop => break,
+        if !first.unpack(&writer.shared, &mut batch) {
+            break;
         }
         while batch.len() < batch_max {
             match queue.try_recv() {
-                Ok(Input::Command { command, reply }) => batch.push((command, reply)),
-                Ok(Input::Stop) => {
-                    stop = true;
-                    break;
+                Ok(input) => {
+                    if !input.unpack(&writer.shared, &mut batch) {
+                        stop = true;
+                        break;
+                    }
                 }
                 Err(_) => break,
             }
@@ -197,7 +222,7 @@ pub(crate) fn run(
             writer.control(command, reply, &mut log);
         }
         writer.push_run(&mut run, &mut log);
-        writer.end_turn(&queue, &mut stats_published, &mut stats_dirty);
+        writer.end_turn(&mut stats_published, &mut stats_dirty);
         if let Some(snap) = snapshotter.as_ref() {
             if let Ok(done) = snap.done_rx().try_recv() {
                 snapshot_done(&mut snapshotter, &mut log, &writer.shared, Some(done));
@@ -209,7 +234,7 @@ pub(crate) fn run(
         }
     }
     writer.drain(&mut log);
-    writer.end_turn(&queue, &mut Instant::now(), &mut false);
+    writer.end_turn(&mut Instant::now(), &mut false);
     final_snapshot(&mut snapshotter, &mut log, &mut writer);
     if let Some(log) = log.as_mut() {
         log.close();
@@ -363,12 +388,7 @@ impl Writer {
     }
 
     /// Publishes the turn's counters and sends the replies it produced.
-    fn end_turn(
-        &mut self,
-        queue: &Receiver<Input>,
-        stats_published: &mut Instant,
-        stats_dirty: &mut bool,
-    ) {
+    fn end_turn(&mut self, stats_published: &mut Instant, stats_dirty: &mut bool) {
         if self.registry_touched || stats_published.elapsed() >= STATS_INTERVAL {
             self.publish_stats();
             *stats_published = Instant::now();
@@ -376,15 +396,14 @@ impl Writer {
         } else {
             *stats_dirty = true;
         }
-        self.shared
-            .status
-            .record_batch(&self.counts, self.seq.last_lsn, queue.len());
+        self.shared.status.record_batch(
+            &self.counts,
+            self.seq.last_lsn,
+            self.shared.queued.load(Ordering::Relaxed),
+        );
         self.counts = BatchCounts::default();
         self.registry_touched = false;
-        for (reply, outcome) in self.replies.drain(..) {
-            // The submitter may have gone away (connection closed); that is fine.
-            let _ = reply.send(outcome);
-        }
+        reply::deliver(&mut self.replies);
     }
 
     /// Waits for every run in flight to be answered, and applies them.

@@ -294,3 +294,101 @@ fn a_push_queued_behind_a_register_is_validated_against_the_new_registry() {
     };
     assert_eq!(refused.error.code, "invalid_event");
 }
+
+#[test]
+fn a_batch_runs_in_order_and_answers_each_command() {
+    let store = registered_store(1_000);
+    let handle = store.handle();
+    let bad = Command::Push {
+        event: "Nope".into(),
+        fields: model::Value::Map(vec![]),
+    };
+    let tickets: Vec<_> = handle
+        .submit_many(vec![push("a"), bad, push("b"), push("a")])
+        .unwrap()
+        .collect();
+    assert_eq!(tickets.len(), 4);
+    let outcomes: Vec<Outcome> = tickets.into_iter().map(|t| t.wait().unwrap()).collect();
+    let lsns: Vec<u64> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Push(Ok(acked)) => Some(acked.lsn.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lsns, vec![1, 2, 3], "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[1], Outcome::Push(Err(refused)) if refused.error.code == "event_not_found"),
+        "{outcomes:?}"
+    );
+    let model::Value::Map(members) = get(&store, "a") else {
+        panic!()
+    };
+    assert_eq!(members[0], ("clicks".into(), model::Value::I64(2)));
+    // Batches and single submissions interleave in submission order.
+    let batch: Vec<_> = handle.submit_many(vec![push("c")]).unwrap().collect();
+    let single = handle.submit(push("c")).unwrap();
+    let Outcome::Push(Ok(first)) = batch.into_iter().next().unwrap().wait().unwrap() else {
+        panic!()
+    };
+    let Outcome::Push(Ok(second)) = single.wait().unwrap() else {
+        panic!()
+    };
+    assert_eq!((first.lsn.0, second.lsn.0), (4, 5));
+    assert_eq!(handle.submit_many(Vec::new()).unwrap().count(), 0);
+    store.shutdown();
+}
+
+#[test]
+fn a_batch_larger_than_the_free_queue_is_cut_to_what_fits() {
+    let store = Store::start(
+        StoreConfig {
+            queue_capacity: 4,
+            batch_max: 1,
+            ..StoreConfig::default()
+        },
+        Arc::new(ManualClock::new(1)),
+    );
+    let handle = store.handle();
+    let resets = |n: usize| (0..n).map(|_| Command::Reset).collect::<Vec<_>>();
+    // Hold the engine: the writer takes one command and waits.
+    let reader = handle.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        reader.read(|_| {
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        })
+    });
+    locked_rx.recv().unwrap();
+    let first: Vec<_> = handle.submit_many(resets(3)).unwrap().collect();
+    assert_eq!(first.len(), 3, "room for all three");
+    // One or none of the queue's four places is free now (the writer may have taken one
+    // command into its hands): a batch of five gets at most one ticket, the rest are refused.
+    let second: Vec<_> = match handle.submit_many(resets(5)) {
+        Ok(tickets) => tickets.collect(),
+        Err(SubmitError::Overloaded) => Vec::new(),
+        Err(SubmitError::Stopped) => panic!("stopped"),
+    };
+    assert!(second.len() <= 1, "{}", second.len());
+    assert_eq!(
+        handle.status().snapshot().overloaded_total,
+        5 - second.len() as u64
+    );
+    holder.join().unwrap();
+    let n_accepted = first.len() + second.len();
+    let versions: Vec<u64> = first
+        .into_iter()
+        .chain(second)
+        .map(|ticket| match ticket.wait() {
+            Ok(Outcome::Reset { registry_version }) => registry_version,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(versions, (1..=n_accepted as u64).collect::<Vec<_>>());
+    store.shutdown();
+    assert_eq!(
+        handle.submit_many(resets(2)).err(),
+        Some(SubmitError::Stopped)
+    );
+}
