@@ -17,5 +17,6 @@ pub mod response;
 
 pub use error_body::ErrorBody;
 pub use frame::{Frame, FrameError};
+pub use msgpack_push::PushNameCache;
 pub use opcode::{op, ContentType, RequestOp};
 pub use push_envelope::{PushDecodeError, PushEnvelope};

@@ -6,6 +6,7 @@
 //! JSON tree). Decoding decides only the envelope; the fields are checked against the event
 //! schema by the engine (`validate_push`), which nothing here bypasses.
 
+use crate::msgpack_push::PushNameCache;
 use crate::opcode::ContentType;
 use compact_str::CompactString;
 use model::{DecodeLimits, Value, ValueSeed};
@@ -98,6 +99,16 @@ pub fn decode_tcp_push(
     content_type: ContentType,
     payload: &[u8],
 ) -> Result<PushEnvelope, PushDecodeError> {
+    decode_tcp_push_with(content_type, payload, &mut PushNameCache::default())
+}
+
+/// [`decode_tcp_push`] with the connection's cache of the names it pushed last (the same
+/// result; only faster when names repeat).
+pub fn decode_tcp_push_with(
+    content_type: ContentType,
+    payload: &[u8],
+    names: &mut PushNameCache,
+) -> Result<PushEnvelope, PushDecodeError> {
     let seed = EnvelopeSeed::new("body");
     match content_type {
         ContentType::Json => {
@@ -108,10 +119,12 @@ pub fn decode_tcp_push(
                 .map_err(|e| classify(e.to_string(), PushDecodeError::BadEnvelope))?;
             envelope_of(parts)
         }
-        ContentType::Msgpack => match crate::msgpack_push::decode_push(payload, &seed.limits) {
-            Some(envelope) => Ok(envelope),
-            None => decode_msgpack_push_via_serde(payload, seed.limits),
-        },
+        ContentType::Msgpack => {
+            match crate::msgpack_push::decode_push(payload, &seed.limits, names) {
+                Some(envelope) => Ok(envelope),
+                None => decode_msgpack_push_via_serde(payload, seed.limits),
+            }
+        }
     }
 }
 

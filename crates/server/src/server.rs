@@ -164,9 +164,13 @@ impl RunningServer {
                 max,
                 HttpProtocol::default,
             ));
-            runtime.spawn(accept_loop(tcp, Plane::Tcp, Arc::clone(&ctx), max, || {
-                TcpProtocol
-            }));
+            runtime.spawn(accept_loop(
+                tcp,
+                Plane::Tcp,
+                Arc::clone(&ctx),
+                max,
+                TcpProtocol::default,
+            ));
         }
 
         Ok(RunningServer {

@@ -17,7 +17,7 @@ use protocol::frame::{self, FrameError};
 use protocol::push_envelope::{self, PushDecodeError};
 use protocol::read_request::{self, BatchGetBody, GetMultiReq, HttpGetReq, MGetReq};
 use protocol::response::{BatchResults, PushAck, ResetAck, TcpPong, WIRE_SERVER_VERSION};
-use protocol::{codec, op, ContentType, RequestOp};
+use protocol::{codec, op, ContentType, PushNameCache, RequestOp};
 use serde::Serialize;
 use store::{Command, Outcome};
 
@@ -51,7 +51,10 @@ pub(crate) enum TcpRequest {
 }
 
 #[derive(Default)]
-pub(crate) struct TcpProtocol;
+pub(crate) struct TcpProtocol {
+    /// The names this connection pushed last (decision 0020).
+    push_names: PushNameCache,
+}
 
 fn error_frame<T: Serialize + ?Sized>(body: &T) -> Pending<TcpRequest> {
     Pending::ready(TcpRequest::Immediate {
@@ -145,7 +148,7 @@ impl Protocol for TcpProtocol {
                         frame.content_type
                     )));
                 };
-                dispatch_typed(request_op, content_type, payload, ctx)
+                dispatch_typed(request_op, content_type, payload, ctx, &mut self.push_names)
             }
         };
         Parsed::Request(pending)
@@ -275,10 +278,11 @@ fn dispatch_typed(
     content_type: ContentType,
     payload: &[u8],
     ctx: &Ctx,
+    push_names: &mut PushNameCache,
 ) -> Pending<TcpRequest> {
     match request_op {
         RequestOp::Push | RequestOp::PushSync => {
-            match push_envelope::decode_tcp_push(content_type, payload) {
+            match push_envelope::decode_tcp_push_with(content_type, payload, push_names) {
                 Ok(envelope) => {
                     let sync = request_op == RequestOp::PushSync;
                     let (event, fields) = (envelope.event, envelope.fields);
