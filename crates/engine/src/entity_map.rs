@@ -231,6 +231,19 @@ impl Lane {
             .map(|e| &**e)
     }
 
+    /// Hints the table slots `hash` may sit in (see `sketch::prefetch`), without reading them:
+    /// the stage before [`Lane::prefetch`], which then finds them cached (decision 0021). Reads
+    /// the shard's control bytes.
+    pub fn prefetch_slots(&self, hash: u64) {
+        let shard = &self.layout.shards[self.layout.shard_of(hash)];
+        // `find` calls the comparison only for slots whose tag matches `hash`, with a reference
+        // into the table: hint that address instead of reading through it.
+        let _ = shard.entities.find(hash, |slot| {
+            sketch::prefetch::line(std::ptr::from_ref::<Entity>(slot));
+            false
+        });
+    }
+
     /// Hints the table slots `hash` may sit in and the entity each holds (see
     /// `sketch::prefetch`): the first two misses of folding an event into that entity. Reads no
     /// key and finds nothing.
