@@ -68,6 +68,9 @@ const SYNC_EVERY_BYTES: u64 = 8 << 20;
 const PREFIX: &str = "snapshot-";
 const SUFFIX: &str = ".snap";
 const TMP_SUFFIX: &str = ".snap.tmp";
+/// A retired snapshot kept to be overwritten by the next one (`recycle_or_remove`). It ends in
+/// `.snap.tmp`: never loaded, and removed by `remove_tmp_files` at the next open.
+pub const RECYCLED_FILE_NAME: &str = "snapshot-recycled.snap.tmp";
 /// A snapshot that failed verification is renamed to this suffix (kept for inspection, never
 /// loaded or counted again).
 pub const DAMAGED_SUFFIX: &str = ".snap.damaged";
@@ -178,6 +181,41 @@ pub fn set_aside_damaged(disk: &dyn Disk, file: &SnapshotFile) -> Result<PathBuf
     Ok(damaged)
 }
 
+/// Retention that keeps one file for reuse: renames the newest of `files` to
+/// [`RECYCLED_FILE_NAME`] (replacing an unused one) and deletes the others, then fsyncs the
+/// directory once — so the rename is durable before the next snapshot overwrites the file and
+/// the old name cannot come back over new contents. Returns the recycled file's path, `None` if
+/// `files` is empty or the rename failed (that file is then deleted too).
+///
+/// Writing a snapshot over the previous-but-one's file overwrites page-cache pages and disk
+/// blocks that already exist instead of allocating fresh ones (decision 0022).
+pub fn recycle_or_remove(
+    disk: &dyn Disk,
+    dir: &Path,
+    files: &[SnapshotFile],
+) -> Result<Option<PathBuf>, SnapshotError> {
+    let Some((newest, older)) = files.split_last() else {
+        return Ok(None);
+    };
+    let recycled = dir.join(RECYCLED_FILE_NAME);
+    let kept = match disk.rename(&newest.path, &recycled) {
+        Ok(()) => Some(recycled),
+        Err(e) => {
+            tracing::warn!(snapshot = %newest.path.display(), error = %e, "snapshot.recycle_failed");
+            disk.remove_file(&newest.path)
+                .map_err(|e| err(&newest.path, format!("removing: {e}")))?;
+            None
+        }
+    };
+    for file in older {
+        disk.remove_file(&file.path)
+            .map_err(|e| err(&file.path, format!("removing: {e}")))?;
+    }
+    disk.sync_dir(dir)
+        .map_err(|e| err(dir, format!("directory fsync: {e}")))?;
+    Ok(kept)
+}
+
 /// Deletes snapshot files (retention), then fsyncs the directory once.
 pub fn remove(disk: &dyn Disk, dir: &Path, files: &[SnapshotFile]) -> Result<(), SnapshotError> {
     for file in files {
@@ -227,18 +265,46 @@ pub struct SnapshotWriter {
     open: Option<(u32, u64, u32)>,
     /// Bytes written since the last fdatasync.
     unsynced: u64,
+    /// Writing over a recycled file: cut it to the new length at `finish`.
+    reused: bool,
 }
 
 impl SnapshotWriter {
     /// Starts `snapshot-<lsn>.snap.tmp` in `dir` (created if missing).
     pub fn create(disk: Arc<dyn Disk>, dir: &Path, lsn: Lsn) -> Result<Self, SnapshotError> {
+        Self::create_over(disk, dir, lsn, None)
+    }
+
+    /// As [`SnapshotWriter::create`], writing over `recycled` (from [`recycle_or_remove`]) if
+    /// given and usable: it is renamed to the temp name and overwritten from the start, and
+    /// `finish` cuts it to the new snapshot's length, so no byte of the old one remains.
+    pub fn create_over(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        lsn: Lsn,
+        recycled: Option<PathBuf>,
+    ) -> Result<Self, SnapshotError> {
         disk.create_dir_all(dir)
             .map_err(|e| err(dir, format!("creating: {e}")))?;
         let path = dir.join(snapshot_file_name(lsn));
         let tmp = dir.join(format!("{PREFIX}{:020}{TMP_SUFFIX}", lsn.0));
-        let file = disk
-            .create_file(&tmp)
-            .map_err(|e| err(&tmp, format!("creating: {e}")))?;
+        let reused = recycled.and_then(|from| {
+            let opened = disk.rename(&from, &tmp).and_then(|()| disk.open_file(&tmp));
+            opened
+                .inspect_err(|e| {
+                    tracing::warn!(file = %from.display(), error = %e, "snapshot.reuse_failed");
+                    let _ = disk.remove_file(&from);
+                })
+                .ok()
+        });
+        let (file, reused) = match reused {
+            Some(file) => (file, true),
+            None => (
+                disk.create_file(&tmp)
+                    .map_err(|e| err(&tmp, format!("creating: {e}")))?,
+                false,
+            ),
+        };
         Ok(SnapshotWriter {
             disk,
             dir: dir.to_path_buf(),
@@ -252,6 +318,7 @@ impl SnapshotWriter {
             sections: Vec::new(),
             open: None,
             unsynced: 0,
+            reused,
         })
     }
 
@@ -310,6 +377,10 @@ impl SnapshotWriter {
         });
         let mut file = self.file.take().expect("file open until finish");
         let result = (|| {
+            if self.reused {
+                file.set_len(self.offset)
+                    .map_err(|e| io_err("truncating", e))?;
+            }
             write_all_at(file.as_mut(), 0, &header).map_err(|(_, e)| io_err("writing", e))?;
             let fsync_started = Instant::now();
             file.sync_data().map_err(|e| io_err("fsync", e))?;
@@ -719,6 +790,59 @@ mod tests {
         assert!(verify(&v3, Lsn(9))
             .unwrap_err()
             .contains("unknown format version 3"));
+    }
+
+    #[test]
+    fn a_snapshot_written_over_a_recycled_one_is_exactly_the_new_one() {
+        // Retention keeps the newest retired file for the next snapshot to overwrite: whether
+        // the old file is longer or shorter, the new one loads with its own sections and length.
+        let disk = Arc::new(SimDisk::new());
+        let dir = Path::new("/snap");
+        let big = vec![3u8; 2 * WRITE_BUFFER_BYTES + 11];
+        let small = vec![5u8; 100];
+        write(&disk, dir, 10, &[(1, b"meta"), (2, &small)]);
+        write(&disk, dir, 20, &[(1, b"meta"), (2, &big)]);
+        let retired = list(disk.as_ref(), dir).unwrap();
+        let kept = recycle_or_remove(disk.as_ref(), dir, &retired).unwrap();
+        let recycled = dir.join(RECYCLED_FILE_NAME);
+        assert_eq!(kept, Some(recycled.clone()));
+        assert!(
+            list(disk.as_ref(), dir).unwrap().is_empty(),
+            "neither is a snapshot now"
+        );
+        assert!(disk.file(&dir.join(snapshot_file_name(Lsn(10)))).is_none());
+        for (lsn, body) in [(30, &small), (40, &big), (50, &small)] {
+            let over = disk.file(&recycled).is_some().then(|| recycled.clone());
+            assert!(
+                over.is_some(),
+                "a recycled file waits before snapshot {lsn}"
+            );
+            let mut w = SnapshotWriter::create_over(disk.clone(), dir, Lsn(lsn), over).unwrap();
+            w.begin_section(1);
+            w.write_all(b"meta").unwrap();
+            w.begin_section(2);
+            w.write_all(body).unwrap();
+            let written = w.finish().unwrap();
+            assert!(disk.file(&recycled).is_none(), "the recycled file was used");
+            let bytes = disk.file(&written.path).unwrap();
+            assert_eq!(bytes.len() as u64, written.bytes, "cut to the new length");
+            let file = SnapshotFile {
+                lsn: Lsn(lsn),
+                path: written.path.clone(),
+            };
+            let snap = load(disk.as_ref(), &file).unwrap();
+            let got: Vec<(u32, Vec<u8>)> = snap.sections().map(|(t, b)| (t, b.to_vec())).collect();
+            assert_eq!(got, vec![(1, b"meta".to_vec()), (2, body.clone())]);
+            // Retire it at once, for the next round.
+            assert!(recycle_or_remove(disk.as_ref(), dir, &[file])
+                .unwrap()
+                .is_some());
+        }
+        // A crash leaves the recycled file as a temp file: the next open removes it.
+        assert_eq!(remove_tmp_files(disk.as_ref(), dir).unwrap(), 1);
+        assert!(disk.file(&recycled).is_none());
+        // No file to retire: nothing kept.
+        assert_eq!(recycle_or_remove(disk.as_ref(), dir, &[]).unwrap(), None);
     }
 
     #[test]

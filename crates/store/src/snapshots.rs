@@ -409,11 +409,14 @@ impl Drop for Snapshotter {
 
 fn snapshot_thread(disk: Arc<dyn Disk>, dir: PathBuf, jobs: Receiver<Job>, done: Sender<Done>) {
     persist::background::lower_current_thread_priority();
+    // The file retention last set aside, written over by the next snapshot (decision 0022).
+    let mut recycled: Option<PathBuf> = None;
     for job in jobs {
         let started = Instant::now();
         let lsn = job.lsn;
+        let over = recycled.take();
         let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            write_snapshot(&disk, &dir, &job.view, lsn)
+            write_snapshot(&disk, &dir, &job.view, lsn, over)
         }))
         .unwrap_or_else(|_| Err("the snapshot encoder panicked".into()));
         // The view is no longer needed: release shared nodes before reporting.
@@ -423,7 +426,10 @@ fn snapshot_thread(disk: Arc<dyn Disk>, dir: PathBuf, jobs: Receiver<Job>, done:
         if written.is_ok() {
             if let Some(previous) = job.previous {
                 match remove_older_than(disk.as_ref(), &dir, previous) {
-                    Ok(n) => snapshots_removed = n,
+                    Ok((n, kept)) => {
+                        snapshots_removed = n;
+                        recycled = kept;
+                    }
                     Err(e) => {
                         tracing::warn!(kind = "snapshot.retention_failed", error = %e, "could not delete an old snapshot")
                     }
@@ -437,8 +443,11 @@ fn snapshot_thread(disk: Arc<dyn Disk>, dir: PathBuf, jobs: Receiver<Job>, done:
             snapshots_removed,
         };
         if done.send(report).is_err() {
-            return;
+            break;
         }
+    }
+    if let Some(path) = recycled {
+        let _ = disk.remove_file(&path);
     }
 }
 
@@ -447,9 +456,10 @@ fn write_snapshot(
     dir: &Path,
     view: &EngineView,
     lsn: Lsn,
+    over: Option<PathBuf>,
 ) -> Result<WrittenSnapshot, String> {
     let mut writer =
-        SnapshotWriter::create(Arc::clone(disk), dir, lsn).map_err(|e| e.to_string())?;
+        SnapshotWriter::create_over(Arc::clone(disk), dir, lsn, over).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("writing snapshot {lsn}: {e}");
     writer.begin_section(SECTION_META);
     writer.write_all(&view.encode_meta()).map_err(io)?;
@@ -463,14 +473,20 @@ fn write_snapshot(
     writer.finish().map_err(|e| e.to_string())
 }
 
-/// Retention: deletes the snapshot files older than `keep_from` (the previous good snapshot;
-/// it and the one just written stay).
-fn remove_older_than(disk: &dyn Disk, dir: &Path, keep_from: Lsn) -> Result<usize, String> {
+/// Retention: retires the snapshot files older than `keep_from` (the previous good snapshot;
+/// it and the one just written stay) — the newest of them is kept, renamed, for the next
+/// snapshot to be written over; the others are deleted. Returns how many were retired and the
+/// kept file.
+fn remove_older_than(
+    disk: &dyn Disk,
+    dir: &Path,
+    keep_from: Lsn,
+) -> Result<(usize, Option<PathBuf>), String> {
     let old: Vec<SnapshotFile> = files::list(disk, dir)
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|f| f.lsn < keep_from)
         .collect();
-    files::remove(disk, dir, &old).map_err(|e| e.to_string())?;
-    Ok(old.len())
+    let kept = files::recycle_or_remove(disk, dir, &old).map_err(|e| e.to_string())?;
+    Ok((old.len(), kept))
 }

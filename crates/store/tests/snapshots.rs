@@ -201,9 +201,12 @@ fn snapshots_reclaim_the_wal_and_a_restart_replays_only_the_tail() {
     let s = status.snapshot();
     assert!(s.wal_segments_removed_total > 0, "{s:?}");
     assert!(s.snapshot_last_bytes > 0 && s.snapshot_last_lsn > 0);
-    // The newest two are kept.
+    // The newest two are kept, and the one retired last waits to be written over by the next
+    // snapshot (decision 0022).
     let snaps = files(&sim, SNAP_DIR, ".snap");
     assert_eq!(snaps.len(), 2, "{snaps:?}");
+    let recycled = files(&sim, SNAP_DIR, persist::snapshot::RECYCLED_FILE_NAME);
+    assert_eq!(recycled.len(), 1, "{recycled:?}");
     // Every WAL segment the older snapshot covers entirely (the next segment starts at or before
     // the record after it) is deleted once that snapshot is retained as the older one.
     wait_until("the WAL reclaimed up to the older snapshot", || {
@@ -218,6 +221,8 @@ fn snapshots_reclaim_the_wal_and_a_restart_replays_only_the_tail() {
     let n = n + 50;
     assert_eq!(state(&store), expected(n));
     store.shutdown(); // final snapshot
+    let recycled = files(&sim, SNAP_DIR, persist::snapshot::RECYCLED_FILE_NAME);
+    assert!(recycled.is_empty(), "a clean stop removes it: {recycled:?}");
 
     let (store, recovery) = open(sim.clone()).unwrap();
     assert!(recovery.snapshot.loaded.is_some());
