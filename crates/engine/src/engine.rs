@@ -6,6 +6,7 @@ use crate::registry::compile::{CompiledRegistry, EventDef};
 use crate::registry::{RegisterDecision, Registry};
 use crate::table::{entity_key, entity_key_cow, TableState};
 use agg::PrefetchDepth;
+use compact_str::CompactString;
 use model::{Diff, PushError, QueryError, RegisterError, TimestampMs, Value};
 use std::hash::BuildHasher;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,6 +18,14 @@ pub const APPLY_PARALLEL_MIN: usize = 384;
 
 /// Stack of an apply thread: folding an event is shallow (no recursion over pushed values).
 const APPLY_THREAD_STACK: usize = 256 * 1024;
+
+/// A push's identity for replay detection: its event and the value of the event's
+/// `dedupe_key` field.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DedupeKey {
+    pub event: CompactString,
+    pub value: CompactString,
+}
 
 /// A panic caught while applying a push.
 pub type Panic = Box<dyn std::any::Any + Send>;
@@ -115,6 +124,35 @@ impl Engine {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The replay-detection identity of `push` and its window, if its event declares a
+    /// `dedupe_key` and the push carries a value for it (beava-compat §4.1; the store keeps
+    /// the seen keys, decision 0023).
+    pub fn dedupe_key(&self, push: &ValidatedPush) -> Option<(DedupeKey, u64)> {
+        let compiled = self.registry.compiled();
+        if !compiled.any_dedupe {
+            return None;
+        }
+        let event = &compiled.events[*compiled.event_by_name.get(push.event.as_str())?];
+        let dedupe = event.dedupe?;
+        let value = push.fields.get(dedupe.slot)?;
+        if value.is_null() {
+            return None;
+        }
+        // The field's declared type fixes the value's kind; JSON text keeps kinds of `json`
+        // fields apart ("5" vs 5).
+        let value = match value {
+            Value::Str(s) => s.clone(),
+            other => CompactString::from(serde_json::to_string(other).ok()?),
+        };
+        Some((
+            DedupeKey {
+                event: event.name.clone(),
+                value,
+            },
+            dedupe.window_ms,
+        ))
     }
 
     pub fn watermark_ms(&self) -> TimestampMs {

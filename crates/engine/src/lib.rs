@@ -13,7 +13,7 @@ pub mod snapshot;
 pub mod table;
 
 pub use engine::{
-    panic_message, Engine, EngineConfig, EngineStats, Panic, ReadTime, RegisterOutcome,
+    panic_message, DedupeKey, Engine, EngineConfig, EngineStats, Panic, ReadTime, RegisterOutcome,
     APPLY_PARALLEL_MIN,
 };
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};

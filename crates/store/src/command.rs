@@ -33,6 +33,9 @@ pub enum Command {
 pub struct PushAcked {
     pub lsn: Lsn,
     pub registry_version: u64,
+    /// A repeat of an acknowledged push (`dedupe_key`): `lsn` and `registry_version` are the
+    /// first one's, and nothing was logged or applied (decision 0023).
+    pub replay: bool,
 }
 
 /// A push the engine refused; nothing was applied (or logged).
@@ -102,6 +105,7 @@ pub fn execute(
             Outcome::Push(Ok(PushAcked {
                 lsn,
                 registry_version: engine.registry_version(),
+                replay: false,
             }))
         }
         Command::Register(body) => {

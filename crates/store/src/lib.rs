@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod command;
+mod dedupe;
 mod journal;
 pub mod log_record;
 mod log_thread;

@@ -252,6 +252,7 @@ mod tests {
         Outcome::Push(Ok(PushAcked {
             lsn: Lsn(lsn),
             registry_version: 1,
+            replay: false,
         }))
     }
 

@@ -22,6 +22,7 @@
 use crate::command::{
     execute, Command, Lsn, Outcome, PushAcked, PushRefused, RegisterRefused, Sequence,
 };
+use crate::dedupe::Dedupe;
 use crate::journal::CommitError;
 use crate::log_record;
 use crate::log_thread::{BatchOutcome, Call, EncodedBatch, LogThread, IN_FLIGHT_MAX};
@@ -30,7 +31,7 @@ use crate::snapshots::{Done, Snapshotter};
 use crate::status::BatchCounts;
 use crate::store::Shared;
 use crossbeam_channel::{Receiver, TryRecvError};
-use engine::ValidatedPush;
+use engine::{DedupeKey, ValidatedPush};
 use model::{PushError, RegisterError, TimestampMs};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -105,6 +106,7 @@ pub(crate) fn run(
         spare_batches: Vec::new(),
         spare_runs: Vec::new(),
         inline_commit_max: limits.inline_commit_max,
+        dedupe: Dedupe::default(),
     };
     let mut batch: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
     let mut run: Vec<(Command, Reply)> = Vec::with_capacity(batch_max);
@@ -359,6 +361,15 @@ fn final_snapshot(
 struct InFlight {
     now_ms: TimestampMs,
     pushes: Vec<(ValidatedPush, Reply)>,
+    /// The pushes of the run that carry a dedupe key, by index (decision 0023).
+    keyed: Vec<Keyed>,
+}
+
+/// A push of a run whose event declares a `dedupe_key`.
+struct Keyed {
+    index: usize,
+    key: DedupeKey,
+    window_ms: u64,
 }
 
 struct Writer {
@@ -378,6 +389,7 @@ struct Writer {
     spare_batches: Vec<EncodedBatch>,
     spare_runs: Vec<Vec<(ValidatedPush, Reply)>>,
     inline_commit_max: usize,
+    dedupe: Dedupe,
 }
 
 impl Writer {
@@ -431,6 +443,7 @@ impl Writer {
         let now_ms = self.shared.clock.now_ms();
         let mut encoded = self.spare_batches.pop().unwrap_or_default();
         let mut accepted = self.spare_runs.pop().unwrap_or_default();
+        let mut keyed: Vec<Keyed> = Vec::new();
         {
             let shared = Arc::clone(&self.shared);
             let engine = shared.engine.read();
@@ -458,6 +471,22 @@ impl Writer {
                         continue;
                     }
                 };
+                // A repeat of an acknowledged push is answered with its ack; a repeat of one
+                // still on its way to the log waits for its outcome (decision 0023).
+                let dedupe_key = engine.dedupe_key(&validated);
+                let reply = match &dedupe_key {
+                    Some((key, _)) => {
+                        if let Some(ack) = self.dedupe.replay(key, now_ms) {
+                            self.replies.push((reply, Outcome::Push(Ok(ack))));
+                            continue;
+                        }
+                        match self.dedupe.wait(key, reply) {
+                            Ok(()) => continue,
+                            Err(reply) => reply,
+                        }
+                    }
+                    None => reply,
+                };
                 if log.is_some() {
                     let bytes =
                         encoded.push_with(|out| log_record::encode_push(out, now_ms, &validated));
@@ -471,6 +500,14 @@ impl Writer {
                         continue;
                     }
                     encoded.sync |= sync;
+                }
+                if let Some((key, window_ms)) = dedupe_key {
+                    self.dedupe.begin(key.clone());
+                    keyed.push(Keyed {
+                        index: accepted.len(),
+                        key,
+                        window_ms,
+                    });
                 }
                 accepted.push((validated, reply));
             }
@@ -486,6 +523,7 @@ impl Writer {
                 self.in_flight.push_back(InFlight {
                     now_ms,
                     pushes: accepted,
+                    keyed,
                 });
                 self.complete(outcome);
             }
@@ -494,12 +532,19 @@ impl Writer {
                 self.in_flight.push_back(InFlight {
                     now_ms,
                     pushes: accepted,
+                    keyed,
                 });
             }
             None => {
                 let first = self.seq.last_lsn + 1;
                 let n = accepted.len() as u64;
-                self.apply_run(now_ms, &mut accepted, |i| Some(first + i as u64), None);
+                self.apply_run(
+                    now_ms,
+                    &mut accepted,
+                    keyed,
+                    |i| Some(first + i as u64),
+                    None,
+                );
                 self.seq.last_lsn = first + n - 1;
                 self.spare_batches.push(encoded);
                 self.spare_runs.push(accepted);
@@ -525,6 +570,7 @@ impl Writer {
                 self.apply_run(
                     run.now_ms,
                     &mut run.pushes,
+                    std::mem::take(&mut run.keyed),
                     |i| Some(first + i as u64),
                     None,
                 );
@@ -560,7 +606,8 @@ impl Writer {
                     let lsn = first + i as u64;
                     (i < appended && lsn <= committed).then_some(lsn)
                 };
-                self.apply_run(run.now_ms, &mut run.pushes, in_log, Some(error));
+                let keyed = std::mem::take(&mut run.keyed);
+                self.apply_run(run.now_ms, &mut run.pushes, keyed, in_log, Some(error));
             }
         }
         if self.spare_runs.len() < IN_FLIGHT_MAX {
@@ -574,6 +621,7 @@ impl Writer {
         &mut self,
         now_ms: TimestampMs,
         pushes: &mut Vec<(ValidatedPush, Reply)>,
+        keyed: Vec<Keyed>,
         lsn_of: impl Fn(usize) -> Option<u64>,
         failure: Option<&CommitError>,
     ) {
@@ -588,38 +636,48 @@ impl Writer {
         let mut panics = engine.apply_many(&in_log, now_ms).into_iter();
         drop(in_log);
         let registry_version = engine.registry_version();
-        for ((_, reply), lsn) in pushes.drain(..).zip(lsns) {
-            let Some(lsn) = lsn else {
-                let error = failure.expect("only a failed run has records outside the log");
-                self.refuse_push(reply, error.code(), error.reason());
-                continue;
-            };
-            self.applied_lsn = self.applied_lsn.max(persist::Lsn(lsn));
-            let outcome = match panics.next().flatten() {
+        let mut keyed = keyed.into_iter().peekable();
+        for (i, ((_, reply), lsn)) in pushes.drain(..).zip(lsns).enumerate() {
+            let outcome = match lsn {
                 None => {
-                    self.counts.pushes_acked += 1;
-                    self.seq.last_lsn = self.seq.last_lsn.max(lsn);
-                    Outcome::Push(Ok(PushAcked {
-                        lsn: Lsn(lsn),
-                        registry_version,
-                    }))
+                    let error = failure.expect("only a failed run has records outside the log");
+                    self.refusal(error.code(), error.reason())
                 }
-                Some(panic) => self.panicked(&panic),
+                Some(lsn) => {
+                    self.applied_lsn = self.applied_lsn.max(persist::Lsn(lsn));
+                    match panics.next().flatten() {
+                        None => {
+                            self.counts.pushes_acked += 1;
+                            self.seq.last_lsn = self.seq.last_lsn.max(lsn);
+                            Outcome::Push(Ok(PushAcked {
+                                lsn: Lsn(lsn),
+                                registry_version,
+                                replay: false,
+                            }))
+                        }
+                        Some(panic) => self.panicked(&panic),
+                    }
+                }
             };
+            if let Some(Keyed { key, window_ms, .. }) = keyed.next_if(|k| k.index == i) {
+                self.dedupe
+                    .finish(key, window_ms, now_ms, &outcome, &mut self.replies);
+            }
             self.replies.push((reply, outcome));
         }
     }
 
     fn refuse_push(&mut self, reply: Reply, code: &'static str, reason: &str) {
+        let outcome = self.refusal(code, reason);
+        self.replies.push((reply, outcome));
+    }
+
+    fn refusal(&mut self, code: &'static str, reason: &str) -> Outcome {
         self.counts.pushes_refused += 1;
-        let registry_version = self.shared.status.registry_version();
-        self.replies.push((
-            reply,
-            Outcome::Push(Err(PushRefused {
-                error: PushError::new(code, reason),
-                registry_version,
-            })),
-        ));
+        Outcome::Push(Err(PushRefused {
+            error: PushError::new(code, reason),
+            registry_version: self.shared.status.registry_version(),
+        }))
     }
 
     /// A register or reset: logged and committed (after every run in flight), then executed.
@@ -665,6 +723,10 @@ impl Writer {
                     return;
                 }
             }
+        }
+        if matches!(command, Command::Reset) {
+            // A reset starts from nothing: no push before it is a repeat of one after it.
+            self.dedupe.clear();
         }
         let shared = Arc::clone(&self.shared);
         let mut engine = shared.engine.write();

@@ -392,3 +392,111 @@ fn a_batch_larger_than_the_free_queue_is_cut_to_what_fits() {
         Some(SubmitError::Stopped)
     );
 }
+
+/// `dedupe_key` (beava-compat §4.1, decision 0023): a repeat within the window is answered with
+/// the first push's ack and not applied; in the same batch too; after the window, or without a
+/// value, it is a new push; a reset forgets.
+#[test]
+fn repeated_dedupe_keys_replay_the_first_ack_within_the_window() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let store = Store::start(StoreConfig::default(), clock.clone());
+    let handle = store.handle();
+    let registration = json!({"nodes": [
+        {"kind": "event", "name": "Pay",
+         "schema": {"fields": {"id": "str", "user": "str"}, "optional_fields": ["id"]},
+         "dedupe_key": "id", "dedupe_window_ms": 5_000},
+        {"kind": "derivation", "name": "Payers", "output_kind": "table", "upstreams": ["Pay"],
+         "ops": [{"op": "group_by", "keys": ["user"], "agg": {
+             "n": {"op": "count", "params": {}}}}],
+         "table_primary_key": ["user"]}
+    ]});
+    let register = || {
+        let outcome = handle
+            .submit(Command::Register(registration.clone()))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Register(Ok(_))), "{outcome:?}");
+    };
+    register();
+    let pay = |id: Option<&str>, user: &str| {
+        let mut members = vec![("user".into(), model::Value::str(user))];
+        if let Some(id) = id {
+            members.push(("id".into(), model::Value::str(id)));
+        }
+        Command::Push {
+            event: "Pay".into(),
+            fields: model::Value::Map(members),
+        }
+    };
+    let ack = |command: Command| match handle.submit(command).unwrap().wait().unwrap() {
+        Outcome::Push(Ok(acked)) => acked,
+        other => panic!("{other:?}"),
+    };
+    let count = |user: &str| {
+        let row = store
+            .handle()
+            .read(|e| e.get("Payers", user, None, engine::ReadTime::Now(0)))
+            .unwrap();
+        match row {
+            model::Value::Map(members) => members
+                .first()
+                .map_or(model::Value::Null, |(_, n)| n.clone()),
+            _ => model::Value::Null,
+        }
+    };
+
+    let first = ack(pay(Some("p1"), "u"));
+    assert!(!first.replay);
+    // A repeat, even with other fields, replays the first ack and changes nothing.
+    let repeat = ack(pay(Some("p1"), "v"));
+    assert_eq!((repeat.lsn, repeat.replay), (first.lsn, true));
+    assert_eq!(count("u"), model::Value::I64(1));
+    assert_eq!(count("v"), model::Value::Null);
+    // In one batch: the second waits for the first and replays it.
+    let tickets: Vec<_> = handle
+        .submit_many(vec![
+            pay(Some("p2"), "u"),
+            pay(Some("p2"), "u"),
+            pay(None, "u"),
+        ])
+        .unwrap()
+        .collect();
+    let acks: Vec<_> = tickets
+        .into_iter()
+        .map(|t| match t.wait().unwrap() {
+            Outcome::Push(Ok(acked)) => acked,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!((acks[1].lsn, acks[1].replay), (acks[0].lsn, true));
+    assert!(
+        !acks[0].replay && !acks[2].replay,
+        "no value, no replay detection"
+    );
+    assert_eq!(count("u"), model::Value::I64(3));
+    // A refused push is not remembered: its repeat is checked afresh.
+    let bad = Command::Push {
+        event: "Pay".into(),
+        fields: model::Value::Map(vec![("id".into(), model::Value::str("p3"))]),
+    };
+    assert!(matches!(
+        handle.submit(bad).unwrap().wait().unwrap(),
+        Outcome::Push(Err(_))
+    ));
+    assert!(!ack(pay(Some("p3"), "u")).replay);
+    // After the window the key is new again.
+    clock.set_ms(1_000 + 5_001);
+    let later = ack(pay(Some("p1"), "u"));
+    assert!(!later.replay && later.lsn > first.lsn);
+    assert_eq!(count("u"), model::Value::I64(5));
+    // A reset forgets every key.
+    assert!(ack(pay(Some("p4"), "u")).lsn > later.lsn);
+    assert!(matches!(
+        handle.submit(Command::Reset).unwrap().wait().unwrap(),
+        Outcome::Reset { .. }
+    ));
+    register();
+    assert!(!ack(pay(Some("p4"), "u")).replay);
+    store.shutdown();
+}

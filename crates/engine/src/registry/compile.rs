@@ -18,9 +18,22 @@ pub struct EventDef {
     /// Pushed fields in slot order; `optional` columns may be absent (read as null).
     pub schema: RowSchema,
     pub cold_after_ms: Option<u64>,
+    /// Replay detection (`dedupe_key`): a push whose field at `slot` repeats a value seen
+    /// within `window_ms` is answered with the first one's acknowledgement and not applied.
+    pub dedupe: Option<Dedupe>,
     /// Tables fed by this event (directly or through event derivations).
     pub tables: Vec<TableId>,
 }
+
+/// An event's `dedupe_key` and `dedupe_window_ms` (beava-compat §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dedupe {
+    pub slot: usize,
+    pub window_ms: u64,
+}
+
+/// `dedupe_window_ms` when only `dedupe_key` is given: 24 h.
+pub const DEDUPE_WINDOW_MS_DEFAULT: u64 = 86_400_000;
 
 #[derive(Clone, Debug)]
 pub struct FeatureDef {
@@ -54,6 +67,8 @@ pub struct CompiledRegistry {
     pub tables: Vec<TableDef>,
     pub event_by_name: FxHashMap<CompactString, EventId>,
     pub table_by_name: FxHashMap<CompactString, TableId>,
+    /// Some event declares a `dedupe_key` (lets every push skip the lookup when none does).
+    pub any_dedupe: bool,
 }
 
 /// What a compiled node is, for upstream resolution.
@@ -256,11 +271,21 @@ impl<'a> Compiler<'a> {
                 "cold_after_ms must be > 0",
             ));
         }
+        let dedupe = spec.dedupe_key.as_ref().and_then(|key| {
+            Some(Dedupe {
+                slot: columns
+                    .iter()
+                    .position(|column| column.name == key.as_str())?,
+                window_ms: spec.dedupe_window_ms.unwrap_or(DEDUPE_WINDOW_MS_DEFAULT),
+            })
+        });
+        self.out.any_dedupe |= dedupe.is_some();
         let id = self.out.events.len();
         self.out.events.push(EventDef {
             name: CompactString::from(spec.name.as_str()),
             schema: RowSchema { columns },
             cold_after_ms: spec.cold_after_ms,
+            dedupe,
             tables: Vec::new(),
         });
         self.out

@@ -251,7 +251,14 @@ impl Protocol for HttpProtocol {
                     };
                     scratch.clear();
                     ack.write_json(scratch);
-                    response::write(out, 200, close, scratch);
+                    // A repeat (`dedupe_key`) gets the first push's body unchanged, with
+                    // `idempotent_replay` still false, plus a header (beava 0.0.6).
+                    let headers = if acked.replay {
+                        response::IDEMPOTENT_REPLAY_HEADER
+                    } else {
+                        ""
+                    };
+                    response::write_with(out, 200, close, headers, scratch);
                 }
                 Some(Ok(Outcome::Push(Err(refused)))) => {
                     let status = refused.error.http_status();

@@ -31,12 +31,27 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
 
 /// Appends a data-plane response with `body` (already JSON).
 pub(crate) fn write(out: &mut BytesMut, status: u16, close: bool, body: &[u8]) {
-    out.reserve(160 + body.len());
+    write_with(out, status, close, "", body);
+}
+
+/// The header beava adds to the answer to a repeated push (`dedupe_key`), whose body is the
+/// first push's, byte for byte.
+pub(crate) const IDEMPOTENT_REPLAY_HEADER: &str = "X-Beava-Idempotent-Replay: 1\r\n";
+
+/// [`write`] with `extra_headers` (complete lines) after beava's fixed ones.
+pub(crate) fn write_with(
+    out: &mut BytesMut,
+    status: u16,
+    close: bool,
+    extra_headers: &str,
+    body: &[u8],
+) {
+    out.reserve(160 + extra_headers.len() + body.len());
     let connection = if close { "close" } else { "keep-alive" };
     let _ = write!(
         out.writer(),
         "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         X-Runtime: hand-rolled\r\nConnection: {connection}\r\n\r\n",
+         X-Runtime: hand-rolled\r\nConnection: {connection}\r\n{extra_headers}\r\n",
         reason_phrase(status),
         body.len()
     );

@@ -179,7 +179,8 @@ impl Protocol for TcpProtocol {
                 Some(Ok(Outcome::Push(Ok(acked)))) => {
                     let ack = PushAck {
                         ack_lsn: acked.lsn.0,
-                        idempotent_replay: false,
+                        // Over TCP beava marks a repeat (`dedupe_key`) in the body.
+                        idempotent_replay: acked.replay,
                         registry_version: acked.registry_version,
                     };
                     let ack_op = if sync { op::PUSH_SYNC } else { op::PUSH };
