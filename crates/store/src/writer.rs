@@ -46,7 +46,7 @@ pub(crate) enum Input {
         command: Command,
         reply: oneshot::Sender<Outcome>,
     },
-    /// Commands submitted together (`StoreHandle::submit_many`), answered through `slot`.
+    /// Commands submitted together (`StoreHandle::submit_many`), answered through `replies`.
     Batch {
         commands: Vec<Command>,
         replies: QueuedBatch,
