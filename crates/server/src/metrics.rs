@@ -300,13 +300,13 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
     s.int(
         "weir_wal_segments_removed_total",
         "counter",
-        "WAL segments deleted because the older retained snapshot covers them.",
+        "WAL segments retired because the older retained snapshot covers them (deleted, or kept to be recycled into a spare).",
         status.wal_segments_removed_total,
     );
     s.int(
         "weir_wal_bytes_removed_total",
         "counter",
-        "Bytes of the WAL segments deleted.",
+        "Bytes of the WAL segments retired.",
         status.wal_bytes_removed_total,
     );
     s.int(
@@ -318,7 +318,7 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
     s.int(
         "weir_wal_bytes_retained",
         "gauge",
-        "Bytes of WAL on disk after the last reclamation, the active segment included.",
+        "Bytes of WAL segments after the last reclamation, the active segment included (not the spare nor the up to four retired segments waiting to become spares).",
         status.wal_bytes_retained,
     );
     s.int(

@@ -178,7 +178,7 @@ pub struct StatusSnapshot {
     pub snapshot_last_fsync_us: u64,
     /// How long the writer spent taking the last point-in-time view, µs.
     pub snapshot_last_capture_us: u64,
-    /// WAL segments deleted because a durable snapshot covers them.
+    /// WAL segments retired (deleted or kept for recycling) because a durable snapshot covers them.
     pub wal_segments_removed_total: u64,
     /// Bytes of those segments.
     pub wal_bytes_removed_total: u64,
