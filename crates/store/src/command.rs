@@ -122,3 +122,17 @@ pub fn execute(
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::{Lsn, Outcome, PushAcked};
+
+    /// A push acknowledged at `lsn` (registry version 1), for the store's unit tests.
+    pub(crate) fn acked(lsn: u64) -> Outcome {
+        Outcome::Push(Ok(PushAcked {
+            lsn: Lsn(lsn),
+            registry_version: 1,
+            replay: false,
+        }))
+    }
+}

@@ -147,6 +147,7 @@ impl Dedupe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::tests::acked;
     use crate::command::{Lsn, PushRefused};
     use tokio::sync::oneshot;
 
@@ -155,14 +156,6 @@ mod tests {
             event: "Pay".into(),
             value: value.into(),
         }
-    }
-
-    fn acked(lsn: u64) -> Outcome {
-        Outcome::Push(Ok(PushAcked {
-            lsn: Lsn(lsn),
-            registry_version: 1,
-            replay: false,
-        }))
     }
 
     #[test]

@@ -60,6 +60,18 @@ impl BatchSlot {
             }),
         })
     }
+
+    /// Changes entries under the lock, then wakes the waiting ticket (after unlocking).
+    fn update(&self, change: impl FnOnce(&mut [Entry])) {
+        let waker = {
+            let mut state = self.state.lock();
+            change(&mut state.entries);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// The writer's handle on a whole batch while it waits in the queue. Dropped there (the writer
@@ -85,18 +97,11 @@ impl QueuedBatch {
 impl Drop for QueuedBatch {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            let waker = {
-                let mut state = slot.state.lock();
-                for entry in &mut state.entries {
-                    if matches!(entry, Entry::Waiting) {
-                        *entry = Entry::Dropped;
-                    }
+            slot.update(|entries| {
+                for entry in entries.iter_mut().filter(|e| matches!(e, Entry::Waiting)) {
+                    *entry = Entry::Dropped;
                 }
-                state.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            });
         }
     }
 }
@@ -122,14 +127,7 @@ impl BatchReply {
 impl Drop for BatchReply {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            let waker = {
-                let mut state = slot.state.lock();
-                state.entries[self.index] = Entry::Dropped;
-                state.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            slot.update(|entries| entries[self.index] = Entry::Dropped);
         }
     }
 }
@@ -147,9 +145,8 @@ pub(crate) fn deliver(replies: &mut Vec<(Reply, Outcome)>) {
             Reply::Batch(batch) => batch,
         };
         let slot = batch.slot.take().expect("a reply is answered once");
-        let waker = {
-            let mut state = slot.state.lock();
-            state.entries[batch.index] = Entry::Done(outcome);
+        slot.update(|entries| {
+            entries[batch.index] = Entry::Done(outcome);
             while let Some((Reply::Batch(next), _)) = replies.peek() {
                 if !next.slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                     break;
@@ -158,13 +155,9 @@ pub(crate) fn deliver(replies: &mut Vec<(Reply, Outcome)>) {
                     unreachable!("peeked a batch reply");
                 };
                 next.slot = None;
-                state.entries[next.index] = Entry::Done(outcome);
+                entries[next.index] = Entry::Done(outcome);
             }
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        });
     }
 }
 
@@ -246,15 +239,7 @@ impl Future for Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{Lsn, PushAcked};
-
-    fn acked(lsn: u64) -> Outcome {
-        Outcome::Push(Ok(PushAcked {
-            lsn: Lsn(lsn),
-            registry_version: 1,
-            replay: false,
-        }))
-    }
+    use crate::command::tests::acked;
 
     #[test]
     fn batch_outcomes_reach_their_tickets_in_any_order() {
