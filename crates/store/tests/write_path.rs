@@ -31,6 +31,21 @@ fn get(store: &Store, user: &str) -> model::Value {
         .unwrap()
 }
 
+/// Holds the engine's read lock for `duration` on another thread (the writer, needing the write
+/// lock, stops making progress); returns once the lock is held.
+fn hold_engine(handle: &store::StoreHandle, duration: Duration) -> std::thread::JoinHandle<()> {
+    let reader = handle.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        reader.read(|_| {
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(duration);
+        })
+    });
+    locked_rx.recv().unwrap();
+    holder
+}
+
 /// A memory-only store with `registration()` applied.
 fn registered_store(now_ms: i64) -> Store {
     let store = Store::start(StoreConfig::default(), Arc::new(ManualClock::new(now_ms)));
@@ -134,15 +149,7 @@ fn a_full_queue_is_refused_not_waited_for() {
         Arc::new(ManualClock::new(1)),
     );
     let handle = store.handle();
-    let reader = handle.clone();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        reader.read(|_| {
-            locked_tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-        })
-    });
-    locked_rx.recv().unwrap();
+    let holder = hold_engine(&handle, Duration::from_millis(200));
     let mut tickets = Vec::new();
     let mut refused = 0;
     for _ in 0..10 {
@@ -351,26 +358,19 @@ fn a_batch_larger_than_the_free_queue_is_cut_to_what_fits() {
     );
     let handle = store.handle();
     let resets = |n: usize| (0..n).map(|_| Command::Reset).collect::<Vec<_>>();
-    // Hold the engine: the writer takes one command and waits.
-    let reader = handle.clone();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        reader.read(|_| {
-            locked_tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-        })
-    });
-    locked_rx.recv().unwrap();
+    // The writer takes one command and waits.
+    let holder = hold_engine(&handle, Duration::from_millis(200));
     let first: Vec<_> = handle.submit_many(resets(3)).unwrap().collect();
     assert_eq!(first.len(), 3, "room for all three");
-    // One or none of the queue's four places is free now (the writer may have taken one
-    // command into its hands): a batch of five gets at most one ticket, the rest are refused.
+    // The writer takes a queue entry whole, then waits for the engine: the queue now has one
+    // free place (the batch of three still queued) or four (the writer holds it). Either way a
+    // batch of five is cut to what fits and the rest is refused.
     let second: Vec<_> = match handle.submit_many(resets(5)) {
         Ok(tickets) => tickets.collect(),
         Err(SubmitError::Overloaded) => Vec::new(),
         Err(SubmitError::Stopped) => panic!("stopped"),
     };
-    assert!(second.len() <= 1, "{}", second.len());
+    assert!(matches!(second.len(), 1 | 4), "{}", second.len());
     assert_eq!(
         handle.status().snapshot().overloaded_total,
         5 - second.len() as u64
