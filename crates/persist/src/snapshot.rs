@@ -216,19 +216,6 @@ pub fn recycle_or_remove(
     Ok(kept)
 }
 
-/// Deletes snapshot files (retention), then fsyncs the directory once.
-pub fn remove(disk: &dyn Disk, dir: &Path, files: &[SnapshotFile]) -> Result<(), SnapshotError> {
-    for file in files {
-        disk.remove_file(&file.path)
-            .map_err(|e| err(&file.path, format!("removing: {e}")))?;
-    }
-    if !files.is_empty() {
-        disk.sync_dir(dir)
-            .map_err(|e| err(dir, format!("directory fsync: {e}")))?;
-    }
-    Ok(())
-}
-
 /// What a completed write produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrittenSnapshot {
