@@ -100,6 +100,8 @@ pub struct Engine {
     watermark_ms: TimestampMs,
     /// Reused row buffer for pipelines.
     scratch: Vec<Value>,
+    /// `apply_many`'s event id per push, kept between runs.
+    run_events: Vec<Option<usize>>,
     /// Names of `tables`, same order (to carry state over a registry change).
     table_names: Vec<compact_str::CompactString>,
     stats: EngineStats,
@@ -113,6 +115,7 @@ impl Engine {
             tables: Vec::new(),
             watermark_ms: 0,
             scratch: Vec::new(),
+            run_events: Vec::new(),
             table_names: Vec::new(),
             stats: EngineStats::default(),
         }
@@ -269,9 +272,12 @@ impl Engine {
         event_of(self.registry.compiled(), push).is_some()
     }
 
-    /// Applies `pushes` in order, as many [`Engine::apply`] calls would, and returns for each
-    /// the panic that interrupted it, if any (the others are applied; a panicking push may have
-    /// changed part of its entities, as with `apply` under `catch_unwind`).
+    /// Applies `pushes` in order, as many [`Engine::apply`] calls would, and returns the
+    /// pushes whose fold panicked, as `(index in pushes, panic)` in increasing index order
+    /// (the others are applied; a panicking push may have changed part of its entities, as with
+    /// `apply` under `catch_unwind`). Nothing is allocated per push: a run without panics
+    /// returns an empty vector, and the per-push event ids reuse one buffer (transient
+    /// per-run buffers of a few tens of KiB made the allocator fault in fresh pages).
     ///
     /// A run of at least [`APPLY_PARALLEL_MIN`] pushes is applied on [`LANES`] threads, one
     /// per entity-map lane (scoped: all joined before this returns): each thread takes every
@@ -281,21 +287,23 @@ impl Engine {
         &mut self,
         pushes: &[&ValidatedPush],
         now_ms: TimestampMs,
-    ) -> Vec<Option<Panic>> {
+    ) -> Vec<(usize, Panic)> {
         self.watermark_ms = self.watermark_ms.max(now_ms);
         let compiled = self.registry.compiled();
-        let events: Vec<Option<usize>> = pushes.iter().map(|p| event_of(compiled, p)).collect();
-        self.stats.events_applied_total += events.iter().flatten().count() as u64;
-        let mut panics: Vec<Option<Panic>> = pushes.iter().map(|_| None).collect();
+        let mut run_events = std::mem::take(&mut self.run_events);
+        run_events.clear();
+        run_events.extend(pushes.iter().map(|p| event_of(compiled, p)));
+        self.stats.events_applied_total += run_events.iter().flatten().count() as u64;
+        let events = &run_events[..];
         let run = |lanes: &mut [TableLanes<'_>], scratch: &mut Vec<Value>| {
-            run_lane(compiled, pushes, &events, now_ms, lanes, scratch)
+            run_lane(compiled, pushes, events, now_ms, lanes, scratch)
         };
         let results: Vec<LaneResult> = if pushes.len() < APPLY_PARALLEL_MIN {
             let tables = self.tables.as_mut_slice();
             vec![run_lane(
                 compiled,
                 pushes,
-                &events,
+                events,
                 now_ms,
                 tables,
                 &mut self.scratch,
@@ -335,12 +343,15 @@ impl Engine {
             }
             results
         };
+        let mut panics = Vec::new();
         for (cold_evictions, lane_panics) in results {
             self.stats.cold_entity_evictions_total += cold_evictions;
-            for (i, panic) in lane_panics {
-                panics[i].get_or_insert(panic);
-            }
+            panics.extend(lane_panics);
         }
+        // Stable: a push that panicked in several lanes keeps its first lane's panic.
+        panics.sort_by_key(|(i, _)| *i);
+        panics.dedup_by_key(|(i, _)| *i);
+        self.run_events = run_events;
         panics
     }
 
@@ -467,6 +478,7 @@ impl Engine {
             tables,
             watermark_ms,
             scratch: Vec::new(),
+            run_events: Vec::new(),
             table_names,
             stats,
         }

@@ -494,7 +494,7 @@ fn applying_runs_on_lanes_matches_applying_one_push_at_a_time() {
             assert!(one_by_one.apply(p, now));
         }
         let refs: Vec<_> = pushes.iter().collect();
-        assert!(in_runs.apply_many(&refs, now).iter().all(Option::is_none));
+        assert!(in_runs.apply_many(&refs, now).is_empty());
     }
     assert!(parallel_runs > 20);
     for at in [now, now + 500, now + 5_000] {

@@ -403,12 +403,12 @@ impl Replay<'_> {
         }
         let mut run = std::mem::take(&mut self.run);
         let pushes: Vec<&ValidatedPush> = run.pushes.iter().map(|(_, push, _)| push).collect();
-        let panics = self.engine.apply_many(&pushes, run.now_ms);
+        let mut panics = self.engine.apply_many(&pushes, run.now_ms).into_iter().peekable();
         drop(pushes);
-        for ((lsn, _, span), panic) in run.pushes.drain(..).zip(panics) {
-            match panic {
+        for (i, (lsn, _, span)) in run.pushes.drain(..).enumerate() {
+            match panics.next_if(|(index, _)| *index == i) {
                 None => self.recovery.records_applied += 1,
-                Some(panic) => {
+                Some((_, panic)) => {
                     let reason = format!("engine panicked: {}", engine::panic_message(&panic));
                     self.unapplied(lsn, &reason, &run.bytes[span]);
                 }

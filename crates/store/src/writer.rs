@@ -627,25 +627,28 @@ impl Writer {
     ) {
         let shared = Arc::clone(&self.shared);
         let mut engine = shared.engine.write();
-        let lsns: Vec<Option<u64>> = (0..pushes.len()).map(&lsn_of).collect();
         let in_log: Vec<&ValidatedPush> = pushes
             .iter()
-            .zip(&lsns)
-            .filter_map(|((validated, _), lsn)| lsn.map(|_| validated))
+            .enumerate()
+            .filter_map(|(i, (validated, _))| lsn_of(i).map(|_| validated))
             .collect();
-        let mut panics = engine.apply_many(&in_log, now_ms).into_iter();
+        let mut panics = engine.apply_many(&in_log, now_ms).into_iter().peekable();
         drop(in_log);
         let registry_version = engine.registry_version();
         let mut keyed = keyed.into_iter().peekable();
-        for (i, ((_, reply), lsn)) in pushes.drain(..).zip(lsns).enumerate() {
-            let outcome = match lsn {
+        // Index among the pushes in the log (what `apply_many`'s panics refer to).
+        let mut applied = 0;
+        for (i, (_, reply)) in pushes.drain(..).enumerate() {
+            let outcome = match lsn_of(i) {
                 None => {
                     let error = failure.expect("only a failed run has records outside the log");
                     self.refusal(error.code(), error.reason())
                 }
                 Some(lsn) => {
                     self.applied_lsn = self.applied_lsn.max(persist::Lsn(lsn));
-                    match panics.next().flatten() {
+                    let panic = panics.next_if(|(index, _)| *index == applied);
+                    applied += 1;
+                    match panic.map(|(_, panic)| panic) {
                         None => {
                             self.counts.pushes_acked += 1;
                             self.seq.last_lsn = self.seq.last_lsn.max(lsn);
