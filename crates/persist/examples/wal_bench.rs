@@ -49,7 +49,7 @@ fn start(dir: &PathBuf, options: GroupCommitOptions) -> GroupCommitter {
             ..WalOptions::default()
         },
         Lsn::FIRST,
-        |_, _| {},
+        |_, _, _| {},
     )
     .expect("open the wal");
     if wal.wait_for_spare() {

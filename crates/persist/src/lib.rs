@@ -11,7 +11,7 @@
 //! // 1. Recover: validate the whole log, cut a torn tail, replay from the snapshot's LSN + 1.
 //! let snapshot_lsn = Lsn(0); // no snapshot yet
 //! let (wal, report) = Wal::open(Arc::new(FileDisk), "/var/lib/weir/wal", WalOptions::default(),
-//!     snapshot_lsn.next(), |lsn, payload| { /* apply payload to the engine */ })?;
+//!     snapshot_lsn.next(), |lsn, lsn_count, payload| { /* apply payload to the engine */ })?;
 //! // `report.n_torn_tails_repaired` feeds a metric. A `WalError::Corrupt` here means: refuse to
 //! // start, print the error (it contains `WAL unrepairable`), exit with `tools::EXIT_UNREPAIRABLE`.
 //!
@@ -83,7 +83,9 @@ pub use crate::lsn::Lsn;
 pub use crate::recovery::{TornKind, TornTail};
 pub use crate::repair::quarantine_path;
 pub use crate::segment::{
-    SegmentHeader, SegmentId, FORMAT_VERSION, FORMAT_VERSION_PLAIN, SEGMENT_MAGIC, SPARE_FILE_NAME,
+    allows_lsn_spans, may_be_preallocated, SegmentHeader, SegmentId, FORMAT_VERSION,
+    FORMAT_VERSION_PLAIN, FORMAT_VERSION_PLAIN_SINGLE, FORMAT_VERSION_PREALLOCATED_SINGLE,
+    SEGMENT_MAGIC, SPARE_FILE_NAME,
 };
 pub use crate::sim_disk::{CrashMode, Fault, FaultKind, SimDisk, Site, SplitMix};
 pub use crate::wal::{

@@ -25,7 +25,8 @@
 //!    A record that is complete (all its bytes present, no missing sector) but fails its
 //!    checksum is corruption, *even if it is the last record*: bit rot and misdirected writes
 //!    leave the file length intact, torn writes do not. A header whose checksum matches but whose
-//!    fields are impossible (LSN out of sequence, length above the maximum, unknown flags) was
+//!    fields are impossible (LSN out of sequence, length above the maximum, an LSN count the
+//!    segment's format does not allow) was
 //!    written that way and is corruption too.
 //! 2. **Watermark: nothing later proves `L` was durable.** Each record header carries
 //!    `durable_lsn`, the highest LSN whose fsync had completed when it was encoded. If any record
@@ -40,16 +41,19 @@
 //! damaged length is never trusted, and the two conditions above mean only bytes that were never
 //! complete, and never covered by a later record's durability claim, are cut.
 //!
-//! # Preallocated segments (format version 2)
+//! A record may cover several LSNs (format versions 3 and 4): the next record's expected LSN is
+//! then the one after the last it covers; `L` above is the first LSN of the record at `p`.
 //!
-//! A version-2 segment may be longer than its records: it was zero-filled and fsynced before its
+//! # Preallocated segments (format versions 2 and 4)
+//!
+//! Such a segment may be longer than its records: it was zero-filled and fsynced before its
 //! first record. In the last segment, if every byte from the first invalid record boundary `p`
 //! to EOF is zero, that is unused space: the scan ends **clean** at `p` (no repair, no
 //! quarantine; appends resume at `p`). Anything else there is classified by the rule above,
 //! unchanged (a record partially written over the zeros has the *zero fill* shape). A sealed
 //! segment is truncated to its records before its successor is created, so a zero tail in a
-//! sealed segment is damage like any other. Version-1 segments keep the version-1 rule exactly
-//! (a zero tail at a record boundary is a *zero fill* torn tail).
+//! sealed segment is damage like any other. Plain segments (versions 1 and 3) keep the plain rule
+//! exactly (a zero tail at a record boundary is a *zero fill* torn tail).
 //!
 //! Residual risk, documented rather than hidden: if the very last record of the log was
 //! acknowledged, nothing valid was written after it, and damage hits it in a way that looks torn
@@ -67,7 +71,9 @@ use crate::limits::{
 };
 use crate::lsn::Lsn;
 use crate::record::{self, RecordDecode};
-use crate::segment::{SegmentHeader, SegmentId, FORMAT_VERSION_PLAIN, SEGMENT_SUFFIX, TMP_SUFFIX};
+use crate::segment::{
+    allows_lsn_spans, may_be_preallocated, SegmentHeader, SegmentId, SEGMENT_SUFFIX, TMP_SUFFIX,
+};
 
 /// Why a tail was classified as torn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,17 +338,21 @@ fn scan_segment(
     segment_idx: usize,
 ) -> (SegmentScan, ScanEnd) {
     let salt = header.salt;
-    let preallocated = header.version != FORMAT_VERSION_PLAIN;
+    let preallocated = may_be_preallocated(header.version);
+    let spans = allows_lsn_spans(header.version);
     let mut offset = SEGMENT_HEADER_BYTES;
     let mut lsn = id.first_lsn();
     let mut n_records = 0u64;
     let mut end = ScanEnd::Clean;
     while offset < bytes.len() {
-        let outcome = record::decode(&bytes[offset..], salt);
-        if let RecordDecode::Valid { header, .. } = outcome {
-            if header.lsn == lsn {
-                offset += header.record_bytes() as usize;
-                lsn = lsn.next();
+        let mut outcome = record::decode(&bytes[offset..], salt);
+        if let RecordDecode::Valid { header: record, .. } = outcome {
+            if !spans && record.extra_lsns != 0 {
+                // Versions 1 and 2 had `flags` here, always 0: written that way, not torn.
+                outcome = RecordDecode::LsnCountAboveMax { header: record };
+            } else if record.lsn == lsn {
+                offset += record.record_bytes() as usize;
+                lsn = record.next_lsn();
                 n_records += 1;
                 continue;
             }
@@ -401,7 +411,7 @@ fn scan_segment(
 /// segment; in a version-2 segment, up to the last non-zero byte (the zeros after it are
 /// unused preallocated space; a torn record's own trailing zero bytes, if any, are not kept).
 pub(crate) fn quarantine_len(bytes: &[u8], offset: usize, version: u32) -> usize {
-    if version == FORMAT_VERSION_PLAIN {
+    if !may_be_preallocated(version) {
         return bytes.len() - offset;
     }
     let data_end = bytes
@@ -435,9 +445,11 @@ fn reason(outcome: &RecordDecode<'_>, expected: Lsn) -> String {
                 header.payload_len
             )
         }
-        RecordDecode::UnknownFlags { header } => {
-            format!("record has unknown flags {:#x}", header.flags)
-        }
+        RecordDecode::LsnCountAboveMax { header } => format!(
+            "record LSN {} claims to cover {} LSNs (more than this segment's format allows)",
+            header.lsn,
+            header.lsn_count()
+        ),
         RecordDecode::DurableNotBeforeLsn { header } => format!(
             "record LSN {} claims durable LSN {} (not before itself)",
             header.lsn, header.durable_lsn
@@ -567,13 +579,16 @@ fn durability_claim(
     None
 }
 
-/// Replays the records with LSN >= `from` of a scanned log, in order. Every record is decoded
-/// (and its checksums verified) again: a mismatch now means the disk changed under us.
+/// Replays the records of a scanned log that cover an LSN >= `from`, in order, as
+/// `visit(first LSN, LSNs covered, payload)` (a record covering several LSNs and starting before
+/// `from` is visited whole: its entries below `from` are the caller's to skip). Every record is
+/// decoded (and its checksums verified) again: a mismatch now means the disk changed under us.
+/// Returns the number of records visited.
 pub(crate) fn replay(
     disk: &dyn Disk,
     log: &LogScan,
     from: Lsn,
-    visit: &mut dyn FnMut(Lsn, &[u8]),
+    visit: &mut dyn FnMut(Lsn, u64, &[u8]),
 ) -> Result<u64, WalError> {
     let mut n_replayed = 0u64;
     let mut buf = Vec::new();
@@ -604,12 +619,12 @@ pub(crate) fn replay(
             if header.lsn != lsn {
                 break;
             }
-            if lsn >= from {
-                visit(lsn, payload);
+            if header.next_lsn() > from {
+                visit(lsn, header.lsn_count(), payload);
                 n_replayed += 1;
             }
             offset += header.record_bytes() as usize;
-            lsn = lsn.next();
+            lsn = header.next_lsn();
         }
         if offset != valid_end || lsn != segment.next_lsn {
             return Err(WalError::Corrupt {

@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic           b"weir-wal"
-//!      8     4  format_version  u32 LE, 1 or 2 (2: the segment may be preallocated)
+//!      8     4  format_version  u32 LE, 1 to 4 (below)
 //!     12     4  salt            u32 LE, random per segment; seeds every record checksum in it
 //!     16     8  first_lsn       u64 LE, LSN of the first record (also the file name)
 //!     24     4  flags           u32 LE, 0 in format version 1
@@ -16,11 +16,13 @@
 //! fsynced, then renamed into place and the directory fsynced: a file with a segment name always
 //! has a complete, durable header, so a bad header is corruption, never a torn write.
 //!
-//! Format version 2 (written when preallocation is on) has the same bytes; what changes is what
-//! the file size means: a version-2 segment may be longer than its records, the rest being
-//! zeros written (and fsynced) before any record. In the active segment, zeros from a record
-//! boundary to EOF are unused space; a sealed segment is truncated to its records before its
-//! successor exists (`docs/design/wal-format.md`).
+//! Versions 2 and 4 (written when preallocation is on) have the same bytes as 1 and 3; what
+//! changes is what the file size means: such a segment may be longer than its records, the rest
+//! being zeros written (and fsynced) before any record. In the active segment, zeros from a
+//! record boundary to EOF are unused space; a sealed segment is truncated to its records before
+//! its successor exists. Versions 3 and 4 add one thing to 1 and 2: a record may cover several
+//! consecutive LSNs (its `extra_lsns` field, `flags` and always 0 before). Every version is
+//! read; a log writes 3 or 4 (`docs/design/wal-format.md`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,12 +33,26 @@ use crate::lsn::Lsn;
 
 /// Magic bytes at offset 0 of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"weir-wal";
-/// The newest format version: 2, segments that may be preallocated (zero-filled space after
-/// the records). Written by a log with preallocation on.
-pub const FORMAT_VERSION: u32 = 2;
-/// Format version 1: the file size is exactly the bytes written (no preallocation). Still read,
-/// and still written by a log with preallocation off, byte for byte as before version 2.
-pub const FORMAT_VERSION_PLAIN: u32 = 1;
+/// The format version a log with preallocation on writes: 4, segments that may be preallocated
+/// (zero-filled space after the records) and whose records may cover several LSNs.
+pub const FORMAT_VERSION: u32 = 4;
+/// The format version a log with preallocation off writes: 3, the file size is exactly the bytes
+/// written, and records may cover several LSNs.
+pub const FORMAT_VERSION_PLAIN: u32 = 3;
+/// Format version 2 (read only): version 4 without records covering several LSNs.
+pub const FORMAT_VERSION_PREALLOCATED_SINGLE: u32 = 2;
+/// Format version 1 (read only): version 3 without records covering several LSNs.
+pub const FORMAT_VERSION_PLAIN_SINGLE: u32 = 1;
+
+/// Whether a segment of `version` may be longer than its records (zero-filled space after them).
+pub fn may_be_preallocated(version: u32) -> bool {
+    version == FORMAT_VERSION || version == FORMAT_VERSION_PREALLOCATED_SINGLE
+}
+
+/// Whether a record in a segment of `version` may cover more than one LSN.
+pub fn allows_lsn_spans(version: u32) -> bool {
+    version == FORMAT_VERSION || version == FORMAT_VERSION_PLAIN
+}
 /// File-name suffix of a segment.
 pub const SEGMENT_SUFFIX: &str = ".wal";
 /// File-name suffix of a segment being created (never holds records; removed on open).
@@ -124,7 +140,7 @@ impl SegmentHeader {
         let mut word = [0u8; 4];
         word.copy_from_slice(&head[8..12]);
         let version = u32::from_le_bytes(word);
-        if version != FORMAT_VERSION && version != FORMAT_VERSION_PLAIN {
+        if !(FORMAT_VERSION_PLAIN_SINGLE..=FORMAT_VERSION).contains(&version) {
             return Err(format!("unsupported format version {version}"));
         }
         word.copy_from_slice(&head[24..28]);
@@ -186,7 +202,12 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_checks() {
-        for version in [FORMAT_VERSION_PLAIN, FORMAT_VERSION] {
+        for version in [
+            FORMAT_VERSION_PLAIN_SINGLE,
+            FORMAT_VERSION_PREALLOCATED_SINGLE,
+            FORMAT_VERSION_PLAIN,
+            FORMAT_VERSION,
+        ] {
             let header = SegmentHeader {
                 version,
                 salt: 0xdead_beef,
@@ -195,14 +216,14 @@ mod tests {
             assert_eq!(SegmentHeader::decode(&header.encode()), Ok(header));
         }
         let unknown = SegmentHeader {
-            version: 3,
+            version: 5,
             salt: 1,
             first_lsn: Lsn(1),
         }
         .encode();
         assert!(
             SegmentHeader::decode(&unknown).is_err(),
-            "version 3 is refused"
+            "version 5 is refused"
         );
         let header = SegmentHeader {
             version: FORMAT_VERSION,

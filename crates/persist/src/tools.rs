@@ -16,7 +16,7 @@ use crate::limits::SEGMENT_HEADER_BYTES;
 use crate::lsn::Lsn;
 use crate::record::{self, RecordDecode};
 use crate::recovery::{self, CorruptAt, ScanEnd, TornTail};
-use crate::segment::{SegmentHeader, SegmentId, FORMAT_VERSION_PLAIN};
+use crate::segment::{may_be_preallocated, SegmentHeader, SegmentId};
 
 /// Exit code of `weir wal verify` for a log that opens cleanly (possibly after a tail cut).
 pub const EXIT_OK: i32 = 0;
@@ -101,9 +101,19 @@ pub fn verify(disk: &dyn Disk, dir: &Path) -> Result<VerifyReport, WalError> {
     })
 }
 
-/// Writes one line per record (`segment offset lsn durable_lsn len crc=ok|bad`), one `error`
+/// ` lsns=N` after a dump line of a record covering N > 1 LSNs (nothing for a single LSN, so
+/// lines of such records read as before format version 3).
+fn lsns_suffix(record: &record::RecordHeader) -> String {
+    if record.lsn_count() > 1 {
+        format!(" lsns={}", record.lsn_count())
+    } else {
+        String::new()
+    }
+}
+
+/// Writes one line per record (`segment offset lsn durable_lsn len crc=ok|bad [lsns=N]`), one `error`
 /// line where a segment's framing is lost (a record header that does not check out), one
-/// `preallocated_free` line where a version-2 segment ends in zeros from a record boundary
+/// `preallocated_free` line where a version-2 or -4 segment ends in zeros from a record boundary
 /// (unused space; damage only in a sealed segment, which the health line then reports), then a
 /// summary line with the health `open` would see. Read-only.
 pub fn dump(
@@ -133,7 +143,7 @@ pub fn dump(
         };
         let mut offset = SEGMENT_HEADER_BYTES;
         while offset < bytes.len() {
-            if header.version != FORMAT_VERSION_PLAIN && bytes[offset..].iter().all(|&b| b == 0) {
+            if may_be_preallocated(header.version) && bytes[offset..].iter().all(|&b| b == 0) {
                 writeln!(
                     out,
                     "segment={name} offset={offset} preallocated_free={}",
@@ -146,8 +156,11 @@ pub fn dump(
                 RecordDecode::Valid { header: record, .. } => {
                     writeln!(
                         out,
-                        "segment={name} offset={offset} lsn={} durable_lsn={} len={} crc=ok",
-                        record.lsn, record.durable_lsn, record.payload_len
+                        "segment={name} offset={offset} lsn={} durable_lsn={} len={} crc=ok{}",
+                        record.lsn,
+                        record.durable_lsn,
+                        record.payload_len,
+                        lsns_suffix(&record)
                     )
                     .map_err(write_error)?;
                     offset += record.record_bytes() as usize;
@@ -156,8 +169,11 @@ pub fn dump(
                     // The header checksum held, so the framing does: report and keep going.
                     writeln!(
                         out,
-                        "segment={name} offset={offset} lsn={} durable_lsn={} len={} crc=bad",
-                        record.lsn, record.durable_lsn, record.payload_len
+                        "segment={name} offset={offset} lsn={} durable_lsn={} len={} crc=bad{}",
+                        record.lsn,
+                        record.durable_lsn,
+                        record.payload_len,
+                        lsns_suffix(&record)
                     )
                     .map_err(write_error)?;
                     offset += record.record_bytes() as usize;
@@ -165,7 +181,7 @@ pub fn dump(
                 other => {
                     let lsn = match other {
                         RecordDecode::LengthAboveMax { header }
-                        | RecordDecode::UnknownFlags { header }
+                        | RecordDecode::LsnCountAboveMax { header }
                         | RecordDecode::DurableNotBeforeLsn { header }
                         | RecordDecode::ShortPayload { header, .. } => header.lsn.to_string(),
                         _ => "?".to_string(),

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use crate::disk::{parent_dir, write_all_at, Disk, DiskFile};
 use crate::error::{IoOp, WalError};
 use crate::limits::{
-    RECORD_BYTES_MAX_DEFAULT, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX,
+    RECORD_BYTES_MAX_DEFAULT, RECORD_HEADER_BYTES, RECORD_LSNS_MAX, RECORD_PAYLOAD_BYTES_MAX,
     SEGMENT_BYTES_TARGET_DEFAULT, SEGMENT_BYTES_TARGET_MAX, SEGMENT_BYTES_TARGET_MIN,
     SEGMENT_HEADER_BYTES,
 };
@@ -48,18 +48,18 @@ use crate::record;
 use crate::recovery::{self, ScanEnd, TornTail};
 use crate::repair;
 use crate::segment::{
-    new_salt, SegmentHeader, SegmentId, FORMAT_VERSION, FORMAT_VERSION_PLAIN, TMP_SUFFIX,
+    allows_lsn_spans, new_salt, SegmentHeader, SegmentId, FORMAT_VERSION, FORMAT_VERSION_PLAIN,
+    TMP_SUFFIX,
 };
 use crate::spare::{self, Preparer, RecyclePool, Spare, RECYCLED_SEGMENTS_MAX};
 
 /// Whether and how segments are preallocated (decision 0009; `docs/design/wal-format.md`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Preallocate {
-    /// Segments grow as records are written, in format version 1 (byte-identical to logs
-    /// written before preallocation existed). The library default.
+    /// Segments grow as records are written (format version 3, plain). The library default.
     #[default]
     Off,
-    /// Segments are zero-filled to `segment_bytes_target` ahead of use (format version 2) by a
+    /// Segments are zero-filled to `segment_bytes_target` ahead of use (format version 4) by a
     /// background thread (`weir-wal-spare`) that keeps one spare ready. Commits never wait for
     /// it. What the server uses.
     Background,
@@ -166,6 +166,8 @@ pub struct Reclamation {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {
     pub records_appended: u64,
+    /// LSNs the appended records cover (a record may cover several, `Wal::append_many`).
+    pub lsns_appended: u64,
     pub bytes_written: u64,
     /// `fdatasync` calls on segments (batch syncs and rotations).
     pub fsyncs: u64,
@@ -202,6 +204,8 @@ fn fsync_bucket(nanos: u64) -> usize {
 struct Active {
     id: SegmentId,
     path: PathBuf,
+    /// Format version of the segment (an older one can hold only single-LSN records).
+    version: u32,
     salt: u32,
     file: Box<dyn DiskFile>,
     /// Bytes of the file written by completed writes; pending bytes go after them.
@@ -249,7 +253,9 @@ fn io(op: IoOp, path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 
 impl Wal {
     /// Opens (or creates) the log in `dir`, validates all of it, repairs a torn tail, calls
-    /// `visit` for every record with LSN >= `replay_from` in order, and positions for appends.
+    /// `visit(first LSN, LSNs covered, payload)` in order for every record that covers an LSN
+    /// >= `replay_from` (a record covering several LSNs that starts before `replay_from` is
+    /// visited whole; skipping its earlier entries is the caller's), and positions for appends.
     ///
     /// `replay_from` is the LSN after the one a snapshot covers (`Lsn::FIRST` without a
     /// snapshot); a fresh log starts numbering there. On `WalError::Corrupt` nothing on disk was
@@ -260,7 +266,7 @@ impl Wal {
         dir: impl Into<PathBuf>,
         options: WalOptions,
         replay_from: Lsn,
-        mut visit: impl FnMut(Lsn, &[u8]),
+        mut visit: impl FnMut(Lsn, u64, &[u8]),
     ) -> Result<(Wal, RecoveryReport), WalError> {
         let dir = dir.into();
         if let Err(reason) = options.validate() {
@@ -345,6 +351,7 @@ impl Wal {
         let active = Active {
             id: last.id,
             path: last.path.clone(),
+            version: last.version,
             salt: last.salt,
             file,
             written_bytes: last.valid_end,
@@ -484,6 +491,16 @@ impl Wal {
     /// Appends one record to the pending buffer and returns its LSN. Not durable until `sync`.
     /// May rotate (which writes and fsyncs the pending buffer first).
     pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, WalError> {
+        self.append_many(payload, 1)
+    }
+
+    /// Appends one record covering the next `lsn_count` LSNs (the caller packed that many
+    /// entries into `payload` and unpacks them at replay) and returns the first. Not durable
+    /// until `sync`. May rotate (which writes and fsyncs the pending buffer first), and does
+    /// when the active segment has a format version older than records covering several LSNs.
+    /// Panics if `lsn_count` is 0 or above `RECORD_LSNS_MAX`.
+    pub fn append_many(&mut self, payload: &[u8], lsn_count: u32) -> Result<Lsn, WalError> {
+        assert!((1..=RECORD_LSNS_MAX).contains(&lsn_count));
         self.check_failed()?;
         if payload.len() > self.options.record_bytes_max as usize {
             return Err(WalError::RecordTooLarge {
@@ -497,24 +514,34 @@ impl Wal {
         let full =
             active_has_records && active_bytes + record_bytes > self.options.segment_bytes_target;
         // Adopt a ready spare as soon as this record would grow a plain segment (one created
-        // while no spare was ready, a version-1 segment, or one cut by a repair), provided the
+        // while no spare was ready, a plain segment, or one cut by a repair), provided the
         // record fits in the spare.
         let adopt = active_bytes + record_bytes > self.active.file_bytes
             && SEGMENT_HEADER_BYTES as u64 + record_bytes <= self.options.segment_bytes_target
             && self.spare_ready();
-        if full || adopt {
+        // A segment from before format version 3 (a log written by an older weir) takes no
+        // record covering several LSNs: the record goes to a new segment.
+        let upgrade = lsn_count > 1 && !allows_lsn_spans(self.active.version);
+        if full || adopt || upgrade {
             self.rotate()?;
         }
+        if upgrade && !allows_lsn_spans(self.active.version) {
+            // The old segment held no record, and no spare replaced it: replace it with an
+            // empty segment of the current version (same name, atomic; either is empty).
+            self.replace_empty_active()?;
+        }
         let lsn = self.next_lsn;
-        record::encode(
+        record::encode_many(
             &mut self.pending,
             self.active.salt,
             lsn,
+            lsn_count,
             self.durable_lsn,
             payload,
         );
-        self.next_lsn = lsn.next();
+        self.next_lsn = Lsn(lsn.0 + u64::from(lsn_count));
         self.stats.records_appended += 1;
+        self.stats.lsns_appended += u64::from(lsn_count);
         Ok(lsn)
     }
 
@@ -560,12 +587,22 @@ impl Wal {
     }
 
     /// Drops every pending (unwritten) record and rewinds the LSN counter to the last written
-    /// LSN + 1. Returns how many records were dropped. Their LSNs will be assigned again.
+    /// LSN + 1. Returns how many LSNs were dropped. They will be assigned again.
     pub fn discard_pending(&mut self) -> u64 {
         let n_dropped = self.next_lsn.0 - self.written_lsn.next().0;
+        let mut offset = 0;
+        while offset < self.pending.len() {
+            let record::RecordDecode::Valid { header, .. } =
+                record::decode(&self.pending[offset..], self.active.salt)
+            else {
+                unreachable!("the pending buffer holds only records encoded here");
+            };
+            self.stats.records_appended -= 1;
+            offset += header.record_bytes() as usize;
+        }
         self.pending.clear();
         self.next_lsn = self.written_lsn.next();
-        self.stats.records_appended -= n_dropped;
+        self.stats.lsns_appended -= n_dropped;
         n_dropped
     }
 
@@ -637,6 +674,22 @@ impl Wal {
             Err(error) => return Err(error),
         };
         self.switch_to(active, false);
+        Ok(())
+    }
+
+    /// Replaces the active segment, which holds no record, with an empty segment of the current
+    /// format version under the same name (created as `{name}.tmp`, renamed over it: either
+    /// content is a valid empty segment, so a crash around the rename is harmless).
+    fn replace_empty_active(&mut self) -> Result<(), WalError> {
+        assert_eq!(self.next_lsn, self.active.id.first_lsn());
+        assert!(self.pending.is_empty());
+        let version = segment_version(&self.options);
+        let active = match create_segment(self.disk.as_ref(), &self.dir, self.active.id, version) {
+            Ok(active) => active,
+            Err(WalError::Failed { cause }) => return Err(self.fail(&cause)),
+            Err(error) => return Err(error),
+        };
+        self.switch_to(active, true);
         Ok(())
     }
 
@@ -934,6 +987,7 @@ fn install_segment(
     Ok(Active {
         id,
         path,
+        version,
         salt: header.salt,
         file,
         written_bytes: SEGMENT_HEADER_BYTES as u64,

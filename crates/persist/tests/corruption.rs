@@ -247,7 +247,7 @@ fn a_bad_segment_header_is_refused() {
         expect_corrupt(&disk_with(&image), &image, path, 0, first_lsn, "magic");
         // A future format version with a valid checksum.
         let mut future = files[path].clone();
-        future[8] = 3; // versions 1 and 2 are known (2: preallocated segments)
+        future[8] = 5; // versions 1 to 4 are known
         let crc = crc32c_reference(&future[0..28]);
         future[28..32].copy_from_slice(&crc.to_le_bytes());
         let image = BTreeMap::from_iter(files.clone().into_iter().map(|(p, c)| {

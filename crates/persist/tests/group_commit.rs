@@ -90,7 +90,7 @@ fn group_commit_on_real_files() {
         tmp.path(),
         WalOptions::default(),
         Lsn::FIRST,
-        |_, _| {},
+        |_, _, _| {},
     )
     .unwrap();
     let committer = GroupCommitter::start(wal, GroupCommitOptions::default());
@@ -109,7 +109,7 @@ fn group_commit_on_real_files() {
         tmp.path(),
         WalOptions::default(),
         Lsn::FIRST,
-        |lsn, bytes| replayed.push((lsn, bytes.to_vec())),
+        |lsn, _, bytes| replayed.push((lsn, bytes.to_vec())),
     )
     .unwrap();
     assert_eq!(replayed, acked);

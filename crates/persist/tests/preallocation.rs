@@ -889,7 +889,7 @@ fn preallocated_segments_on_real_files_keep_their_size() {
             &dir,
             options.clone(),
             Lsn::FIRST,
-            |_, _| n += 1,
+            |_, _, _| n += 1,
         )
         .unwrap();
         (wal, report, n)

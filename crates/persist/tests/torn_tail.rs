@@ -248,7 +248,7 @@ fn truncation_on_real_files() {
         &dir,
         options.clone(),
         Lsn::FIRST,
-        |_, _| {},
+        |_, _, _| {},
     )
     .unwrap();
     for idx in 0..5 {
@@ -268,7 +268,7 @@ fn truncation_on_real_files() {
             &dir,
             options.clone(),
             Lsn::FIRST,
-            |_, _| n_replayed += 1,
+            |_, _, _| n_replayed += 1,
         )
         .unwrap();
         assert_eq!(n_replayed, 4);

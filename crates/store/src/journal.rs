@@ -403,7 +403,11 @@ impl Replay<'_> {
         }
         let mut run = std::mem::take(&mut self.run);
         let pushes: Vec<&ValidatedPush> = run.pushes.iter().map(|(_, push, _)| push).collect();
-        let mut panics = self.engine.apply_many(&pushes, run.now_ms).into_iter().peekable();
+        let mut panics = self
+            .engine
+            .apply_many(&pushes, run.now_ms)
+            .into_iter()
+            .peekable();
         drop(pushes);
         for (i, (lsn, _, span)) in run.pushes.drain(..).enumerate() {
             match panics.next_if(|(index, _)| *index == i) {

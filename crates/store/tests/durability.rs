@@ -171,7 +171,7 @@ fn append_pushes(disk: &Arc<dyn Disk>, dir: &Path, pushes: &[(i64, &ValidatedPus
         dir,
         WalOptions::default(),
         Lsn::FIRST,
-        |_, _| {},
+        |_, _, _| {},
     )
     .unwrap();
     let lsns = pushes

@@ -36,15 +36,34 @@ pub type Records = Vec<(Lsn, Vec<u8>)>;
 /// A reopened log, its recovery report, and every replayed record.
 pub type Opened = (Wal, RecoveryReport, Vec<(Lsn, Vec<u8>)>);
 
-/// Opens the log and returns it with the report and every replayed record.
+/// Opens the log and returns it with the report and every replayed record (all of them
+/// single-LSN records: the suites using this append with `Wal::append`).
 pub fn open(disk: &SimDisk, options: &WalOptions, replay_from: Lsn) -> Result<Opened, WalError> {
+    let (wal, report, replayed) = open_counted(disk, options, replay_from)?;
+    let replayed = replayed
+        .into_iter()
+        .map(|(lsn, lsn_count, bytes)| {
+            assert_eq!(lsn_count, 1, "record at LSN {lsn} covers several LSNs");
+            (lsn, bytes)
+        })
+        .collect();
+    Ok((wal, report, replayed))
+}
+
+/// Opens the log and returns it with the report and every replayed record as
+/// `(first LSN, LSNs covered, payload)`.
+pub fn open_counted(
+    disk: &SimDisk,
+    options: &WalOptions,
+    replay_from: Lsn,
+) -> Result<(Wal, RecoveryReport, Vec<(Lsn, u64, Vec<u8>)>), WalError> {
     let mut replayed = Vec::new();
     let (wal, report) = Wal::open(
         Arc::new(disk.clone()),
         wal_dir(),
         options.clone(),
         replay_from,
-        |lsn, bytes| replayed.push((lsn, bytes.to_vec())),
+        |lsn, lsn_count, bytes| replayed.push((lsn, lsn_count, bytes.to_vec())),
     )?;
     Ok((wal, report, replayed))
 }
