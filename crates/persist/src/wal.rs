@@ -253,8 +253,8 @@ fn io(op: IoOp, path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 
 impl Wal {
     /// Opens (or creates) the log in `dir`, validates all of it, repairs a torn tail, calls
-    /// `visit(first LSN, LSNs covered, payload)` in order for every record that covers an LSN
-    /// >= `replay_from` (a record covering several LSNs that starts before `replay_from` is
+    /// `visit(first LSN, LSNs covered, payload)` in order for every record that covers an LSN at
+    /// or after `replay_from` (a record covering several LSNs that starts before `replay_from` is
     /// visited whole; skipping its earlier entries is the caller's), and positions for appends.
     ///
     /// `replay_from` is the LSN after the one a snapshot covers (`Lsn::FIRST` without a
