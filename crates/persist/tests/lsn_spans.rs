@@ -10,15 +10,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{
-    disk_with, open_counted, payload, record_spans, segment_paths, small_segments, wal_dir, Image,
+    disk_with, open_counted, payload, record_spans, segment_paths, small_segments, wal_dir,
+    CountedRecords as Counted, Image,
 };
 use persist::{
     Disk, Lsn, Preallocate, SegmentHeader, SimDisk, WalError, WalOptions, FORMAT_VERSION,
     FORMAT_VERSION_PLAIN, FORMAT_VERSION_PLAIN_SINGLE, FORMAT_VERSION_PREALLOCATED_SINGLE,
 };
-
-/// `(first LSN, LSNs covered, payload)`, as replay visits them.
-type Counted = Vec<(Lsn, u64, Vec<u8>)>;
 
 /// LSNs covered by the `idx`-th record of the reference logs: mostly several, sometimes one.
 fn lsn_count_of(idx: u64) -> u32 {

@@ -35,6 +35,8 @@ pub type Records = Vec<(Lsn, Vec<u8>)>;
 
 /// A reopened log, its recovery report, and every replayed record.
 pub type Opened = (Wal, RecoveryReport, Vec<(Lsn, Vec<u8>)>);
+/// Records as `(first LSN, LSNs covered, payload)`.
+pub type CountedRecords = Vec<(Lsn, u64, Vec<u8>)>;
 
 /// Opens the log and returns it with the report and every replayed record (all of them
 /// single-LSN records: the suites using this append with `Wal::append`).
@@ -56,7 +58,7 @@ pub fn open_counted(
     disk: &SimDisk,
     options: &WalOptions,
     replay_from: Lsn,
-) -> Result<(Wal, RecoveryReport, Vec<(Lsn, u64, Vec<u8>)>), WalError> {
+) -> Result<(Wal, RecoveryReport, CountedRecords), WalError> {
     let mut replayed = Vec::new();
     let (wal, report) = Wal::open(
         Arc::new(disk.clone()),
