@@ -14,7 +14,7 @@ use common::{
     CountedRecords as Counted, Image,
 };
 use persist::{
-    Disk, Lsn, Preallocate, SegmentHeader, SimDisk, WalError, WalOptions, FORMAT_VERSION,
+    Lsn, Preallocate, SegmentHeader, SimDisk, WalError, WalOptions, FORMAT_VERSION,
     FORMAT_VERSION_PLAIN, FORMAT_VERSION_PLAIN_SINGLE, FORMAT_VERSION_PREALLOCATED_SINGLE,
 };
 
