@@ -12,10 +12,11 @@ what it says (exit code 3, `WAL unrepairable`, file/offset/LSN) and that refusal
 nothing. persist's own tests sweep every offset and every bit on the library; these check the
 same rules end to end through the binary, its logs and `weir wal verify|dump|salvage`.
 
-Sections (a) and (b) sweep the byte layout of format version 1, so their servers run with
-preallocation off (WEIR_WAL_PREALLOCATE=0); section (d) covers preallocated segments (format
-version 2, the default; decision 0007): a SIGKILLed server's zero-filled tail is unused space,
-not damage, and a record torn over the zeros is still cut exactly.
+Sections (a) and (b) sweep the byte layout of plain segments (format version 3), so their servers
+run with preallocation off (WEIR_WAL_PREALLOCATE=0); section (d) covers preallocated segments
+(format version 4, the default; decision 0007): a SIGKILLed server's zero-filled tail is unused
+space, not damage, and a record torn over the zeros is still cut exactly. Each push here is sent
+alone and waited for, so each is a record of its own (a run of one push, decision 0024).
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ SEGMENT_HEADER = 32
 RECORD_HEADER = 32
 EXIT_UNREPAIRABLE = 3
 N_PUSHES = 20  # LSN 1 is the register, LSNs 2..21 the pushes with x = 1..20
-PLAIN = {"WEIR_WAL_PREALLOCATE": "0"}  # format version 1: segments grow, no zero tail
+PLAIN = {"WEIR_WAL_PREALLOCATE": "0"}  # format version 3: segments grow, no zero tail
 
 EVENT = {"kind": "event", "name": "Tx", "schema": {"fields": {"k": "str", "x": "i64"}, "optional_fields": []}}
 TABLE = {"kind": "derivation", "name": "TxStats", "output_kind": "table", "upstreams": ["Tx"],
@@ -330,7 +331,7 @@ def test_control_character_never_reaches_the_wal(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# (d) preallocated segments (format version 2, the default)
+# (d) preallocated segments (format version 4, the default)
 # ------------------------------------------------------------------------------------------------
 SMALL_SEGMENTS = {"WEIR_WAL_SEGMENT_BYTES": str(1024 * 1024)}
 
@@ -364,7 +365,7 @@ def test_sigkilled_preallocated_server_restarts_without_repair(tmp_path: Path) -
     active = segments(data / "wal")[-1]
     content = active.read_bytes()
     (version,) = struct.unpack_from("<I", content, 8)
-    assert version == 2, version
+    assert version == 4, version
     spans = record_spans(content)
     assert spans and spans[-1][1] < len(content) and not any(content[spans[-1][1]:]), \
         "the active segment ends in unused zeros"

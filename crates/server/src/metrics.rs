@@ -241,8 +241,14 @@ pub(crate) fn render(status: &StatusSnapshot, server: &ServerMetrics) -> String 
     s.int(
         "weir_wal_records_total",
         "counter",
-        "Records appended to the WAL since start.",
+        "Records appended to the WAL since start (the pushes of a writer run share one).",
         status.wal_records_total,
+    );
+    s.int(
+        "weir_wal_lsns_total",
+        "counter",
+        "Mutations (pushes, registers, resets) appended to the WAL since start, one LSN each.",
+        status.wal_lsns_total,
     );
     s.int(
         "weir_wal_bytes_written_total",

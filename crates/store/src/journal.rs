@@ -148,9 +148,10 @@ impl Journal {
             quarantine: Quarantine::load(Arc::clone(&config.disk), &config.dir),
             recovery: Recovery::default(),
             run: PendingRun::default(),
+            replay_from,
         };
         let mut progress_at = Instant::now();
-        let visit = |lsn: Lsn, bytes: &[u8]| {
+        let visit = |lsn: Lsn, lsn_count: u64, bytes: &[u8]| {
             status.recovery_wal_record((persist::RECORD_HEADER_BYTES + bytes.len()) as u64);
             if progress_at.elapsed() >= Duration::from_secs(2) {
                 progress_at = Instant::now();
@@ -162,7 +163,7 @@ impl Journal {
                     "replaying the WAL"
                 );
             }
-            replay.record(lsn, bytes);
+            replay.record(lsn, lsn_count, bytes);
         };
         let (wal, report) = Wal::open(
             Arc::clone(&config.disk),
@@ -205,8 +206,18 @@ impl Journal {
 
     /// Appends one already encoded record payload (see `log_record`).
     pub(crate) fn append_encoded(&mut self, payload: &[u8]) -> Result<Lsn, WalError> {
-        let lsn = self.wal.append(payload)?;
-        self.pending += 1;
+        self.append_encoded_many(payload, 1)
+    }
+
+    /// Appends one already encoded record payload holding `lsn_count` mutations (a pushes
+    /// record, see `log_record`); returns the first one's LSN.
+    pub(crate) fn append_encoded_many(
+        &mut self,
+        payload: &[u8],
+        lsn_count: u32,
+    ) -> Result<Lsn, WalError> {
+        let lsn = self.wal.append_many(payload, lsn_count)?;
+        self.pending += u64::from(lsn_count);
         Ok(lsn)
     }
 
@@ -326,10 +337,8 @@ impl Journal {
     }
 }
 
-/// Longest run of pushes replayed with one `Engine::apply_many`, in pushes and in record bytes
-/// held for it (records can be large: the run must not hold thousands of them).
+/// Longest run of pushes replayed with one `Engine::apply_many`.
 const REPLAY_RUN_MAX: usize = 4096;
-const REPLAY_RUN_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Re-executes the logged records in order. Consecutive pushes of one processing time (a run
 /// the writer logged) are applied together by `Engine::apply_many`, as the writer did: on two
@@ -340,46 +349,46 @@ struct Replay<'a> {
     quarantine: Quarantine,
     recovery: Recovery,
     run: PendingRun,
+    /// The first LSN the engine does not hold yet (a snapshot holds the ones before).
+    replay_from: Lsn,
 }
 
-/// Pushes read and not applied yet, with their record bytes (to quarantine one whose fold
-/// panics).
+/// Pushes read and not applied yet.
 #[derive(Default)]
 struct PendingRun {
     now_ms: TimestampMs,
-    pushes: Vec<(Lsn, ValidatedPush, std::ops::Range<usize>)>,
-    bytes: Vec<u8>,
+    pushes: Vec<(Lsn, ValidatedPush)>,
 }
 
 impl Replay<'_> {
-    fn record(&mut self, lsn: Lsn, bytes: &[u8]) {
+    /// One WAL record, covering LSNs `lsn .. lsn + lsn_count`.
+    fn record(&mut self, lsn: Lsn, lsn_count: u64, bytes: &[u8]) {
         let record = match log_record::decode(bytes) {
             Ok(record) => record,
             Err(reason) => return self.unapplied(lsn, &reason, bytes),
         };
+        let single = |record: &LogRecord| !matches!(record, LogRecord::Pushes { .. });
+        if single(&record) && lsn_count != 1 {
+            let reason = format!("a record of one mutation covers {lsn_count} LSNs");
+            return self.unapplied(lsn, &reason, bytes);
+        }
         match record {
-            LogRecord::Push { now_ms, push } => {
-                if now_ms != self.run.now_ms
-                    || self.run.pushes.len() >= REPLAY_RUN_MAX
-                    || self.run.bytes.len() >= REPLAY_RUN_BYTES_MAX
-                {
-                    self.apply_run();
-                    self.run.now_ms = now_ms;
-                }
-                // The registry changes only through records that end the run first, so this
-                // answer holds when the run is applied.
-                if !self.engine.can_apply(&push) {
+            LogRecord::Push { now_ms, push } => self.push(lsn, now_ms, push),
+            LogRecord::Pushes { now_ms, pushes } => {
+                if pushes.len() as u64 != lsn_count {
                     let reason = format!(
-                        "event '{}' with {} fields does not match the registry at this point",
-                        push.event,
-                        push.fields.len()
+                        "a record of {} pushes covers {lsn_count} LSNs",
+                        pushes.len()
                     );
                     return self.unapplied(lsn, &reason, bytes);
                 }
-                let start = self.run.bytes.len();
-                self.run.bytes.extend_from_slice(bytes);
-                let span = start..self.run.bytes.len();
-                self.run.pushes.push((lsn, push, span));
+                for (lsn, push) in (lsn.0..).map(Lsn).zip(pushes) {
+                    // A snapshot taken inside a record's LSNs already holds its first pushes
+                    // (the writer takes them between runs, so this is for robustness only).
+                    if lsn >= self.replay_from {
+                        self.push(lsn, now_ms, push);
+                    }
+                }
             }
             LogRecord::Register { body, .. } => {
                 self.apply_run();
@@ -396,32 +405,61 @@ impl Replay<'_> {
         }
     }
 
+    fn push(&mut self, lsn: Lsn, now_ms: TimestampMs, push: ValidatedPush) {
+        if now_ms != self.run.now_ms || self.run.pushes.len() >= REPLAY_RUN_MAX {
+            self.apply_run();
+            self.run.now_ms = now_ms;
+        }
+        // The registry changes only through records that end the run first, so this answer
+        // holds when the run is applied.
+        if !self.engine.can_apply(&push) {
+            let reason = format!(
+                "event '{}' with {} fields does not match the registry at this point",
+                push.event,
+                push.fields.len()
+            );
+            return self.unapplied_push(lsn, now_ms, &push, &reason);
+        }
+        self.run.pushes.push((lsn, push));
+    }
+
     /// Applies the pending run, if any.
     fn apply_run(&mut self) {
         if self.run.pushes.is_empty() {
             return;
         }
         let mut run = std::mem::take(&mut self.run);
-        let pushes: Vec<&ValidatedPush> = run.pushes.iter().map(|(_, push, _)| push).collect();
+        let pushes: Vec<&ValidatedPush> = run.pushes.iter().map(|(_, push)| push).collect();
         let mut panics = self
             .engine
             .apply_many(&pushes, run.now_ms)
             .into_iter()
             .peekable();
         drop(pushes);
-        for (i, (lsn, _, span)) in run.pushes.drain(..).enumerate() {
+        for (i, (lsn, push)) in run.pushes.drain(..).enumerate() {
             match panics.next_if(|(index, _)| *index == i) {
                 None => self.recovery.records_applied += 1,
                 Some((_, panic)) => {
                     let reason = format!("engine panicked: {}", engine::panic_message(&panic));
-                    self.unapplied(lsn, &reason, &run.bytes[span]);
+                    self.unapplied_push(lsn, run.now_ms, &push, &reason);
                 }
             }
         }
-        // Keep the buffers for the next run (not one a run of large records grew).
-        run.bytes.clear();
-        run.bytes.shrink_to(REPLAY_RUN_BYTES_MAX);
         self.run = run;
+    }
+
+    /// A push that cannot be applied, quarantined as a record of that one push (whatever record
+    /// it came in), so the quarantine file decodes alone and is the same on every start.
+    fn unapplied_push(
+        &mut self,
+        lsn: Lsn,
+        now_ms: TimestampMs,
+        push: &ValidatedPush,
+        reason: &str,
+    ) {
+        let mut bytes = Vec::new();
+        log_record::encode_push(&mut bytes, now_ms, push);
+        self.unapplied(lsn, reason, &bytes);
     }
 
     /// An intact record that cannot be applied: quarantined the first time it is seen.

@@ -15,8 +15,11 @@
 //! until an answer arrives), so both channels are bounded.
 
 use crate::journal::{AckMode, CommitError, Journal};
+use crate::log_record;
 use crate::status::StoreStatus;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use engine::ValidatedPush;
+use model::TimestampMs;
 use parking_lot::Mutex;
 use persist::{Lsn, Reclamation, WalError, WalStats};
 use std::sync::Arc;
@@ -27,49 +30,92 @@ use std::thread::JoinHandle;
 /// the log thread then commits together.
 pub(crate) const IN_FLIGHT_MAX: usize = 8;
 
-/// Encoded record payloads, back to back, and where each one ends.
+/// Payload bytes a pushes record grows to before the next push starts another (a run larger
+/// than this is logged as several records; a push larger than this gets a record of its own, up
+/// to the WAL's `record_bytes_max`).
+pub(crate) const PUSHES_RECORD_BYTES_TARGET: usize = 256 * 1024;
+
+/// The pushes of a writer run, encoded as pushes records (`log_record`, kind 4) back to back:
+/// each record holds as many pushes as fit in `PUSHES_RECORD_BYTES_TARGET` and takes one LSN
+/// per push (decision 0024).
 #[derive(Default)]
 pub(crate) struct EncodedBatch {
     bytes: Vec<u8>,
-    ends: Vec<usize>,
+    /// Each record's payload (a range of `bytes`) and the pushes in it; the last one is open.
+    records: Vec<(std::ops::Range<usize>, u32)>,
+    /// Where `bytes` spells the event name of the open record's last push (to write "the
+    /// previous event" instead).
+    last_event: std::ops::Range<usize>,
     /// A `/push-sync` rode in the batch: fdatasync even in relaxed mode.
     pub(crate) sync: bool,
 }
 
+/// Where an entry starting at `entry_start` that spells out `push`'s event name has it.
+fn event_name_at(entry_start: usize, push: &ValidatedPush) -> std::ops::Range<usize> {
+    let name_start = entry_start + 2;
+    name_start..name_start + push.event.len()
+}
+
+/// A push whose entry alone would pass the WAL's record size limit.
+#[derive(Debug)]
+pub(crate) struct PushTooLarge;
+
 impl EncodedBatch {
-    /// Encodes one record with `encode` (which appends to the buffer).
-    pub(crate) fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> usize {
-        let start = self.bytes.len();
-        encode(&mut self.bytes);
-        self.ends.push(self.bytes.len());
-        self.bytes.len() - start
+    /// Encodes `push` into the open record, or into a new one when the open record would pass
+    /// the target size or the most LSNs a record may cover. Nothing is added if the push alone
+    /// makes a record larger than `record_bytes_max`.
+    pub(crate) fn push(
+        &mut self,
+        now_ms: TimestampMs,
+        push: &ValidatedPush,
+        record_bytes_max: usize,
+    ) -> Result<(), PushTooLarge> {
+        let entry_start = self.bytes.len();
+        if let Some((open, n)) = self.records.last_mut() {
+            if *n < persist::RECORD_LSNS_MAX {
+                let same = self.bytes[self.last_event.clone()] == *push.event.as_bytes();
+                log_record::encode_pushes_entry(&mut self.bytes, push, same);
+                if self.bytes.len() - open.start <= PUSHES_RECORD_BYTES_TARGET {
+                    open.end = self.bytes.len();
+                    *n += 1;
+                    if !same {
+                        self.last_event = event_name_at(entry_start, push);
+                    }
+                    return Ok(());
+                }
+                self.bytes.truncate(entry_start);
+            }
+        }
+        log_record::encode_pushes_header(&mut self.bytes, now_ms);
+        log_record::encode_pushes_entry(&mut self.bytes, push, false);
+        if self.bytes.len() - entry_start > record_bytes_max {
+            self.bytes.truncate(entry_start);
+            return Err(PushTooLarge);
+        }
+        self.records.push((entry_start..self.bytes.len(), 1));
+        self.last_event = event_name_at(entry_start + log_record::PUSHES_HEADER_BYTES, push);
+        Ok(())
     }
 
-    /// Drops the last record pushed (it was too large to log).
     fn clear(&mut self) {
         self.bytes.clear();
-        self.ends.clear();
+        self.records.clear();
         self.sync = false;
     }
 
-    pub(crate) fn pop(&mut self) {
-        self.ends.pop();
-        self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
-    }
-
-    fn records(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(s, e)| &self.bytes[s..e])
+    /// Each record's payload and the pushes (LSNs) it holds.
+    fn records(&self) -> impl Iterator<Item = (&[u8], u32)> {
+        self.records
+            .iter()
+            .map(|(range, n)| (&self.bytes[range.clone()], *n))
     }
 }
 
 /// The answer to one submitted batch.
 pub(crate) struct BatchOutcome {
-    /// LSN of the batch's first record; the others follow densely.
+    /// LSN of the batch's first push; the others follow densely.
     pub(crate) first_lsn: Lsn,
-    /// How many of the batch's records (a prefix) were appended.
+    /// How many of the batch's pushes (a prefix, in whole records) were appended.
     pub(crate) appended: usize,
     /// `None`: every record is committed. `Some`: the batch failed, and only its appended
     /// records at or below `committed_lsn` (made durable by a segment rotation) are in the log.
@@ -309,13 +355,13 @@ fn commit_group(journal: &mut Journal, group: &mut Vec<EncodedBatch>) -> Vec<Bat
         let mut first = Lsn::ZERO;
         let mut n_appended = 0;
         if failure.is_none() {
-            for record in batch.records() {
-                match journal.append_encoded(record) {
+            for (payload, n_pushes) in batch.records() {
+                match journal.append_encoded_many(payload, n_pushes) {
                     Ok(lsn) => {
                         if n_appended == 0 {
                             first = lsn;
                         }
-                        n_appended += 1;
+                        n_appended += n_pushes as usize;
                     }
                     Err(error) => {
                         failure = Some(CommitError::from(error));

@@ -84,6 +84,7 @@ pub struct StoreStatus {
     storage_full: AtomicBool,
     wal_fsyncs_total: AtomicU64,
     wal_records_total: AtomicU64,
+    wal_lsns_total: AtomicU64,
     wal_bytes_written_total: AtomicU64,
     wal_rotations_total: AtomicU64,
     /// `persist::WalStats::fsync_histogram` and the total fdatasync time, republished.
@@ -155,6 +156,8 @@ pub struct StatusSnapshot {
     pub storage_full: bool,
     pub wal_fsyncs_total: u64,
     pub wal_records_total: u64,
+    /// Mutations logged (one LSN each; a record holds the pushes of a writer run).
+    pub wal_lsns_total: u64,
     pub wal_bytes_written_total: u64,
     pub wal_rotations_total: u64,
     /// Batch fdatasync latencies: `[i]` counts syncs within `WAL_FSYNC_BOUNDS_SECONDS[i]`
@@ -303,6 +306,7 @@ impl StoreStatus {
             storage_full: self.storage_full.load(Ordering::Relaxed),
             wal_fsyncs_total: load(&self.wal_fsyncs_total),
             wal_records_total: load(&self.wal_records_total),
+            wal_lsns_total: load(&self.wal_lsns_total),
             wal_bytes_written_total: load(&self.wal_bytes_written_total),
             wal_rotations_total: load(&self.wal_rotations_total),
             wal_fsync_histogram: std::array::from_fn(|i| load(&self.wal_fsync_histogram[i])),
@@ -398,6 +402,8 @@ impl StoreStatus {
         self.wal_fsyncs_total.store(stats.fsyncs, Ordering::Relaxed);
         self.wal_records_total
             .store(stats.records_appended, Ordering::Relaxed);
+        self.wal_lsns_total
+            .store(stats.lsns_appended, Ordering::Relaxed);
         self.wal_bytes_written_total
             .store(stats.bytes_written, Ordering::Relaxed);
         self.wal_rotations_total

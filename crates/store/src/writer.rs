@@ -161,7 +161,7 @@ pub(crate) fn run(
                     let outcomes = log.as_ref().map_or(&never_outcome, LogThread::outcomes);
                     crossbeam_channel::select! {
                         recv(outcomes) -> outcome => match outcome {
-                            Ok(outcome) => Wake::Outcome(outcome),
+                            Ok(outcome) => Wake::Outcome(Box::new(outcome)),
                             Err(_) => Wake::Disconnected,
                         },
                         recv(inputs) -> input => match input {
@@ -178,7 +178,7 @@ pub(crate) fn run(
                         if let Some(log) = log.as_mut() {
                             log.outcome_received();
                         }
-                        writer.complete(outcome);
+                        writer.complete(*outcome);
                         writer.end_turn(&mut stats_published, &mut stats_dirty);
                         maybe_snapshot(&mut snapshotter, &mut log, &mut writer);
                         continue;
@@ -250,7 +250,8 @@ const IDLE_WAKEUP_MAX: Duration = Duration::from_secs(3600);
 
 enum Wake {
     Input(Input),
-    Outcome(BatchOutcome),
+    /// Boxed: an outcome carries the WAL's counters, several times an input's size.
+    Outcome(Box<BatchOutcome>),
     /// A snapshot finished (`None`: the snapshot thread is gone).
     SnapshotDone(Option<Done>),
     Timeout,
@@ -488,10 +489,7 @@ impl Writer {
                     None => reply,
                 };
                 if log.is_some() {
-                    let bytes =
-                        encoded.push_with(|out| log_record::encode_push(out, now_ms, &validated));
-                    if bytes > record_bytes_max {
-                        encoded.pop();
+                    if encoded.push(now_ms, &validated, record_bytes_max).is_err() {
                         self.refuse_push(
                             reply,
                             "value_too_large",

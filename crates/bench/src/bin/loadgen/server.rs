@@ -325,7 +325,8 @@ impl Server {
         };
         Some(Metrics {
             wal_fsyncs: get("weir_wal_fsyncs_total")?,
-            wal_records: get("weir_wal_records_total")?,
+            // Mutations logged: one LSN each (weir before decision 0024 had one record each).
+            wal_records: get("weir_wal_lsns_total").or_else(|| get("weir_wal_records_total"))?,
         })
     }
 
