@@ -337,8 +337,10 @@ impl Journal {
     }
 }
 
-/// Longest run of pushes replayed with one `Engine::apply_many`.
+/// Longest run of pushes replayed with one `Engine::apply_many`, in pushes and in logged bytes
+/// held for it (pushes can be large: the run must not hold thousands of them).
 const REPLAY_RUN_MAX: usize = 4096;
+const REPLAY_RUN_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Re-executes the logged records in order. Consecutive pushes of one processing time (a run
 /// the writer logged) are applied together by `Engine::apply_many`, as the writer did: on two
@@ -358,6 +360,8 @@ struct Replay<'a> {
 struct PendingRun {
     now_ms: TimestampMs,
     pushes: Vec<(Lsn, ValidatedPush)>,
+    /// Logged bytes of `pushes` (a push's share of its record).
+    bytes: usize,
 }
 
 impl Replay<'_> {
@@ -373,7 +377,7 @@ impl Replay<'_> {
             return self.unapplied(lsn, &reason, bytes);
         }
         match record {
-            LogRecord::Push { now_ms, push } => self.push(lsn, now_ms, push),
+            LogRecord::Push { now_ms, push } => self.push(lsn, now_ms, push, bytes.len()),
             LogRecord::Pushes { now_ms, pushes } => {
                 if pushes.len() as u64 != lsn_count {
                     let reason = format!(
@@ -382,11 +386,12 @@ impl Replay<'_> {
                     );
                     return self.unapplied(lsn, &reason, bytes);
                 }
+                let share = bytes.len().div_ceil(pushes.len().max(1));
                 for (lsn, push) in (lsn.0..).map(Lsn).zip(pushes) {
                     // A snapshot taken inside a record's LSNs already holds its first pushes
                     // (the writer takes them between runs, so this is for robustness only).
                     if lsn >= self.replay_from {
-                        self.push(lsn, now_ms, push);
+                        self.push(lsn, now_ms, push, share);
                     }
                 }
             }
@@ -405,8 +410,11 @@ impl Replay<'_> {
         }
     }
 
-    fn push(&mut self, lsn: Lsn, now_ms: TimestampMs, push: ValidatedPush) {
-        if now_ms != self.run.now_ms || self.run.pushes.len() >= REPLAY_RUN_MAX {
+    fn push(&mut self, lsn: Lsn, now_ms: TimestampMs, push: ValidatedPush, logged_bytes: usize) {
+        if now_ms != self.run.now_ms
+            || self.run.pushes.len() >= REPLAY_RUN_MAX
+            || self.run.bytes >= REPLAY_RUN_BYTES_MAX
+        {
             self.apply_run();
             self.run.now_ms = now_ms;
         }
@@ -421,6 +429,7 @@ impl Replay<'_> {
             return self.unapplied_push(lsn, now_ms, &push, &reason);
         }
         self.run.pushes.push((lsn, push));
+        self.run.bytes += logged_bytes;
     }
 
     /// Applies the pending run, if any.
@@ -445,6 +454,7 @@ impl Replay<'_> {
                 }
             }
         }
+        run.bytes = 0;
         self.run = run;
     }
 

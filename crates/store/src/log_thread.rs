@@ -32,7 +32,7 @@ pub(crate) const IN_FLIGHT_MAX: usize = 8;
 
 /// Payload bytes a pushes record grows to before the next push starts another (a run larger
 /// than this is logged as several records; a push larger than this gets a record of its own, up
-/// to the WAL's `record_bytes_max`).
+/// to the WAL's `record_bytes_max`, which also caps this when smaller).
 pub(crate) const PUSHES_RECORD_BYTES_TARGET: usize = 256 * 1024;
 
 /// The pushes of a writer run, encoded as pushes records (`log_record`, kind 4) back to back:
@@ -71,11 +71,12 @@ impl EncodedBatch {
         record_bytes_max: usize,
     ) -> Result<(), PushTooLarge> {
         let entry_start = self.bytes.len();
+        let target = PUSHES_RECORD_BYTES_TARGET.min(record_bytes_max);
         if let Some((open, n)) = self.records.last_mut() {
             if *n < persist::RECORD_LSNS_MAX {
                 let same = self.bytes[self.last_event.clone()] == *push.event.as_bytes();
                 log_record::encode_pushes_entry(&mut self.bytes, push, same);
-                if self.bytes.len() - open.start <= PUSHES_RECORD_BYTES_TARGET {
+                if self.bytes.len() - open.start <= target {
                     open.end = self.bytes.len();
                     *n += 1;
                     if !same {

@@ -739,6 +739,9 @@ struct SimStats {
     torn_tails_repaired: u64,
     acked: u64,
     recovered_unacked: u64,
+    /// WAL records appended, and the mutations (LSNs) they held.
+    wal_records: u64,
+    wal_lsns: u64,
 }
 
 /// Reads every `(table, key)` of every table that exists after recovery.
@@ -885,17 +888,31 @@ fn simulate(seed: u64, stats: &mut SimStats) {
                 }
                 continue;
             }
-            // A burst of pushes queued together (one group commit with a large batch_max).
+            // A burst of pushes queued together (one group commit with a large batch_max), as
+            // separate submissions or as one batch (as a connection submits what it parsed
+            // from one read); with a large batch_max, a run is logged as one record of several
+            // LSNs (decision 0024).
             let burst = 1 + rng.below(12) as usize;
-            let mut tickets = Vec::with_capacity(burst);
+            let as_one_batch = rng.below(2) == 0;
+            let mut commands = Vec::with_capacity(burst);
             for _ in 0..burst {
                 let n = live_tables[rng.below(live_tables.len() as u64) as usize];
                 let key = KEYS[rng.below(KEYS.len() as u64) as usize];
                 let x = 1 + rng.below(1000) as i64;
                 let pad = rng.below(300) as usize;
                 sent.push((n, key, x));
-                tickets.push(store.handle().submit(push(n, key, x, pad)).unwrap());
+                commands.push(push(n, key, x, pad));
             }
+            let tickets: Vec<_> = if as_one_batch {
+                let tickets = store.handle().submit_many(commands).unwrap();
+                assert_eq!(tickets.len(), burst, "{context}: the queue has room");
+                tickets.collect()
+            } else {
+                commands
+                    .into_iter()
+                    .map(|command| store.handle().submit(command).unwrap())
+                    .collect()
+            };
             for ticket in tickets {
                 let Ok(outcome) = ticket.wait() else {
                     // No reply at all: the writer dropped it (see
@@ -927,7 +944,11 @@ fn simulate(seed: u64, stats: &mut SimStats) {
         stats.acked += n_acked as u64;
         // The crash point was past the workload: crash now (nothing unsynced is outstanding).
         incarnation.crash();
+        let status = Arc::clone(store.handle().status());
         store.shutdown();
+        let wal = status.snapshot();
+        stats.wal_records += wal.wal_records_total;
+        stats.wal_lsns += wal.wal_lsns_total;
     }
 }
 
@@ -954,6 +975,8 @@ fn random_crashes_keep_every_acked_push_and_nothing_unsent() {
         assert!(stats.torn_tails_repaired > 0, "{stats:?}");
         assert!(stats.crashes_in_recovery > 0, "{stats:?}");
         assert!(stats.acked > 1_000, "{stats:?}");
+        // Runs were logged as records of several pushes.
+        assert!(stats.wal_lsns > stats.wal_records + 500, "{stats:?}");
     }
 }
 
@@ -1135,4 +1158,84 @@ fn replay_splits_a_run_of_large_records_and_applies_them_all() {
     assert_eq!(recovery.records_applied, 1 + 160, "{recovery:?}");
     assert_eq!(read(&store, 0, "big"), Some((160, (1..=160).sum())));
     store.shutdown();
+}
+
+/// The pushes of one run share WAL records (decision 0024): a run is cut into records of at most
+/// 256 KiB, or `record_bytes_max` when smaller; a push that does not fit a record alone is
+/// refused and the others of its run are logged; every push keeps its own LSN, and a restart
+/// replays exactly the acknowledged ones.
+#[test]
+fn a_run_is_logged_as_records_of_several_pushes_within_the_size_limits() {
+    for record_bytes_max in [persist::RECORD_BYTES_MAX_DEFAULT, 48 * 1024] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let disk: Arc<dyn Disk> = Arc::new(FileDisk);
+        let config = |disk: Arc<dyn Disk>| StoreConfig {
+            wal: Some(WalConfig {
+                disk,
+                dir: dir.clone(),
+                options: WalOptions {
+                    record_bytes_max,
+                    ..WalOptions::default()
+                },
+                ack: AckMode::Durable,
+            }),
+            ..StoreConfig::default()
+        };
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let (store, _) = Store::open(config(Arc::clone(&disk)), clock.clone()).unwrap();
+        register(&store, 0);
+        // 60 pushes of ~20 KB as one batch: one writer run of ~1.2 MB, so 5 or more records
+        // (26 or more with the 48 KiB limit); push 30 is ~64 KiB, above the smaller limit.
+        let pad = |i: i64| if i == 30 { 64 * 1024 - 1 } else { 20 * 1024 };
+        let commands: Vec<Command> = (0..60).map(|i| push(0, "k", i, pad(i))).collect();
+        let tickets: Vec<_> = store.handle().submit_many(commands).unwrap().collect();
+        let mut lsns = Vec::new();
+        let mut sum = 0;
+        for (i, ticket) in (0..).zip(tickets) {
+            match ticket.wait().unwrap() {
+                Outcome::Push(Ok(ack)) => {
+                    lsns.push(ack.lsn.0);
+                    sum += i;
+                }
+                Outcome::Push(Err(refused)) => {
+                    assert_eq!((i, record_bytes_max), (30, 48 * 1024), "{refused:?}");
+                    assert_eq!(refused.error.code, "value_too_large");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let n_acked = lsns.len() as i64;
+        assert_eq!(
+            n_acked,
+            if record_bytes_max == 48 * 1024 {
+                59
+            } else {
+                60
+            }
+        );
+        assert!(
+            lsns.windows(2).all(|w| w[1] == w[0] + 1),
+            "one LSN per push, dense: {lsns:?}"
+        );
+        let status = Arc::clone(store.handle().status());
+        store.shutdown();
+        let wal = status.snapshot();
+        assert_eq!(
+            wal.wal_lsns_total,
+            1 + n_acked as u64,
+            "the register and the pushes"
+        );
+        let min_records = if record_bytes_max == 48 * 1024 { 26 } else { 5 };
+        assert!(
+            (1 + min_records..=1 + 30).contains(&wal.wal_records_total),
+            "{} records for a run of {n_acked} pushes",
+            wal.wal_records_total
+        );
+        let (store, recovery) = Store::open(config(Arc::clone(&disk)), clock).unwrap();
+        let recovery = recovery.unwrap();
+        assert_eq!(recovery.records_applied, 1 + n_acked as u64, "{recovery:?}");
+        assert_eq!(read(&store, 0, "k"), Some((n_acked, sum)));
+        store.shutdown();
+    }
 }
