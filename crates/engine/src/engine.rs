@@ -276,8 +276,7 @@ impl Engine {
     /// pushes whose fold panicked, as `(index in pushes, panic)` in increasing index order
     /// (the others are applied; a panicking push may have changed part of its entities, as with
     /// `apply` under `catch_unwind`). Nothing is allocated per push: a run without panics
-    /// returns an empty vector, and the per-push event ids reuse one buffer (transient
-    /// per-run buffers of a few tens of KiB made the allocator fault in fresh pages).
+    /// returns an empty vector, and the per-push event ids reuse one buffer.
     ///
     /// A run of at least [`APPLY_PARALLEL_MIN`] pushes is applied on [`LANES`] threads, one
     /// per entity-map lane (scoped: all joined before this returns): each thread takes every
