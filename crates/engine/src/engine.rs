@@ -371,7 +371,7 @@ impl Engine {
         let def = &compiled.tables[table_id];
         // beava checks the feature names before the key arity.
         let mut selected: Vec<usize> = match features {
-            None => (0..def.features.len()).collect(),
+            None => def.features_by_name.clone(),
             Some(names) => {
                 let mut selected = Vec::with_capacity(names.len());
                 let mut missing = Vec::new();
@@ -391,8 +391,10 @@ impl Engine {
             }
         };
         // beava answers rows with members in name order (its maps are sorted), each once.
-        selected.sort_by(|a, b| def.features[*a].name.cmp(&def.features[*b].name));
-        selected.dedup();
+        if features.is_some() {
+            selected.sort_by_key(|&i| def.name_rank[i]);
+            selected.dedup();
+        }
         let segments = if def.key_slots.is_empty() && key.is_empty() {
             0
         } else {

@@ -1,9 +1,11 @@
 //! Body encoding per content type: JSON (`serde_json`) or MessagePack (`rmp-serde`, maps with
-//! named fields, as beava's `to_vec_named`). Encoders write straight into the connection's
-//! output buffer.
+//! named fields, as beava's `to_vec_named`), appended to the connection's output buffer.
+//! The serializers write token by token; they write into a `Vec` (whose `write` is an inlined
+//! copy) that is then appended in one piece: `BytesMut`'s writer costs a call and a capacity
+//! check per token, a twentieth of a wide `batch_get`'s time.
 
 use crate::opcode::ContentType;
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -11,13 +13,14 @@ use serde::Serialize;
 pub fn write_json<T: Serialize + ?Sized>(out: &mut BytesMut, value: &T) {
     // Writing into memory cannot fail; serializing our own types cannot either (no non-string
     // map keys). A failure here is a programming error.
-    serde_json::to_writer(out.writer(), value).expect("JSON encoding of a response body");
+    let body = serde_json::to_vec(value).expect("JSON encoding of a response body");
+    out.extend_from_slice(&body);
 }
 
 /// Appends `value` as MessagePack (structs as maps) to `out`.
 pub fn write_msgpack<T: Serialize + ?Sized>(out: &mut BytesMut, value: &T) {
-    rmp_serde::encode::write_named(&mut out.writer(), value)
-        .expect("MessagePack encoding of a response body");
+    let body = rmp_serde::to_vec_named(value).expect("MessagePack encoding of a response body");
+    out.extend_from_slice(&body);
 }
 
 /// Appends `value` in `content_type` to `out`.
