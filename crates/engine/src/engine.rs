@@ -429,6 +429,31 @@ impl Engine {
         ))
     }
 
+    /// Hints the memory a [`Engine::get`] of `key` in `table` will read, one stage at a time
+    /// (a batch of reads calls it a few rows ahead, as the apply does for pushes: the table slots,
+    /// then the entity they point to, then its states' heap blocks), so the rows' cache misses
+    /// overlap instead of coming one after the other. Reads nothing it would have to trust.
+    pub fn prefetch_row(&self, table: &str, key: &str, stage: RowPrefetch) {
+        let compiled = self.registry.compiled();
+        let Some(&table_id) = compiled.table_by_name.get(table) else {
+            return;
+        };
+        let entities = &self.tables[table_id].entities;
+        let hash = entities.hash(key);
+        let lane = entities.lane(EntityMap::lane_of(hash));
+        match stage {
+            RowPrefetch::Slots => lane.prefetch_slots(hash),
+            RowPrefetch::Entity => lane.prefetch(hash),
+            RowPrefetch::States => {
+                if let Some(entity) = lane.get(hash, key) {
+                    for state in entity.slice.iter() {
+                        state.prefetch(PrefetchDepth::Block);
+                    }
+                }
+            }
+        }
+    }
+
     /// Test-mode reset: clears registry and state, bumps the registry version.
     pub fn reset(&mut self) {
         self.registry.reset();
@@ -557,6 +582,17 @@ const PREFETCH_TABLE_AHEAD: usize = 20;
 const PREFETCH_SLOT_AHEAD: usize = 12;
 const PREFETCH_BLOCKS_AHEAD: usize = 8;
 const PREFETCH_INNER_AHEAD: usize = 4;
+
+/// What [`Engine::prefetch_row`] hints: each stage finds the previous one's lines cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowPrefetch {
+    /// The table slots the key may sit in.
+    Slots,
+    /// The entity with its states (one block), found in the slot.
+    Entity,
+    /// Each state's heap block.
+    States,
+}
 
 #[derive(Clone, Copy)]
 enum PrefetchStage {

@@ -14,7 +14,7 @@ pub mod table;
 
 pub use engine::{
     panic_message, DedupeKey, Engine, EngineConfig, EngineStats, Panic, ReadTime, RegisterOutcome,
-    APPLY_PARALLEL_MIN,
+    RowPrefetch, APPLY_PARALLEL_MIN,
 };
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
 pub use push::ValidatedPush;
