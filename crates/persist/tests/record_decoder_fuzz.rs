@@ -30,12 +30,14 @@ proptest! {
     }
 
     #[test]
-    fn encoded_records_round_trip_and_every_prefix_is_short(payload in proptest::collection::vec(any::<u8>(), 0..300), salt in any::<u32>(), lsn in 1u64..u64::MAX / 2) {
+    fn encoded_records_round_trip_and_every_prefix_is_short(payload in proptest::collection::vec(any::<u8>(), 0..300), salt in any::<u32>(), lsn in 1u64..u64::MAX / 2, lsn_count in 1u32..=persist::RECORD_LSNS_MAX) {
         let mut bytes = Vec::new();
-        record::encode(&mut bytes, salt, Lsn(lsn), Lsn(lsn - 1), &payload);
+        record::encode_many(&mut bytes, salt, Lsn(lsn), lsn_count, Lsn(lsn - 1), &payload);
         let decoded = record::decode(&bytes, salt);
         prop_assert!(
-            matches!(decoded, RecordDecode::Valid { header, payload: p } if header.lsn == Lsn(lsn) && p == &payload[..]),
+            matches!(decoded, RecordDecode::Valid { header, payload: p } if header.lsn == Lsn(lsn)
+                && header.lsn_count() == u64::from(lsn_count)
+                && p == &payload[..]),
             "round trip failed"
         );
         for cut in 0..bytes.len() {
@@ -48,7 +50,7 @@ proptest! {
     }
 
     #[test]
-    fn recovery_never_panics_on_an_arbitrary_segment(tail in proptest::collection::vec(any::<u8>(), 0..2048), valid_header in any::<bool>(), version in 1u32..=2) {
+    fn recovery_never_panics_on_an_arbitrary_segment(tail in proptest::collection::vec(any::<u8>(), 0..2048), valid_header in any::<bool>(), version in 1u32..=4) {
         let mut segment = if valid_header {
             SegmentHeader { version, salt: 99, first_lsn: Lsn::FIRST }.encode().to_vec()
         } else {
@@ -59,6 +61,6 @@ proptest! {
         let image = BTreeMap::from([(path, segment)]);
         let disk: SimDisk = disk_with(&image);
         let _ = persist::tools::verify(&disk, &wal_dir());
-        let _ = common::open(&disk, &common::small_segments(), Lsn::FIRST);
+        let _ = common::open_counted(&disk, &common::small_segments(), Lsn::FIRST);
     }
 }
