@@ -12,8 +12,9 @@ pub const RECORD_HEADER_BYTES: usize = 32;
 /// Largest payload the format can carry. A header declaring more is corruption, and the length
 /// is checked against this before any slice or allocation is made from it.
 pub const RECORD_PAYLOAD_BYTES_MAX: u32 = 64 * 1024 * 1024;
-/// Most LSNs one record may cover (format version 3: a record of `n` entries the caller packed
-/// into one payload takes LSNs `lsn ..= lsn + n - 1`). A header declaring more is corruption.
+/// Most LSNs one record may cover (format versions 3 and 4: a record of `n` entries the caller
+/// packed into one payload takes LSNs `lsn ..= lsn + n - 1`). A header declaring more is
+/// corruption.
 pub const RECORD_LSNS_MAX: u32 = 1 << 16;
 /// Default cap on appended payloads (`WalOptions::record_bytes_max`).
 pub const RECORD_BYTES_MAX_DEFAULT: u32 = 16 * 1024 * 1024;

@@ -30,7 +30,7 @@ pub struct RecordHeader {
     pub durable_lsn: Lsn,
     pub payload_len: u32,
     /// The record covers LSNs `lsn ..= lsn + extra_lsns` (the caller packed that many entries
-    /// into its payload; format version 3).
+    /// into its payload; format versions 3 and 4).
     pub extra_lsns: u32,
     pub record_crc: u32,
 }
@@ -88,8 +88,8 @@ pub fn encode(out: &mut Vec<u8>, salt: u32, lsn: Lsn, durable_lsn: Lsn, payload:
     encode_many(out, salt, lsn, 1, durable_lsn, payload);
 }
 
-/// Appends one encoded record covering LSNs `lsn .. lsn + lsn_count` to `out` (format version 3
-/// when `lsn_count > 1`).
+/// Appends one encoded record covering LSNs `lsn .. lsn + lsn_count` to `out` (only segments of
+/// format versions 3 and 4 may hold one with `lsn_count > 1`).
 ///
 /// Panics if `payload` is longer than `RECORD_PAYLOAD_BYTES_MAX`, if `lsn_count` is 0 or above
 /// `RECORD_LSNS_MAX`, or if `durable_lsn` is not below `lsn`: callers check sizes and own the

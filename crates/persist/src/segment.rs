@@ -6,7 +6,7 @@
 //!      8     4  format_version  u32 LE, 1 to 4 (below)
 //!     12     4  salt            u32 LE, random per segment; seeds every record checksum in it
 //!     16     8  first_lsn       u64 LE, LSN of the first record (also the file name)
-//!     24     4  flags           u32 LE, 0 in format version 1
+//!     24     4  flags           u32 LE, 0 (reserved)
 //!     28     4  header_crc      CRC32C(bytes[0..28])
 //!     32        records
 //! ```
