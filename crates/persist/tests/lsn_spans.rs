@@ -327,3 +327,59 @@ fn a_spanning_record_in_a_segment_from_before_version_3_is_corruption() {
     }
     assert_eq!(disk.snapshot(&wal_dir()), before, "nothing modified");
 }
+
+/// The offline tools on a log of spanning records: `verify` names the damaged record by its
+/// first LSN and reports the last LSN the records before it cover, `dump` marks records covering
+/// several LSNs, `salvage` keeps exactly the records before the damage, and the log resumes at
+/// the damaged record's first LSN.
+#[test]
+fn verify_dump_and_salvage_count_lsns_not_records() {
+    use persist::tools::{self, Health, EXIT_OK, EXIT_UNREPAIRABLE};
+    let disk = SimDisk::new();
+    let written = write_counted(&disk, &small_segments(), 60);
+    let segments = segment_paths(&disk);
+    assert!(segments.len() >= 2);
+    let victim = segments[1].clone();
+    let mut bytes = disk.file(&victim).unwrap();
+    let spans = record_spans(&bytes);
+    let (start, _, victim_lsn) = spans[3];
+    bytes[start + persist::RECORD_HEADER_BYTES + 5] ^= 0x10;
+    disk.set_file(&victim, bytes);
+    let n_kept = written
+        .iter()
+        .position(|(lsn, ..)| *lsn == victim_lsn)
+        .unwrap();
+
+    let report = tools::verify(&disk, &wal_dir()).unwrap();
+    assert_eq!(report.exit_code(), EXIT_UNREPAIRABLE);
+    let Health::Corrupt(corrupt) = &report.health else {
+        panic!("{:?}", report.health)
+    };
+    assert_eq!((corrupt.offset as usize, corrupt.lsn), (start, victim_lsn));
+    assert_eq!(report.last_lsn, Some(victim_lsn.prev()));
+
+    let mut out = Vec::new();
+    tools::dump(&disk, &wal_dir(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let spanning = written.iter().filter(|(_, n, _)| *n > 1).count();
+    assert_eq!(
+        text.lines().filter(|line| line.contains(" lsns=")).count(),
+        spanning,
+        "every record covering several LSNs is marked (the damaged one keeps its framing)"
+    );
+    assert!(text.contains(&format!("lsn={} ", written[2].0)));
+    assert!(text.contains(&format!("lsns={}", lsn_count_of(2))));
+
+    let quarantine = wal_dir().join("salvage");
+    let report = tools::salvage(&disk, &wal_dir(), &quarantine).unwrap();
+    assert_eq!(report.next_lsn, Some(victim_lsn));
+    let (mut wal, _, replayed) = open_counted(&disk, &small_segments(), Lsn::FIRST).unwrap();
+    assert_eq!(replayed, written[..n_kept].to_vec());
+    assert_eq!(wal.append_many(b"resumed", 5).unwrap(), victim_lsn);
+    wal.sync().unwrap();
+    drop(wal);
+    assert_eq!(
+        tools::verify(&disk, &wal_dir()).unwrap().exit_code(),
+        EXIT_OK
+    );
+}
