@@ -100,8 +100,9 @@ pub struct Engine {
     watermark_ms: TimestampMs,
     /// Reused row buffer for pipelines.
     scratch: Vec<Value>,
-    /// `apply_many`'s event id per push, kept between runs.
+    /// `apply_many`'s event id per push and lanes with work per push, kept between runs.
     run_events: Vec<Option<usize>>,
+    run_work: Vec<u8>,
     /// Names of `tables`, same order (to carry state over a registry change).
     table_names: Vec<compact_str::CompactString>,
     stats: EngineStats,
@@ -116,6 +117,7 @@ impl Engine {
             watermark_ms: 0,
             scratch: Vec::new(),
             run_events: Vec::new(),
+            run_work: Vec::new(),
             table_names: Vec::new(),
             stats: EngineStats::default(),
         }
@@ -294,15 +296,31 @@ impl Engine {
         run_events.extend(pushes.iter().map(|p| event_of(compiled, p)));
         self.stats.events_applied_total += run_events.iter().flatten().count() as u64;
         let events = &run_events[..];
-        let run = |lanes: &mut [TableLanes<'_>], scratch: &mut Vec<Value>| {
-            run_lane(compiled, pushes, events, now_ms, lanes, scratch)
+        let parallel = pushes.len() >= APPLY_PARALLEL_MIN;
+        // Which lanes have work for each push, found once here rather than by every lane for
+        // every push of the run (and by each of its prefetch stages).
+        let mut run_work = std::mem::take(&mut self.run_work);
+        run_work.clear();
+        if parallel {
+            run_work.extend(
+                pushes
+                    .iter()
+                    .zip(events)
+                    .map(|(push, event)| lanes_with_work(compiled, &self.tables, push, *event)),
+            );
+        }
+        let work = &run_work[..];
+        let run = |lanes: &mut [TableLanes<'_>], lane: usize, scratch: &mut Vec<Value>| {
+            let only = Some((work, 1u8 << lane));
+            run_lane(compiled, pushes, events, only, now_ms, lanes, scratch)
         };
-        let results: Vec<LaneResult> = if pushes.len() < APPLY_PARALLEL_MIN {
+        let results: Vec<LaneResult> = if !parallel {
             let tables = self.tables.as_mut_slice();
             vec![run_lane(
                 compiled,
                 pushes,
                 events,
+                None,
                 now_ms,
                 tables,
                 &mut self.scratch,
@@ -320,14 +338,14 @@ impl Engine {
                     let spawned = std::thread::Builder::new()
                         .name("weir-apply".into())
                         .stack_size(APPLY_THREAD_STACK)
-                        .spawn_scoped(scope, || run(lanes, &mut Vec::new()));
+                        .spawn_scoped(scope, move || run(lanes, index + 1, &mut Vec::new()));
                     match spawned {
                         Ok(handle) => handles.push(handle),
                         // Lanes are independent: this one runs here once the others are done.
                         Err(_) => unspawned.push(index),
                     }
                 }
-                let mut results = vec![run(own, scratch)];
+                let mut results = vec![run(own, 0, scratch)];
                 for handle in handles {
                     match handle.join() {
                         Ok(result) => results.push(result),
@@ -338,7 +356,7 @@ impl Engine {
                 results
             });
             for index in unspawned {
-                results.push(run(&mut others[index], &mut self.scratch));
+                results.push(run(&mut others[index], index + 1, &mut self.scratch));
             }
             results
         };
@@ -351,6 +369,7 @@ impl Engine {
         panics.sort_by_key(|(i, _)| *i);
         panics.dedup_by_key(|(i, _)| *i);
         self.run_events = run_events;
+        self.run_work = run_work;
         panics
     }
 
@@ -505,6 +524,7 @@ impl Engine {
             watermark_ms,
             scratch: Vec::new(),
             run_events: Vec::new(),
+            run_work: Vec::new(),
             table_names,
             stats,
         }
@@ -650,25 +670,62 @@ fn prefetch_push<T: EntityLanes + ?Sized>(
     }
 }
 
+// `lanes_with_work` keeps one bit per lane in a u8.
+const _: () = assert!(LANES <= 8);
+
+/// The lanes (bit `1 << lane`) holding an entity `push` folds into: one per table its event
+/// feeds as is; every lane if a table runs a pipeline first (which may filter the push or derive
+/// the key); none for an unknown event or a push without the key.
+fn lanes_with_work(
+    compiled: &CompiledRegistry,
+    tables: &[TableState],
+    push: &ValidatedPush,
+    event: Option<usize>,
+) -> u8 {
+    let Some(event) = event else {
+        return 0;
+    };
+    let mut lanes = 0u8;
+    for &table_id in &compiled.events[event].tables {
+        let table = &compiled.tables[table_id];
+        if !table.pipeline.is_identity() {
+            return u8::MAX;
+        }
+        if let Some(key) = entity_key_cow(&push.fields, &table.key_slots) {
+            let hash = tables[table_id].entities.hash(&key);
+            lanes |= 1 << EntityMap::lane_of(hash);
+        }
+    }
+    lanes
+}
+
 /// Folds every push of a run, in order, into the entities `tables` makes writable; returns the
-/// cold resets and the pushes whose fold panicked.
+/// cold resets and the pushes whose fold panicked. With `only = Some((work, bit))`, pushes whose
+/// `work` lacks `bit` (this lane holds none of their entities) are skipped without a look.
 fn run_lane<T: EntityLanes + ?Sized>(
     compiled: &CompiledRegistry,
     pushes: &[&ValidatedPush],
     events: &[Option<usize>],
+    only: Option<(&[u8], u8)>,
     now_ms: TimestampMs,
     tables: &mut T,
     scratch: &mut Vec<Value>,
 ) -> LaneResult {
     let mut cold_evictions = 0;
     let mut panics = Vec::new();
+    let mine = |i: usize| only.is_none_or(|(work, bit)| work[i] & bit != 0);
     let ahead = |i: usize, distance: usize, stage: PrefetchStage, tables: &T| {
         if let Some(push) = pushes.get(i + distance) {
-            prefetch_push(compiled, push, events[i + distance], tables, stage);
+            if mine(i + distance) {
+                prefetch_push(compiled, push, events[i + distance], tables, stage);
+            }
         }
     };
     for (i, (push, event_id)) in pushes.iter().zip(events).enumerate() {
-        if let Some(push) = pushes.get(i + PREFETCH_FIELDS_AHEAD) {
+        if let Some(push) = pushes
+            .get(i + PREFETCH_FIELDS_AHEAD)
+            .filter(|_| mine(i + PREFETCH_FIELDS_AHEAD))
+        {
             // The stages below start by reading the entity key out of the push's fields.
             sketch::prefetch::block(
                 push.fields.as_ptr().cast(),
@@ -685,6 +742,9 @@ fn run_lane<T: EntityLanes + ?Sized>(
         let Some(event_id) = *event_id else {
             continue;
         };
+        if !mine(i) {
+            continue;
+        }
         let event = &compiled.events[event_id];
         match catch_unwind(AssertUnwindSafe(|| {
             fold_event(compiled, event, push, now_ms, tables, scratch)
