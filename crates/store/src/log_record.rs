@@ -75,22 +75,32 @@ pub fn encode_pushes_header(out: &mut Vec<u8>, now_ms: TimestampMs) {
 }
 
 /// Appends one entry of a pushes record to `out`; `same_event_as_previous` writes the event
-/// name as "the previous entry's" (never for a record's first entry).
-pub fn encode_pushes_entry(out: &mut Vec<u8>, push: &ValidatedPush, same_event_as_previous: bool) {
-    if same_event_as_previous {
+/// name as "the previous entry's" (never for a record's first entry). Returns where in `out`
+/// the event name is spelled out, if it is (for the next entry's comparison).
+pub fn encode_pushes_entry(
+    out: &mut Vec<u8>,
+    push: &ValidatedPush,
+    same_event_as_previous: bool,
+) -> Option<std::ops::Range<usize>> {
+    let name = if same_event_as_previous {
         out.extend_from_slice(&0u16.to_le_bytes());
+        None
     } else {
-        put_event_name(out, &push.event);
-    }
+        Some(put_event_name(out, &push.event))
+    };
     rmp_serde::encode::write(out, &push.fields).expect("validated values encode as msgpack");
+    name
 }
 
-fn put_event_name(out: &mut Vec<u8>, event: &str) {
+/// Appends a u16-length-prefixed event name; returns where the name's bytes are in `out`.
+fn put_event_name(out: &mut Vec<u8>, event: &str) -> std::ops::Range<usize> {
     let name = event.as_bytes();
     // Event names are 1 to 128 chars (registry rule), far below u16::MAX.
     let name_len = u16::try_from(name.len()).expect("event names are short");
     out.extend_from_slice(&name_len.to_le_bytes());
+    let start = out.len();
     out.extend_from_slice(name);
+    start..out.len()
 }
 
 pub fn encode_register(out: &mut Vec<u8>, now_ms: TimestampMs, body: &serde_json::Value) {

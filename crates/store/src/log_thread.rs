@@ -50,12 +50,6 @@ pub(crate) struct EncodedBatch {
     pub(crate) sync: bool,
 }
 
-/// Where an entry starting at `entry_start` that spells out `push`'s event name has it.
-fn event_name_at(entry_start: usize, push: &ValidatedPush) -> std::ops::Range<usize> {
-    let name_start = entry_start + 2;
-    name_start..name_start + push.event.len()
-}
-
 /// A push whose entry alone would pass the WAL's record size limit.
 #[derive(Debug)]
 pub(crate) struct PushTooLarge;
@@ -75,12 +69,12 @@ impl EncodedBatch {
         if let Some((open, n)) = self.records.last_mut() {
             if *n < persist::RECORD_LSNS_MAX {
                 let same = self.bytes[self.last_event.clone()] == *push.event.as_bytes();
-                log_record::encode_pushes_entry(&mut self.bytes, push, same);
+                let name = log_record::encode_pushes_entry(&mut self.bytes, push, same);
                 if self.bytes.len() - open.start <= target {
                     open.end = self.bytes.len();
                     *n += 1;
-                    if !same {
-                        self.last_event = event_name_at(entry_start, push);
+                    if let Some(name) = name {
+                        self.last_event = name;
                     }
                     return Ok(());
                 }
@@ -88,13 +82,13 @@ impl EncodedBatch {
             }
         }
         log_record::encode_pushes_header(&mut self.bytes, now_ms);
-        log_record::encode_pushes_entry(&mut self.bytes, push, false);
+        let name = log_record::encode_pushes_entry(&mut self.bytes, push, false);
         if self.bytes.len() - entry_start > record_bytes_max {
             self.bytes.truncate(entry_start);
             return Err(PushTooLarge);
         }
         self.records.push((entry_start..self.bytes.len(), 1));
-        self.last_event = event_name_at(entry_start + log_record::PUSHES_HEADER_BYTES, push);
+        self.last_event = name.expect("a record's first entry spells its event out");
         Ok(())
     }
 

@@ -1170,20 +1170,13 @@ fn a_run_is_logged_as_records_of_several_pushes_within_the_size_limits() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("wal");
         let disk: Arc<dyn Disk> = Arc::new(FileDisk);
-        let config = |disk: Arc<dyn Disk>| StoreConfig {
-            wal: Some(WalConfig {
-                disk,
-                dir: dir.clone(),
-                options: WalOptions {
-                    record_bytes_max,
-                    ..WalOptions::default()
-                },
-                ack: AckMode::Durable,
-            }),
-            ..StoreConfig::default()
+        let with_limit = |disk: Arc<dyn Disk>| {
+            let mut config = config(disk, &dir, persist::SEGMENT_BYTES_TARGET_DEFAULT);
+            config.wal.as_mut().unwrap().options.record_bytes_max = record_bytes_max;
+            config
         };
         let clock = Arc::new(ManualClock::new(1_000_000));
-        let (store, _) = Store::open(config(Arc::clone(&disk)), clock.clone()).unwrap();
+        let (store, _) = Store::open(with_limit(Arc::clone(&disk)), clock.clone()).unwrap();
         register(&store, 0);
         // 60 pushes of ~20 KB as one batch: one writer run of ~1.2 MB, so 5 or more records
         // (26 or more with the 48 KiB limit); push 30 is ~64 KiB, above the smaller limit.
@@ -1232,7 +1225,7 @@ fn a_run_is_logged_as_records_of_several_pushes_within_the_size_limits() {
             "{} records for a run of {n_acked} pushes",
             wal.wal_records_total
         );
-        let (store, recovery) = Store::open(config(Arc::clone(&disk)), clock).unwrap();
+        let (store, recovery) = Store::open(with_limit(Arc::clone(&disk)), clock).unwrap();
         let recovery = recovery.unwrap();
         assert_eq!(recovery.records_applied, 1 + n_acked as u64, "{recovery:?}");
         assert_eq!(read(&store, 0, "k"), Some((n_acked, sum)));
