@@ -8,12 +8,15 @@
 pub mod codec;
 pub mod error_body;
 pub mod frame;
+mod json_push;
 mod msgpack_push;
 pub mod opcode;
 pub mod push_envelope;
 pub mod read_request;
 pub mod register_body;
 pub mod response;
+#[cfg(test)]
+mod test_values;
 
 pub use error_body::ErrorBody;
 pub use frame::{Frame, FrameError};

@@ -11,7 +11,7 @@
 //! decodes to exactly what the serde path gives (tested against it on generated and mutated
 //! frames: `fast_path_agrees_with_the_serde_path`).
 
-use crate::push_envelope::PushEnvelope;
+use crate::push_envelope::{KeysSeen, PushEnvelope};
 use compact_str::CompactString;
 use model::{DecodeLimits, Value};
 
@@ -31,7 +31,13 @@ pub struct PushNameCache {
 const NAMES_CACHED_MAX: usize = 32;
 
 impl PushNameCache {
-    fn event(&mut self, name: &str) -> CompactString {
+    /// How many body field names the last pushes had (up to the cache's bound): the capacity
+    /// to reserve for the next body.
+    pub(crate) fn fields_cached(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub(crate) fn event(&mut self, name: &str) -> CompactString {
         if self.event != name {
             self.event = CompactString::from(name);
         }
@@ -39,7 +45,7 @@ impl PushNameCache {
     }
 
     /// The name of the body's `index`th field.
-    fn field(&mut self, index: usize, name: &str) -> CompactString {
+    pub(crate) fn field(&mut self, index: usize, name: &str) -> CompactString {
         if let Some(cached) = self.fields.get_mut(index) {
             if cached != name {
                 *cached = CompactString::from(name);
@@ -206,10 +212,11 @@ impl<'a> Reader<'a, '_> {
                 let child = self.child(depth, len)?;
                 let mut entries: Vec<(CompactString, Value)> =
                     Vec::with_capacity(len.min(self.bytes.len() / 2));
+                let mut keys = KeysSeen::default();
                 for _ in 0..len {
                     let key = self.str()?;
                     // The serde path lets the last of duplicate keys win; leave that to it.
-                    if entries.iter().any(|(k, _)| k.as_str() == key) {
+                    if !keys.insert(key) {
                         return None;
                     }
                     // Depth 0 is the body itself: its field names repeat push after push.
@@ -255,14 +262,8 @@ impl<'a> Reader<'a, '_> {
 mod tests {
     use super::*;
     use crate::push_envelope::{decode_msgpack_push_via_serde, PushDecodeError};
+    use crate::test_values::{has_duplicate_keys, value, LIMITS};
     use proptest::prelude::*;
-
-    /// Small bounds, so generated values cross them.
-    const LIMITS: DecodeLimits = DecodeLimits {
-        depth_max: 3,
-        string_bytes_max: 40,
-        collection_len_max: 6,
-    };
 
     /// MessagePack for `value`, each choice of encoding (integer width, str/array/map header
     /// size, f32 when exact) taken from `pick`.
@@ -362,28 +363,6 @@ mod tests {
         }
     }
 
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::I64),
-            (-200i64..200).prop_map(Value::I64),
-            any::<f64>().prop_map(Value::F64),
-            (-1e6f32..1e6).prop_map(|v| Value::F64(f64::from(v))),
-            "[a-z]{0,6}".prop_map(|s| Value::Str(s.into())),
-            ".{0,12}".prop_map(|s| Value::Str(s.into())),
-            "[a-z]{38,42}".prop_map(|s| Value::Str(s.into())),
-        ];
-        leaf.prop_recursive(5, 40, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
-                prop::collection::vec(("[a-d]{1,2}", inner), 0..8).prop_map(|entries| {
-                    Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
-                }),
-            ]
-        })
-    }
-
     /// Envelope members: usually `event` and `body`, sometimes not (wrong names, a third one,
     /// a non-string event).
     fn envelope() -> impl Strategy<Value = Vec<(String, Value)>> {
@@ -471,20 +450,6 @@ mod tests {
             );
         }
         fast
-    }
-
-    fn has_duplicate_keys(value: &Value) -> bool {
-        match value {
-            Value::List(items) => items.iter().any(has_duplicate_keys),
-            Value::Map(entries) => {
-                entries
-                    .iter()
-                    .enumerate()
-                    .any(|(i, (k, _))| entries[..i].iter().any(|(k2, _)| k2 == k))
-                    || entries.iter().any(|(_, v)| has_duplicate_keys(v))
-            }
-            _ => false,
-        }
     }
 
     proptest! {

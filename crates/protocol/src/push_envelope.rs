@@ -65,10 +65,21 @@ fn classify(message: String, otherwise: PushDecodeError) -> PushDecodeError {
 /// `POST /push`: `{"event":"<name>","data":{...}}`; `data` defaults to `{}`, other members are
 /// ignored, and for duplicate members the last one wins.
 pub fn decode_http_push(body: &[u8]) -> Result<PushEnvelope, PushDecodeError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parts = EnvelopeSeed::new("data")
-        .deserialize(&mut de)
-        .and_then(|parts| de.end().map(|()| parts))
+    decode_http_push_with(body, &mut PushNameCache::default())
+}
+
+/// [`decode_http_push`] with the connection's cache of the names it pushed last (the same
+/// result; only faster when names repeat).
+pub fn decode_http_push_with(
+    body: &[u8],
+    names: &mut PushNameCache,
+) -> Result<PushEnvelope, PushDecodeError> {
+    if let Some(envelope) =
+        crate::json_push::decode_push(body, "data", &DecodeLimits::default(), names)
+    {
+        return Ok(envelope);
+    }
+    let parts = decode_json_envelope_via_serde(body, EnvelopeSeed::new("data"))
         .map_err(|e| classify(e.to_string(), PushDecodeError::Malformed))?;
     match parts {
         Envelope::Object {
@@ -86,6 +97,17 @@ pub fn decode_http_push(body: &[u8]) -> Result<PushEnvelope, PushDecodeError> {
 /// `POST /push/:event` (and `/push-sync/:event`, `/push-batch/:event`): the body is the bare
 /// field object. beava answers an undecodable one with `invalid_event`.
 pub fn decode_fields(body: &[u8]) -> Result<Value, PushDecodeError> {
+    decode_fields_with(body, &mut PushNameCache::default())
+}
+
+/// [`decode_fields`] with the connection's name cache.
+pub fn decode_fields_with(
+    body: &[u8],
+    names: &mut PushNameCache,
+) -> Result<Value, PushDecodeError> {
+    if let Some(fields) = crate::json_push::decode_value(body, &DecodeLimits::default(), names) {
+        return Ok(fields);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     ValueSeed::new(DecodeLimits::default())
         .deserialize(&mut de)
@@ -112,10 +134,12 @@ pub fn decode_tcp_push_with(
     let seed = EnvelopeSeed::new("body");
     match content_type {
         ContentType::Json => {
-            let mut de = serde_json::Deserializer::from_slice(payload);
-            let parts = seed
-                .deserialize(&mut de)
-                .and_then(|parts| de.end().map(|()| parts))
+            if let Some(envelope) =
+                crate::json_push::decode_push(payload, "body", &seed.limits, names)
+            {
+                return Ok(envelope);
+            }
+            let parts = decode_json_envelope_via_serde(payload, seed)
                 .map_err(|e| classify(e.to_string(), PushDecodeError::BadEnvelope))?;
             envelope_of(parts)
         }
@@ -130,6 +154,72 @@ pub fn decode_tcp_push_with(
 
 /// The reference decoding of a MessagePack TCP push (`msgpack_push` only speeds up the common
 /// case of it).
+/// The keys of one object seen so far, for the fast decoders' duplicate check: the first few
+/// are scanned (no allocation for the usual body), then indexed, so a hostile body of thousands
+/// of members cannot make the check quadratic.
+#[derive(Default)]
+pub(crate) struct KeysSeen<'a> {
+    scanned: [&'a str; KEYS_SCANNED_MAX],
+    scanned_len: usize,
+    indexed: Option<std::collections::HashSet<&'a str>>,
+}
+
+/// Keys [`KeysSeen`] scans before it indexes them.
+const KEYS_SCANNED_MAX: usize = 16;
+
+impl<'a> KeysSeen<'a> {
+    /// Records `key`; false if it was seen already.
+    pub(crate) fn insert(&mut self, key: &'a str) -> bool {
+        if let Some(indexed) = &mut self.indexed {
+            return indexed.insert(key);
+        }
+        let scanned = &self.scanned[..self.scanned_len];
+        if scanned.contains(&key) {
+            return false;
+        }
+        if self.scanned_len < KEYS_SCANNED_MAX {
+            self.scanned[self.scanned_len] = key;
+            self.scanned_len += 1;
+        } else {
+            let mut indexed: std::collections::HashSet<&'a str> = scanned.iter().copied().collect();
+            indexed.insert(key);
+            self.indexed = Some(indexed);
+        }
+        true
+    }
+}
+
+/// The reference decoding of a JSON push envelope (HTTP and TCP differ only in the data key
+/// and in what they make of the parts).
+fn decode_json_envelope_via_serde(
+    payload: &[u8],
+    seed: EnvelopeSeed,
+) -> Result<Envelope, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let parts = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(parts)
+}
+
+/// What the serde path makes of a JSON envelope, as the fast path would report it: the event
+/// and data when both are there and the event is a string.
+#[cfg(test)]
+pub(crate) fn json_push_via_serde(
+    payload: &[u8],
+    data_key: &'static str,
+    limits: DecodeLimits,
+) -> Result<Option<PushEnvelope>, String> {
+    match decode_json_envelope_via_serde(payload, EnvelopeSeed { data_key, limits }) {
+        Ok(Envelope::Object {
+            event: Some(Value::Str(event)),
+            data: Some(fields),
+            ..
+        }) => Ok(Some(PushEnvelope { event, fields })),
+        Ok(_) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub(crate) fn decode_msgpack_push_via_serde(
     payload: &[u8],
     limits: DecodeLimits,

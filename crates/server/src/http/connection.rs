@@ -15,7 +15,7 @@ use protocol::error_body::{ErrorBody, HTTP_LEGACY_GET_HINT, RESET_DISABLED_REASO
 use protocol::push_envelope::{self, PushDecodeError};
 use protocol::read_request::{self, BatchGetBody, HttpGetReq};
 use protocol::response::{BatchResults, HttpPong, LegacyValue, PushAck, ResetAck, Status};
-use protocol::{codec, ContentType};
+use protocol::{codec, ContentType, PushNameCache};
 use store::read::LegacyRead;
 use store::{Command, Outcome};
 
@@ -49,6 +49,8 @@ enum Kind {
 pub(crate) struct HttpProtocol {
     parser: Parser,
     scratch: BytesMut,
+    /// The names this connection pushed last (decoding reuses them).
+    push_names: PushNameCache,
 }
 
 fn immediate<T: serde::Serialize + ?Sized>(
@@ -161,20 +163,24 @@ impl Protocol for HttpProtocol {
                     }
                 }
             }
-            Route::Push { sync } => match push_envelope::decode_http_push(body) {
-                Ok(envelope) => Pending::write(
-                    request(Kind::Push),
-                    push_command(envelope.event, envelope.fields, sync),
-                ),
-                Err(e) => push_decode_error(close, e, "invalid_json_body"),
-            },
-            Route::LegacyPush { event, sync } => match push_envelope::decode_fields(body) {
-                Ok(fields) => Pending::write(
-                    request(Kind::Push),
-                    push_command(event.into(), fields, sync),
-                ),
-                Err(e) => push_decode_error(close, e, "invalid_event"),
-            },
+            Route::Push { sync } => {
+                match push_envelope::decode_http_push_with(body, &mut self.push_names) {
+                    Ok(envelope) => Pending::write(
+                        request(Kind::Push),
+                        push_command(envelope.event, envelope.fields, sync),
+                    ),
+                    Err(e) => push_decode_error(close, e, "invalid_json_body"),
+                }
+            }
+            Route::LegacyPush { event, sync } => {
+                match push_envelope::decode_fields_with(body, &mut self.push_names) {
+                    Ok(fields) => Pending::write(
+                        request(Kind::Push),
+                        push_command(event.into(), fields, sync),
+                    ),
+                    Err(e) => push_decode_error(close, e, "invalid_event"),
+                }
+            }
             Route::Reset => {
                 if ctx.test_mode {
                     Pending::write(request(Kind::Reset), Command::Reset)

@@ -6,7 +6,6 @@
 use bytes::{BufMut, BytesMut};
 use protocol::codec;
 use serde::Serialize;
-use std::io::Write;
 
 /// `400 {"error":{"code":"http_protocol_error"}}`, sent before closing on malformed input.
 pub(crate) const PROTOCOL_ERROR_BODY: &[u8] = br#"{"error":{"code":"http_protocol_error"}}"#;
@@ -46,15 +45,24 @@ pub(crate) fn write_with(
     extra_headers: &str,
     body: &[u8],
 ) {
+    // Spelled out rather than through `write!`: one of these goes out per push, and the
+    // formatting machinery was ~1 % of the server's CPU at HTTP 32×8.
+    let mut digits = itoa::Buffer::new();
     out.reserve(160 + extra_headers.len() + body.len());
-    let connection = if close { "close" } else { "keep-alive" };
-    let _ = write!(
-        out.writer(),
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         X-Runtime: hand-rolled\r\nConnection: {connection}\r\n{extra_headers}\r\n",
-        reason_phrase(status),
-        body.len()
-    );
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(digits.format(status).as_bytes());
+    out.put_u8(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+    out.extend_from_slice(digits.format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\nX-Runtime: hand-rolled\r\nConnection: ");
+    out.extend_from_slice(if close {
+        b"close\r\n"
+    } else {
+        b"keep-alive\r\n"
+    });
+    out.extend_from_slice(extra_headers.as_bytes());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
 }
 
@@ -83,6 +91,13 @@ mod tests {
             &out[..],
             &b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\
                X-Runtime: hand-rolled\r\nConnection: keep-alive\r\n\r\n{\"status\":\"ok\"}"[..]
+        );
+        out.clear();
+        write_with(&mut out, 404, true, IDEMPOTENT_REPLAY_HEADER, b"{}");
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\
+               X-Runtime: hand-rolled\r\nConnection: close\r\nX-Beava-Idempotent-Replay: 1\r\n\r\n{}"[..]
         );
     }
 }

@@ -1,0 +1,668 @@
+//! A direct JSON decoder for the common push body: `{"event": "<name>", "<data key>": value}`
+//! (HTTP `/push` and TCP JSON pushes), and the bare field object of `POST /push/:event`.
+//!
+//! It exists for speed: at HTTP 32×8 the serde path (`serde_json` driving `model::ValueSeed`
+//! and the envelope visitor) was ~14 % of the server's CPU per push, more than the rest of the
+//! request parsing. Like `msgpack_push` it decides nothing on its own: anything it does not take
+//! as it stands — other or repeated envelope members, a missing data member, escapes or control
+//! characters in strings, duplicate keys, `-0` and integers of more than 18 digits, numbers out
+//! of range, a bound of `DecodeLimits` reached, malformed or trailing bytes — returns `None`,
+//! and the caller decodes the body again through the serde path, which is the reference for
+//! every answer, errors included. What it does accept decodes to exactly what the serde path
+//! gives (tested against it on generated and mutated bodies: `fast_path_agrees_with_the_serde_path`).
+//!
+//! Floats: the workspace builds `serde_json` with `float_roundtrip`, i.e. correctly rounded, as
+//! `str::parse::<f64>` is, so both give the same double for every finite literal.
+
+use crate::msgpack_push::PushNameCache;
+use crate::push_envelope::{KeysSeen, PushEnvelope};
+use compact_str::CompactString;
+use model::{DecodeLimits, Value};
+
+/// Integers of at most this many digits fit an `i64` whatever they are; longer ones (and the
+/// `u64`-or-float rules `serde_json` applies to them) are left to the serde path.
+const INT_DIGITS_MAX: usize = 18;
+
+/// Decodes `body` if it is a push envelope of the common shape: exactly the members `event` (a
+/// string) and `data_key`, in either order. `None` otherwise (the serde path then decides).
+pub(crate) fn decode_push(
+    body: &[u8],
+    data_key: &str,
+    limits: &DecodeLimits,
+    names: &mut PushNameCache,
+) -> Option<PushEnvelope> {
+    let mut reader = Reader {
+        text: std::str::from_utf8(body).ok()?,
+        limits,
+        names,
+    };
+    reader.skip_whitespace();
+    reader.expect(b'{')?;
+    let mut event = None;
+    let mut data = None;
+    loop {
+        reader.skip_whitespace();
+        let member = reader.string()?;
+        reader.skip_whitespace();
+        reader.expect(b':')?;
+        reader.skip_whitespace();
+        if member == "event" && event.is_none() {
+            if reader.peek()? != b'"' {
+                return None;
+            }
+            let name = reader.bounded_string()?;
+            event = Some(reader.names.event(name));
+        } else if member == data_key && data.is_none() {
+            data = Some(reader.value(0)?);
+        } else {
+            return None;
+        }
+        reader.skip_whitespace();
+        match reader.byte()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    reader.end()?;
+    Some(PushEnvelope {
+        event: event?,
+        fields: data?,
+    })
+}
+
+/// Decodes a bare JSON value (the field object of `POST /push/:event`), or `None`.
+pub(crate) fn decode_value(
+    body: &[u8],
+    limits: &DecodeLimits,
+    names: &mut PushNameCache,
+) -> Option<Value> {
+    let mut reader = Reader {
+        text: std::str::from_utf8(body).ok()?,
+        limits,
+        names,
+    };
+    reader.skip_whitespace();
+    let value = reader.value(0)?;
+    reader.end()?;
+    Some(value)
+}
+
+/// Reads a body validated as UTF-8 once, as a whole (JSON outside strings is ASCII, so every
+/// place the reader stops at is a character boundary; a string needs no check of its own).
+struct Reader<'a, 'n> {
+    text: &'a str,
+    limits: &'a DecodeLimits,
+    names: &'n mut PushNameCache,
+}
+
+impl<'a> Reader<'a, '_> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn advance(&mut self, n: usize) -> Option<()> {
+        self.text = self.text.get(n..)?;
+        Some(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().first().copied()
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let first = self.peek()?;
+        self.advance(1)?;
+        Some(first)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.byte()? == byte).then_some(())
+    }
+
+    /// JSON's four whitespace bytes, as `serde_json` skips them.
+    fn skip_whitespace(&mut self) {
+        let bytes = self.bytes();
+        let n = bytes
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+            .unwrap_or(bytes.len());
+        self.text = &self.text[n..];
+    }
+
+    /// Only whitespace may follow the value (`serde_json::Deserializer::end`).
+    fn end(&mut self) -> Option<()> {
+        self.skip_whitespace();
+        self.text.is_empty().then_some(())
+    }
+
+    fn literal(&mut self, literal: &str) -> Option<()> {
+        self.text = self.text.strip_prefix(literal)?;
+        Some(())
+    }
+
+    /// A string without escapes or control characters (those go to the serde path).
+    fn string(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let end = self
+            .bytes()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if self.bytes()[end] != b'"' {
+            return None;
+        }
+        let string = self.text.get(..end)?;
+        self.advance(end + 1)?;
+        Some(string)
+    }
+
+    /// A string within the string bound (keys and values share it).
+    fn bounded_string(&mut self) -> Option<&'a str> {
+        let text = self.string()?;
+        (text.len() <= self.limits.string_bytes_max).then_some(text)
+    }
+
+    fn digits(&self, from: usize) -> usize {
+        let bytes = &self.bytes()[from..];
+        bytes
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(bytes.len())
+    }
+
+    /// A number by JSON's grammar: an integer that surely fits an `i64`, or a finite float.
+    fn number(&mut self) -> Option<Value> {
+        let bytes = self.bytes();
+        let negative = bytes.first() == Some(&b'-');
+        let int_start = usize::from(negative);
+        let int_digits = match bytes.get(int_start)? {
+            b'0' => 1,
+            b'1'..=b'9' => self.digits(int_start),
+            _ => return None,
+        };
+        let mut end = int_start + int_digits;
+        let mut float = false;
+        if bytes.get(end) == Some(&b'.') {
+            let fraction = self.digits(end + 1);
+            if fraction == 0 {
+                return None;
+            }
+            end += 1 + fraction;
+            float = true;
+        }
+        if matches!(bytes.get(end), Some(b'e' | b'E')) {
+            end += 1;
+            if matches!(bytes.get(end), Some(b'+' | b'-')) {
+                end += 1;
+            }
+            let exponent = self.digits(end);
+            if exponent == 0 {
+                return None;
+            }
+            end += exponent;
+            float = true;
+        }
+        let text = self.text.get(..end)?;
+        self.advance(end)?;
+        if float {
+            let value: f64 = text.parse().ok()?;
+            // Out of range is an error of the serde path's.
+            return value.is_finite().then_some(Value::F64(value));
+        }
+        if int_digits > INT_DIGITS_MAX {
+            return None;
+        }
+        let magnitude = text.as_bytes()[int_start..]
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        match (negative, magnitude) {
+            // `serde_json` reads `-0` as the float -0.0.
+            (true, 0) => None,
+            (true, _) => Some(Value::I64(-magnitude)),
+            (false, _) => Some(Value::I64(magnitude)),
+        }
+    }
+
+    /// A value at nesting level `depth` (as `ValueSeed::depth`).
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        let mut value = Value::Null;
+        self.value_into(depth, &mut value)?;
+        Some(value)
+    }
+
+    /// [`Reader::value`] written in place (see `msgpack_push`: items are decoded straight into
+    /// their slots).
+    fn value_into(&mut self, depth: usize, out: &mut Value) -> Option<()> {
+        *out = match self.peek()? {
+            b'"' => {
+                let text = self.bounded_string()?;
+                // Built in its final place: `CompactString::from` assembles the inline bytes
+                // on the stack and reads them back a word at a time (a store-forwarding stall
+                // per string, as in decision 0020).
+                *out = Value::Str(CompactString::with_capacity(text.len()));
+                if let Value::Str(string) = out {
+                    string.push_str(text);
+                }
+                return Some(());
+            }
+            b'n' => {
+                self.literal("null")?;
+                Value::Null
+            }
+            b't' => {
+                self.literal("true")?;
+                Value::Bool(true)
+            }
+            b'f' => {
+                self.literal("false")?;
+                Value::Bool(false)
+            }
+            b'-' | b'0'..=b'9' => self.number()?,
+            b'[' => {
+                self.byte()?;
+                let child = self.child(depth)?;
+                let mut items = Vec::new();
+                self.skip_whitespace();
+                if self.peek()? == b']' {
+                    self.byte()?;
+                } else {
+                    loop {
+                        if items.len() == self.limits.collection_len_max {
+                            return None;
+                        }
+                        items.push(Value::Null);
+                        self.skip_whitespace();
+                        self.value_into(child, items.last_mut().expect("just pushed"))?;
+                        self.skip_whitespace();
+                        match self.byte()? {
+                            b',' => continue,
+                            b']' => break,
+                            _ => return None,
+                        }
+                    }
+                }
+                Value::List(items)
+            }
+            b'{' => {
+                self.byte()?;
+                let child = self.child(depth)?;
+                // Depth 0 is the body itself: its field names repeat push after push.
+                let capacity = if depth == 0 {
+                    self.names.fields_cached()
+                } else {
+                    0
+                };
+                let mut entries: Vec<(CompactString, Value)> = Vec::with_capacity(capacity);
+                let mut keys = KeysSeen::default();
+                self.skip_whitespace();
+                if self.peek()? == b'}' {
+                    self.byte()?;
+                } else {
+                    loop {
+                        if entries.len() == self.limits.collection_len_max {
+                            return None;
+                        }
+                        self.skip_whitespace();
+                        let key = self.bounded_string()?;
+                        // The serde path lets the last of duplicate keys win; leave that to it.
+                        if !keys.insert(key) {
+                            return None;
+                        }
+                        let key = if depth == 0 {
+                            self.names.field(entries.len(), key)
+                        } else {
+                            CompactString::from(key)
+                        };
+                        self.skip_whitespace();
+                        self.expect(b':')?;
+                        self.skip_whitespace();
+                        entries.push((key, Value::Null));
+                        let (_, value) = entries.last_mut().expect("just pushed");
+                        self.value_into(child, value)?;
+                        self.skip_whitespace();
+                        match self.byte()? {
+                            b',' => continue,
+                            b'}' => break,
+                            _ => return None,
+                        }
+                    }
+                }
+                Value::Map(entries)
+            }
+            _ => return None,
+        };
+        Some(())
+    }
+
+    /// The depth of a collection's items, if the collection may nest that deep.
+    fn child(&self, depth: usize) -> Option<usize> {
+        (depth < self.limits.depth_max).then_some(depth + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push_envelope::json_push_via_serde;
+    use crate::test_values::{has_duplicate_keys, value, LIMITS};
+    use proptest::prelude::*;
+    use serde::de::DeserializeSeed;
+
+    /// JSON text for `value`, each choice of spelling (whitespace, number forms, escaped or raw
+    /// strings) taken from `pick`. Sets `declinable` when it wrote something the fast path may
+    /// leave to the serde path.
+    fn encode(
+        value: &Value,
+        pick: &mut impl FnMut(u8) -> u8,
+        out: &mut String,
+        declinable: &mut bool,
+    ) {
+        space(pick, out);
+        match value {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::I64(v) => match pick(6) {
+                0 => out.push_str(&format!("{v}.0")),
+                1 => out.push_str(&format!("{v}e0")),
+                _ => {
+                    out.push_str(&v.to_string());
+                    *declinable |= v.unsigned_abs() >= 10u64.pow(18);
+                }
+            },
+            Value::F64(v) if !v.is_finite() => {
+                out.push_str(if *v > 0.0 { "1e999" } else { "-1e999" });
+                *declinable = true;
+            }
+            Value::F64(v) => {
+                let text = match pick(3) {
+                    0 => format!("{v}"),
+                    1 => format!("{v:e}"),
+                    _ => format!("{v:?}"),
+                };
+                // An integral float spelled without a fraction is an integer to JSON.
+                *declinable |= integer_declined(&text);
+                out.push_str(&text);
+            }
+            Value::Str(s) => {
+                if pick(4) == 0 {
+                    out.push_str(&serde_json::to_string(s.as_str()).expect("a string"));
+                    *declinable |= s.contains(|c: char| c == '"' || c == '\\' || c < ' ');
+                } else {
+                    // Raw: quotes, backslashes and control characters make it something else.
+                    out.push('"');
+                    out.push_str(s);
+                    out.push('"');
+                }
+            }
+            Value::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    encode(item, pick, out, declinable);
+                }
+                space(pick, out);
+                out.push(']');
+            }
+            Value::Map(entries) => {
+                out.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    space(pick, out);
+                    out.push_str(&serde_json::to_string(k.as_str()).expect("a string"));
+                    *declinable |= k.contains(|c: char| c == '"' || c == '\\' || c < ' ');
+                    space(pick, out);
+                    out.push(':');
+                    encode(v, pick, out, declinable);
+                }
+                space(pick, out);
+                out.push('}');
+            }
+        }
+        space(pick, out);
+    }
+
+    /// An integer literal the fast path leaves to the serde path (`-0`, more than 18 digits).
+    fn integer_declined(text: &str) -> bool {
+        !text.contains(['.', 'e', 'E'])
+            && (text == "-0" || text.trim_start_matches('-').len() > INT_DIGITS_MAX)
+    }
+
+    fn space(pick: &mut impl FnMut(u8) -> u8, out: &mut String) {
+        match pick(8) {
+            0 => out.push(' '),
+            1 => out.push_str("\n\t\r "),
+            _ => {}
+        }
+    }
+
+    /// Envelope members: usually `event` and `data`, sometimes not (wrong names, a third one,
+    /// a non-string event).
+    fn envelope() -> impl Strategy<Value = Vec<(String, Value)>> {
+        let event = prop_oneof![
+            4 => "[A-Za-z]{1,10}".prop_map(|s| Value::Str(s.into())),
+            1 => value(),
+        ];
+        let name = prop_oneof![
+            8 => Just("event".to_string()),
+            1 => "[a-z]{1,5}",
+        ];
+        let data_name = prop_oneof![
+            8 => Just("data".to_string()),
+            1 => Just("event".to_string()),
+            1 => "[a-z]{1,5}",
+        ];
+        // Data nested around the depth bound: in lists or one-member maps, 0 to 5 deep.
+        let data = (value(), 0..6usize, any::<bool>()).prop_map(|(mut data, levels, in_maps)| {
+            for _ in 0..levels {
+                data = if in_maps {
+                    Value::Map(vec![("n".into(), data)])
+                } else {
+                    Value::List(vec![data])
+                };
+            }
+            data
+        });
+        (
+            name,
+            event,
+            data_name,
+            data,
+            any::<bool>(),
+            any::<bool>(),
+            value(),
+        )
+            .prop_map(|(name, event, data_name, data, swap, third, extra)| {
+                let mut members = vec![(name, event), (data_name, data)];
+                if swap {
+                    members.swap(0, 1);
+                }
+                if third {
+                    members.push(("extra".to_string(), extra));
+                }
+                members
+            })
+    }
+
+    /// The body for `members`, and whether the fast path may decline it although the serde
+    /// path takes it.
+    fn body(members: &[(String, Value)], picks: &[u8]) -> (Vec<u8>, bool) {
+        let mut at = 0usize;
+        let mut pick = |n: u8| {
+            at += 1;
+            picks.get(at % picks.len().max(1)).copied().unwrap_or(0) % n
+        };
+        let mut declinable = members
+            .iter()
+            .any(|(name, _)| name != "event" && name != "data")
+            || members.iter().any(|(_, v)| has_duplicate_keys(v));
+        let mut out = String::from("{");
+        for (i, (k, v)) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            space(&mut pick, &mut out);
+            out.push_str(&serde_json::to_string(k).expect("a string"));
+            out.push(':');
+            encode(v, &mut pick, &mut out, &mut declinable);
+        }
+        out.push('}');
+        space(&mut pick, &mut out);
+        (out.into_bytes(), declinable)
+    }
+
+    thread_local! {
+        /// Names left by the bodies decoded before: hits, misses and replacements.
+        static WARM_NAMES: std::cell::RefCell<PushNameCache> = Default::default();
+    }
+
+    /// When the fast path answers, the serde path gives the same (NaN-safe comparison), and a
+    /// name cache warmed by earlier bodies changes nothing. Also checks the bare-value decoder
+    /// on the same bytes.
+    fn check(bytes: &[u8]) -> Option<PushEnvelope> {
+        let fast = decode_push(bytes, "data", &LIMITS, &mut PushNameCache::default());
+        let warm =
+            WARM_NAMES.with(|names| decode_push(bytes, "data", &LIMITS, &mut names.borrow_mut()));
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{warm:?}"),
+            "body {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        if let Some(fast) = &fast {
+            let reference = json_push_via_serde(bytes, "data", LIMITS);
+            assert_eq!(
+                format!("{:?}", Ok::<_, String>(Some(fast))),
+                format!("{:?}", reference.as_ref()),
+                "body {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        if let Some(value) = decode_value(bytes, &LIMITS, &mut PushNameCache::default()) {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let reference = model::ValueSeed::new(LIMITS)
+                .deserialize(&mut de)
+                .and_then(|v| de.end().map(|()| v))
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                format!("{:?}", Ok::<_, String>(value)),
+                format!("{reference:?}"),
+                "body {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        fast
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn fast_path_agrees_with_the_serde_path(
+            members in envelope(),
+            picks in prop::collection::vec(any::<u8>(), 1..32),
+            cut in any::<prop::sample::Index>(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        ) {
+            let (bytes, declinable) = body(&members, &picks);
+            let fast = check(&bytes);
+            // The common shape within the bounds is taken by the fast path, not handed back.
+            let reference = json_push_via_serde(&bytes, "data", LIMITS);
+            if matches!(reference, Ok(Some(_))) && !declinable {
+                prop_assert!(fast.is_some(), "fast path declined {:?}", String::from_utf8_lossy(&bytes));
+            }
+            // Truncated and mutated bodies.
+            check(&bytes[..cut.index(bytes.len() + 1)]);
+            let mut mutated = bytes.clone();
+            for (at, byte) in &flips {
+                let i = at.index(mutated.len());
+                mutated[i] = *byte;
+            }
+            check(&mutated);
+            mutated.extend_from_slice(b" x");
+            check(&mutated);
+        }
+
+        #[test]
+        fn numbers_agree_with_the_serde_path(text in "-?(0|[1-9][0-9]{0,20})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?") {
+            let bytes = format!(r#"{{"event":"E","data":{{"n":{text}}}}}"#);
+            let fast = check(bytes.as_bytes());
+            let declinable = integer_declined(&text)
+                || !text.parse::<f64>().expect("a number").is_finite();
+            if !declinable {
+                prop_assert!(fast.is_some(), "declined {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn declines_what_it_leaves_to_the_serde_path() {
+        let decline = |body: &str| {
+            let names = &mut PushNameCache::default();
+            assert!(
+                decode_push(body.as_bytes(), "data", &LIMITS, names).is_none(),
+                "{body}"
+            );
+        };
+        decline(r#"{"event":"E","data":{"a":"x\ny"}}"#); // an escape
+        decline("{\"event\":\"E\",\"data\":{\"a\":\"x\ty\"}}"); // a raw control character
+        decline(r#"{"event":"E","data":{"a":1,"a":2}}"#); // a duplicate key
+        decline(r#"{"event":"E","event":"F","data":{}}"#); // a repeated member
+        decline(r#"{"event":"E","data":{},"extra":1}"#); // another member
+        decline(r#"{"event":"E"}"#); // no data: HTTP defaults it, TCP refuses
+        decline(r#"{"event":1,"data":{}}"#); // not a string event
+        decline(r#"{"event":"E","data":{"a":-0}}"#); // -0 is a float to serde_json
+        decline(r#"{"event":"E","data":{"a":1234567890123456789}}"#); // 19 digits
+        decline(r#"{"event":"E","data":{"a":1e999}}"#); // out of range
+        decline(r#"{"event":"E","data":{"a":01}}"#); // a leading zero
+        decline(r#"{"event":"E","data":{"a":1.}}"#);
+        decline(r#"{"event":"E","data":[[[[]]]]}"#); // deeper than LIMITS allows
+        decline(r#"{"event":"E","data":{}} x"#); // trailing bytes
+        decline(r#"{"event":"E","data":{}"#); // truncated
+                                              // Thousands of distinct members are checked for duplicates in linear time.
+        let members: Vec<String> = (0..10_000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let body = format!(r#"{{"event":"E","data":{{{}}}}}"#, members.join(","));
+        let names = &mut PushNameCache::default();
+        let decoded = decode_push(body.as_bytes(), "data", &DecodeLimits::default(), names)
+            .expect("within the default bounds");
+        assert!(matches!(decoded.fields, Value::Map(entries) if entries.len() == 10_000));
+        let duplicated = body.replacen("\"k9999\"", "\"k5\"", 1);
+        assert!(decode_push(
+            duplicated.as_bytes(),
+            "data",
+            &DecodeLimits::default(),
+            names
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn takes_the_sdk_body_with_cached_names() {
+        let names = &mut PushNameCache::default();
+        for i in 0..3 {
+            let body = format!(
+                r#"{{"event":"AgentStep","data":{{"session_id":"s-{i}","ok":true,"tokens":{i},"latency_ms":51.5,"tags":["a",null]}}}}"#
+            );
+            let decoded = decode_push(body.as_bytes(), "data", &DecodeLimits::default(), names)
+                .expect("the common shape");
+            assert_eq!(decoded.event, "AgentStep");
+            assert_eq!(
+                decoded.fields,
+                Value::Map(vec![
+                    ("session_id".into(), Value::str(&format!("s-{i}"))),
+                    ("ok".into(), Value::Bool(true)),
+                    ("tokens".into(), Value::I64(i)),
+                    ("latency_ms".into(), Value::F64(51.5)),
+                    (
+                        "tags".into(),
+                        Value::List(vec![Value::str("a"), Value::Null])
+                    ),
+                ])
+            );
+        }
+        assert_eq!(names.fields_cached(), 5);
+    }
+}
