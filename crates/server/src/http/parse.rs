@@ -142,9 +142,11 @@ impl Parser {
 }
 
 fn parse_head(input: &mut BytesMut) -> Result<Option<(Head, Framing)>, ParseError> {
-    let mut headers = [httparse::EMPTY_HEADER; HTTP_HEADERS_MAX];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(input) {
+    // Uninitialized: zeroing 64 headers (2 KiB) per request showed in profiles.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; HTTP_HEADERS_MAX];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(input, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if input.len() > HTTP_HEADER_BYTES_MAX {
@@ -168,7 +170,8 @@ fn parse_head(input: &mut BytesMut) -> Result<Option<(Head, Framing)>, ParseErro
     let mut transfer_encoding = false;
     for header in req.headers.iter() {
         let name = header.name;
-        let value = std::str::from_utf8(header.value).map_err(|_| ParseError::Malformed);
+        // Checked only for the headers read below.
+        let value = || std::str::from_utf8(header.value).map_err(|_| ParseError::Malformed);
         if name.eq_ignore_ascii_case("content-length") {
             let length = parse_content_length(header.value)?;
             if content_length.is_some_and(|previous| previous != length) {
@@ -177,19 +180,19 @@ fn parse_head(input: &mut BytesMut) -> Result<Option<(Head, Framing)>, ParseErro
             content_length = Some(length);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encoding = true;
-            let last = value?.rsplit(',').next().unwrap_or("").trim();
+            let last = value()?.rsplit(',').next().unwrap_or("").trim();
             chunked = last.eq_ignore_ascii_case("chunked");
         } else if name.eq_ignore_ascii_case("content-type") {
-            let media = value?.split(';').next().unwrap_or("").trim();
+            let media = value()?.split(';').next().unwrap_or("").trim();
             json_content_type = media.eq_ignore_ascii_case("application/json");
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in value?.split(',') {
+            for token in value()?.split(',') {
                 let token = token.trim();
                 close |= token.eq_ignore_ascii_case("close");
                 keep_alive |= token.eq_ignore_ascii_case("keep-alive");
             }
         } else if name.eq_ignore_ascii_case("expect") {
-            expect_continue = value?.trim().eq_ignore_ascii_case("100-continue");
+            expect_continue = value()?.trim().eq_ignore_ascii_case("100-continue");
         }
     }
     let framing = if transfer_encoding {
