@@ -40,6 +40,10 @@ use std::path::PathBuf;
 /// intervals mean faster restarts and less WAL on disk, at the cost of writing the whole state
 /// (about 100-200 bytes per entity) each time. A damaged newest snapshot falls back to the
 /// previous one plus a longer replay.
+///
+/// Threads: one writer (all pushes, in log order), its apply lanes for long runs, and
+/// BEAVA_IO_THREADS threads parsing and answering requests (default 1 on up to 3 cores, else
+/// max(2, cores / 4)).
 #[derive(Parser, Debug, Default)]
 #[command(name = "weir", version = concat!(env!("CARGO_PKG_VERSION"), " (beava 0.0.6 wire-compatible)"))]
 pub struct Cli {
