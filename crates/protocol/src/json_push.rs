@@ -51,7 +51,7 @@ pub(crate) fn decode_push(
                 return None;
             }
             let name = reader.bounded_string()?;
-            event = Some(reader.names.event(name));
+            event = Some(reader.names.event(name.as_bytes())?);
         } else if member == data_key && data.is_none() {
             data = Some(reader.value(0)?);
         } else {
@@ -234,17 +234,7 @@ impl<'a> Reader<'a, '_> {
     /// their slots).
     fn value_into(&mut self, depth: usize, out: &mut Value) -> Option<()> {
         *out = match self.peek()? {
-            b'"' => {
-                let text = self.bounded_string()?;
-                // Built in its final place: `CompactString::from` assembles the inline bytes
-                // on the stack and reads them back a word at a time (a store-forwarding stall
-                // per string, as in decision 0020).
-                *out = Value::Str(CompactString::with_capacity(text.len()));
-                if let Value::Str(string) = out {
-                    string.push_str(text);
-                }
-                return Some(());
-            }
+            b'"' => Value::Str(CompactString::from(self.bounded_string()?)),
             b'n' => {
                 self.literal("null")?;
                 Value::Null
@@ -305,11 +295,11 @@ impl<'a> Reader<'a, '_> {
                         self.skip_whitespace();
                         let key = self.bounded_string()?;
                         // The serde path lets the last of duplicate keys win; leave that to it.
-                        if !keys.insert(key) {
+                        if !keys.insert(key.as_bytes()) {
                             return None;
                         }
                         let key = if depth == 0 {
-                            self.names.field(entries.len(), key)
+                            self.names.field(entries.len(), key.as_bytes())?
                         } else {
                             CompactString::from(key)
                         };

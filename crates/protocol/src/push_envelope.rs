@@ -159,9 +159,9 @@ pub fn decode_tcp_push_with(
 /// of members cannot make the check quadratic.
 #[derive(Default)]
 pub(crate) struct KeysSeen<'a> {
-    scanned: [&'a str; KEYS_SCANNED_MAX],
+    scanned: [&'a [u8]; KEYS_SCANNED_MAX],
     scanned_len: usize,
-    indexed: Option<std::collections::HashSet<&'a str>>,
+    indexed: Option<std::collections::HashSet<&'a [u8]>>,
 }
 
 /// Keys [`KeysSeen`] scans before it indexes them.
@@ -169,7 +169,7 @@ const KEYS_SCANNED_MAX: usize = 16;
 
 impl<'a> KeysSeen<'a> {
     /// Records `key`; false if it was seen already.
-    pub(crate) fn insert(&mut self, key: &'a str) -> bool {
+    pub(crate) fn insert(&mut self, key: &'a [u8]) -> bool {
         if let Some(indexed) = &mut self.indexed {
             return indexed.insert(key);
         }
@@ -181,7 +181,8 @@ impl<'a> KeysSeen<'a> {
             self.scanned[self.scanned_len] = key;
             self.scanned_len += 1;
         } else {
-            let mut indexed: std::collections::HashSet<&'a str> = scanned.iter().copied().collect();
+            let mut indexed: std::collections::HashSet<&'a [u8]> =
+                scanned.iter().copied().collect();
             indexed.insert(key);
             self.indexed = Some(indexed);
         }
