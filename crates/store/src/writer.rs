@@ -78,6 +78,8 @@ impl Input {
 /// Counters (not the registry version, which is always fresh) are republished at least this often
 /// under load, and whenever the writer goes idle.
 const STATS_INTERVAL: Duration = Duration::from_millis(50);
+/// How many pushes ahead of the one being validated the writer hints a body's members.
+const BODY_PREFETCH_AHEAD: usize = 3;
 
 /// Batch sizes (see `StoreConfig`).
 pub(crate) struct Limits {
@@ -450,7 +452,13 @@ impl Writer {
             let engine = shared.engine.read();
             let registry_version = engine.registry_version();
             let record_bytes_max = log.as_ref().map_or(usize::MAX, LogThread::record_bytes_max);
-            for (command, reply) in run.drain(..) {
+            let mut pushes = run.drain(..);
+            while let Some((command, reply)) = pushes.next() {
+                if let Some((Command::Push { fields, .. } | Command::PushSync { fields, .. }, _)) =
+                    pushes.as_slice().get(BODY_PREFETCH_AHEAD)
+                {
+                    engine::push::prefetch_body(fields);
+                }
                 let sync = matches!(command, Command::PushSync { .. });
                 let (Command::Push { event, fields } | Command::PushSync { event, fields }) =
                     command
