@@ -378,7 +378,9 @@ mod tests {
                     out.push_str(&serde_json::to_string(s.as_str()).expect("a string"));
                     *declinable |= s.contains(|c: char| c == '"' || c == '\\' || c < ' ');
                 } else {
-                    // Raw: quotes, backslashes and control characters make it something else.
+                    // Raw: quotes, backslashes and control characters make it something else
+                    // (an escape the serde path reads, or not JSON at all).
+                    *declinable |= s.contains(|c: char| c == '"' || c == '\\' || c < ' ');
                     out.push('"');
                     out.push_str(s);
                     out.push('"');
