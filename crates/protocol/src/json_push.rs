@@ -206,8 +206,11 @@ impl<'a> Reader<'a, '_> {
         self.advance(end)?;
         if float {
             let value: f64 = text.parse().ok()?;
-            // Out of range is an error of the serde path's.
-            return value.is_finite().then_some(Value::F64(value));
+            // Out of range is an error of the serde path's. A zero is positive whatever its
+            // sign, as beava reads JSON (`push_envelope::unsigned_zeros`).
+            return value
+                .is_finite()
+                .then_some(Value::F64(if value == 0.0 { 0.0 } else { value }));
         }
         if int_digits > INT_DIGITS_MAX {
             return None;
@@ -333,10 +336,9 @@ impl<'a> Reader<'a, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::push_envelope::json_push_via_serde;
+    use crate::push_envelope::{decode_json_value_via_serde, json_push_via_serde};
     use crate::test_values::{has_duplicate_keys, value, LIMITS};
     use proptest::prelude::*;
-    use serde::de::DeserializeSeed;
 
     /// JSON text for `value`, each choice of spelling (whitespace, number forms, escaped or raw
     /// strings) taken from `pick`. Sets `declinable` when it wrote something the fast path may
@@ -534,11 +536,7 @@ mod tests {
             );
         }
         if let Some(value) = decode_value(bytes, &LIMITS, &mut PushNameCache::default()) {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            let reference = model::ValueSeed::new(LIMITS)
-                .deserialize(&mut de)
-                .and_then(|v| de.end().map(|()| v))
-                .map_err(|e| e.to_string());
+            let reference = decode_json_value_via_serde(bytes, LIMITS).map_err(|e| e.to_string());
             assert_eq!(
                 format!("{:?}", Ok::<_, String>(value)),
                 format!("{reference:?}"),

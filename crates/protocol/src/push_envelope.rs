@@ -108,11 +108,31 @@ pub fn decode_fields_with(
     if let Some(fields) = crate::json_push::decode_value(body, &DecodeLimits::default(), names) {
         return Ok(fields);
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    ValueSeed::new(DecodeLimits::default())
-        .deserialize(&mut de)
-        .and_then(|value| de.end().map(|()| value))
+    decode_json_value_via_serde(body, DecodeLimits::default())
         .map_err(|e| classify(e.to_string(), PushDecodeError::Malformed))
+}
+
+/// The reference decoding of a bare JSON value.
+pub(crate) fn decode_json_value_via_serde(
+    body: &[u8],
+    limits: DecodeLimits,
+) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut value = ValueSeed::new(limits).deserialize(&mut de)?;
+    de.end()?;
+    unsigned_zeros(&mut value);
+    Ok(value)
+}
+
+/// beava reads a JSON `-0.0` (and `-0`) as `0.0` — its MessagePack decoder keeps the sign —
+/// so every float zero decoded from JSON is made positive (`json_push` does the same).
+fn unsigned_zeros(value: &mut Value) {
+    match value {
+        Value::F64(v) if *v == 0.0 => *v = 0.0,
+        Value::List(items) => items.iter_mut().for_each(unsigned_zeros),
+        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| unsigned_zeros(v)),
+        _ => {}
+    }
 }
 
 /// TCP `OP_PUSH`: `{"event":"<name>","body":{...}}`. JSON ignores other members; MessagePack
@@ -197,8 +217,14 @@ fn decode_json_envelope_via_serde(
     seed: EnvelopeSeed,
 ) -> Result<Envelope, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(payload);
-    let parts = seed.deserialize(&mut de)?;
+    let mut parts = seed.deserialize(&mut de)?;
     de.end()?;
+    if let Envelope::Object { event, data, .. } = &mut parts {
+        event
+            .iter_mut()
+            .chain(data.iter_mut())
+            .for_each(unsigned_zeros);
+    }
     Ok(parts)
 }
 
