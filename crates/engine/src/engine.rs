@@ -773,6 +773,12 @@ fn table_lanes_split(tables: &mut [TableState]) -> Vec<Vec<TableLanes<'_>>> {
     per_lane
 }
 
+/// With the `fault-injection` feature (tests only), a push with a string field equal to this
+/// panics while it is folded: the way to test that a panicking push fails alone, and that replay
+/// quarantines it.
+#[cfg(feature = "fault-injection")]
+pub const INJECTED_PANIC_MARKER: &str = "weir:injected-panic";
+
 /// Folds one push into the entities of the tables `event` feeds that lie in a writable lane of
 /// `tables`; returns how many entities were reset for being cold.
 fn fold_event<T: EntityLanes + ?Sized>(
@@ -783,6 +789,14 @@ fn fold_event<T: EntityLanes + ?Sized>(
     tables: &mut T,
     scratch: &mut Vec<Value>,
 ) -> u64 {
+    #[cfg(feature = "fault-injection")]
+    if push
+        .fields
+        .iter()
+        .any(|v| matches!(v, Value::Str(s) if s == INJECTED_PANIC_MARKER))
+    {
+        panic!("injected panic ({INJECTED_PANIC_MARKER})");
+    }
     let mut cold_evictions = 0;
     for &table_id in &event.tables {
         let table = &compiled.tables[table_id];

@@ -520,3 +520,56 @@ fn applying_runs_on_lanes_matches_applying_one_push_at_a_time() {
     assert_eq!(one_by_one.stats(), in_runs.stats());
     assert!(one_by_one.stats().cold_entity_evictions_total > 0);
 }
+
+/// A push that panics while it is folded fails alone: `apply_many` reports exactly its index
+/// (in a short run on the writer and in a run split over the lanes, where both lane threads
+/// meet it), and every other push of the run is applied as if the poisoned ones had never been
+/// sent.
+#[test]
+fn a_panicking_push_fails_alone_in_short_and_split_runs() {
+    use engine::engine::INJECTED_PANIC_MARKER;
+    let aggs = json!({
+        "n": {"op":"count","params":{}},
+        "last_page": {"op":"last","params":{"field":"page"}},
+    });
+    let mut reference = engine_with(aggs.clone());
+    let mut in_runs = engine_with(aggs);
+    let users = 37;
+    for (round, run_len) in [6, engine::APPLY_PARALLEL_MIN + 50].into_iter().enumerate() {
+        let now = 1_000 + round as i64 * 10;
+        let poisoned = [1, run_len / 2, run_len - 1];
+        let pushes: Vec<_> = (0..run_len)
+            .map(|i| {
+                let page = if poisoned.contains(&i) {
+                    INJECTED_PANIC_MARKER.to_string()
+                } else {
+                    format!("/p{i}")
+                };
+                let data = json!({"user": format!("u{}", i % users), "page": page, "ok": true});
+                in_runs.validate_push("Click", &value(data)).unwrap()
+            })
+            .collect();
+        let refs: Vec<_> = pushes.iter().collect();
+        let panics = in_runs.apply_many(&refs, now);
+        let indexes: Vec<usize> = panics.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, poisoned, "run of {run_len}");
+        for (_, panic) in &panics {
+            assert!(engine::panic_message(panic).contains(INJECTED_PANIC_MARKER));
+        }
+        for (i, push) in pushes.iter().enumerate() {
+            if !poisoned.contains(&i) {
+                assert!(reference.apply(push, now));
+            }
+        }
+    }
+    for user in 0..users {
+        let user = format!("u{user}");
+        let a = reference
+            .get("Activity", &user, None, ReadTime::Now(2_000))
+            .unwrap();
+        let b = in_runs
+            .get("Activity", &user, None, ReadTime::Now(2_000))
+            .unwrap();
+        assert_eq!(row_json(&a), row_json(&b), "{user}");
+    }
+}

@@ -1064,6 +1064,61 @@ fn an_unapplicable_record_is_quarantined_once() {
     store.shutdown();
 }
 
+/// A push that panics while it is applied is answered as failed and fails alone (the pushes
+/// before and after it in the same run are acked and applied); it is in the log, so replay meets
+/// it again: it is quarantined once, alone, and the rest of its run is replayed.
+#[test]
+fn a_push_that_panics_fails_alone_and_is_quarantined_at_replay() {
+    use engine::engine::INJECTED_PANIC_MARKER;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    let disk: Arc<dyn Disk> = Arc::new(FileDisk);
+    let (store, _) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    register(&store, 0);
+    let poisoned = Command::Push {
+        event: CompactString::from("E0"),
+        fields: Value::Map(vec![
+            ("k".into(), Value::str("a")),
+            ("x".into(), Value::I64(50)),
+            ("pad".into(), Value::str(INJECTED_PANIC_MARKER)),
+        ]),
+    };
+    // One submission: the three pushes are one writer run, and one WAL record.
+    let tickets = store
+        .handle()
+        .submit_many(vec![push(0, "a", 1, 8), poisoned, push(0, "a", 2, 8)])
+        .expect("queue accepts");
+    let outcomes: Vec<Outcome> = tickets.map(|t| t.wait().expect("store running")).collect();
+    assert!(matches!(outcomes[0], Outcome::Push(Ok(_))), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[1], Outcome::Failed { reason } if reason.contains("engine panicked")),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[2], Outcome::Push(Ok(_))), "{outcomes:?}");
+    assert_eq!(read(&store, 0, "a"), Some((2, 3)));
+    push_one(&store, 0, "a", 4).unwrap();
+    store.shutdown();
+
+    let quarantine = dir.join("quarantine");
+    let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    assert_eq!(recovery.records_quarantined, 1, "{recovery:?}");
+    assert_eq!(
+        read(&store, 0, "a"),
+        Some((3, 7)),
+        "the rest of the run is replayed"
+    );
+    let index = std::fs::read_to_string(quarantine.join("unapplied.log")).unwrap();
+    assert_eq!(index.lines().count(), 1, "{index}");
+    assert!(index.contains("engine panicked"), "{index}");
+    store.shutdown();
+
+    let (store, recovery) = open(Arc::clone(&disk), &dir, 64 * 1024 * 1024);
+    assert_eq!(recovery.records_quarantined, 0, "{recovery:?}");
+    assert_eq!(recovery.records_previously_quarantined, 1);
+    assert_eq!(read(&store, 0, "a"), Some((3, 7)));
+    store.shutdown();
+}
+
 // ------------------------------------------------------------------------------------------------
 // (e) replay applies a run of one processing time together (lanes), as the writer did
 // ------------------------------------------------------------------------------------------------
