@@ -11,14 +11,18 @@ const BODIES: u64 = 1_000;
 
 fn fields(i: u64) -> serde_json::Value {
     let tool = ["search", "browse", "code", "shell"][(i % 4) as usize];
-    let action = if i % 2 == 0 { "lookup" } else { "write" };
+    let action = if i.is_multiple_of(2) {
+        "lookup"
+    } else {
+        "write"
+    };
     json!({
         "session_id": format!("session-{}", i * 7919 % 100_000),
         "tool": tool,
-        "ok": i % 5 != 0,
+        "ok": !i.is_multiple_of(5),
         "tokens": 100 + i * 37 % 900,
         "latency_ms": 50.0 + ((i * 7919) % 1000) as f64 / 3.0,
-        "risky": i % 7 == 0,
+        "risky": i.is_multiple_of(7),
         "action": action,
     })
 }
