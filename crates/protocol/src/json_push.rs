@@ -2,8 +2,8 @@
 //! (HTTP `/push` and TCP JSON pushes), and the bare field object of `POST /push/:event`.
 //!
 //! It exists for speed: at HTTP 32×8 the serde path (`serde_json` driving `model::ValueSeed`
-//! and the envelope visitor) was ~14 % of the server's CPU per push, more than the rest of the
-//! request parsing. Like `msgpack_push` it decides nothing on its own: anything it does not take
+//! and the envelope visitor) was ~15 % of weir's CPU samples, more than the rest of the request
+//! parsing (decision 0026). Like `msgpack_push` it decides nothing on its own: anything it does not take
 //! as it stands — other or repeated envelope members, a missing data member, escapes or control
 //! characters in strings, duplicate keys, `-0` and integers of more than 18 digits, numbers out
 //! of range, a bound of `DecodeLimits` reached, malformed or trailing bytes — returns `None`,
@@ -12,7 +12,8 @@
 //! gives (tested against it on generated and mutated bodies: `fast_path_agrees_with_the_serde_path`).
 //!
 //! Floats: the workspace builds `serde_json` with `float_roundtrip`, i.e. correctly rounded, as
-//! `str::parse::<f64>` is, so both give the same double for every finite literal.
+//! `str::parse::<f64>` is, so both give the same double for every finite literal. A float zero
+//! is made positive on both paths, as beava reads JSON (`push_envelope::unsigned_zeros`).
 
 use crate::msgpack_push::PushNameCache;
 use crate::push_envelope::{KeysSeen, PushEnvelope};
