@@ -338,7 +338,7 @@ impl<'a> Reader<'a, '_> {
 mod tests {
     use super::*;
     use crate::push_envelope::{decode_json_value_via_serde, json_push_via_serde};
-    use crate::test_values::{has_duplicate_keys, value, LIMITS};
+    use crate::test_values::{envelope, has_duplicate_keys, LIMITS};
     use proptest::prelude::*;
 
     /// JSON text for `value`, each choice of spelling (whitespace, number forms, escaped or raw
@@ -434,54 +434,6 @@ mod tests {
         }
     }
 
-    /// Envelope members: usually `event` and `data`, sometimes not (wrong names, a third one,
-    /// a non-string event).
-    fn envelope() -> impl Strategy<Value = Vec<(String, Value)>> {
-        let event = prop_oneof![
-            4 => "[A-Za-z]{1,10}".prop_map(|s| Value::Str(s.into())),
-            1 => value(),
-        ];
-        let name = prop_oneof![
-            8 => Just("event".to_string()),
-            1 => "[a-z]{1,5}",
-        ];
-        let data_name = prop_oneof![
-            8 => Just("data".to_string()),
-            1 => Just("event".to_string()),
-            1 => "[a-z]{1,5}",
-        ];
-        // Data nested around the depth bound: in lists or one-member maps, 0 to 5 deep.
-        let data = (value(), 0..6usize, any::<bool>()).prop_map(|(mut data, levels, in_maps)| {
-            for _ in 0..levels {
-                data = if in_maps {
-                    Value::Map(vec![("n".into(), data)])
-                } else {
-                    Value::List(vec![data])
-                };
-            }
-            data
-        });
-        (
-            name,
-            event,
-            data_name,
-            data,
-            any::<bool>(),
-            any::<bool>(),
-            value(),
-        )
-            .prop_map(|(name, event, data_name, data, swap, third, extra)| {
-                let mut members = vec![(name, event), (data_name, data)];
-                if swap {
-                    members.swap(0, 1);
-                }
-                if third {
-                    members.push(("extra".to_string(), extra));
-                }
-                members
-            })
-    }
-
     /// The body for `members`, and whether the fast path may decline it although the serde
     /// path takes it.
     fn body(members: &[(String, Value)], picks: &[u8]) -> (Vec<u8>, bool) {
@@ -553,7 +505,7 @@ mod tests {
 
         #[test]
         fn fast_path_agrees_with_the_serde_path(
-            members in envelope(),
+            members in envelope("data"),
             picks in prop::collection::vec(any::<u8>(), 1..32),
             cut in any::<prop::sample::Index>(),
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),

@@ -276,7 +276,8 @@ impl<'a> Reader<'a, '_> {
 mod tests {
     use super::*;
     use crate::push_envelope::{decode_msgpack_push_via_serde, PushDecodeError};
-    use crate::test_values::{has_duplicate_keys, value, LIMITS};
+    use crate::test_values::envelope;
+    use crate::test_values::{has_duplicate_keys, LIMITS};
     use proptest::prelude::*;
 
     /// MessagePack for `value`, each choice of encoding (integer width, str/array/map header
@@ -377,54 +378,6 @@ mod tests {
         }
     }
 
-    /// Envelope members: usually `event` and `body`, sometimes not (wrong names, a third one,
-    /// a non-string event).
-    fn envelope() -> impl Strategy<Value = Vec<(String, Value)>> {
-        let event = prop_oneof![
-            4 => "[A-Za-z]{1,10}".prop_map(|s| Value::Str(s.into())),
-            1 => value(),
-        ];
-        let name = prop_oneof![
-            8 => Just("event".to_string()),
-            1 => "[a-z]{1,5}",
-        ];
-        let body_name = prop_oneof![
-            8 => Just("body".to_string()),
-            1 => Just("event".to_string()),
-            1 => "[a-z]{1,5}",
-        ];
-        // Bodies nested around the depth bound: in lists or one-member maps, 0 to 5 deep.
-        let body = (value(), 0..6usize, any::<bool>()).prop_map(|(mut body, levels, in_maps)| {
-            for _ in 0..levels {
-                body = if in_maps {
-                    Value::Map(vec![("n".into(), body)])
-                } else {
-                    Value::List(vec![body])
-                };
-            }
-            body
-        });
-        (
-            name,
-            event,
-            body_name,
-            body,
-            any::<bool>(),
-            any::<bool>(),
-            value(),
-        )
-            .prop_map(|(name, event, body_name, body, swap, third, extra)| {
-                let mut members = vec![(name, event), (body_name, body)];
-                if swap {
-                    members.swap(0, 1);
-                }
-                if third {
-                    members.push(("extra".to_string(), extra));
-                }
-                members
-            })
-    }
-
     fn frame(members: &[(String, Value)], picks: &[u8]) -> Vec<u8> {
         let mut at = 0usize;
         let mut pick = |n: u8| {
@@ -471,7 +424,7 @@ mod tests {
 
         #[test]
         fn fast_path_agrees_with_the_serde_path(
-            members in envelope(),
+            members in envelope("body"),
             picks in prop::collection::vec(any::<u8>(), 1..32),
             cut in any::<prop::sample::Index>(),
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),

@@ -45,3 +45,51 @@ pub(crate) fn has_duplicate_keys(value: &Value) -> bool {
         _ => false,
     }
 }
+
+/// Push envelope members: usually `event` and `data_key`, sometimes not (wrong names, a third
+/// one, a non-string event), with data nested around the depth bound.
+pub(crate) fn envelope(data_key: &'static str) -> impl Strategy<Value = Vec<(String, Value)>> {
+    let event = prop_oneof![
+        4 => "[A-Za-z]{1,10}".prop_map(|s| Value::Str(s.into())),
+        1 => value(),
+    ];
+    let name = prop_oneof![
+        8 => Just("event".to_string()),
+        1 => "[a-z]{1,5}",
+    ];
+    let data_name = prop_oneof![
+        8 => Just(data_key.to_string()),
+        1 => Just("event".to_string()),
+        1 => "[a-z]{1,5}",
+    ];
+    // In lists or one-member maps, 0 to 5 deep.
+    let data = (value(), 0..6usize, any::<bool>()).prop_map(|(mut data, levels, in_maps)| {
+        for _ in 0..levels {
+            data = if in_maps {
+                Value::Map(vec![("n".into(), data)])
+            } else {
+                Value::List(vec![data])
+            };
+        }
+        data
+    });
+    (
+        name,
+        event,
+        data_name,
+        data,
+        any::<bool>(),
+        any::<bool>(),
+        value(),
+    )
+        .prop_map(|(name, event, data_name, data, swap, third, extra)| {
+            let mut members = vec![(name, event), (data_name, data)];
+            if swap {
+                members.swap(0, 1);
+            }
+            if third {
+                members.push(("extra".to_string(), extra));
+            }
+            members
+        })
+}
