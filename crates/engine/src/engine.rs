@@ -247,6 +247,20 @@ impl Engine {
         crate::push::validate_owned(&self.registry, event, body)
     }
 
+    /// A push validated on an I/O thread (`push::prevalidate`), checked against the current
+    /// registry: as it stands if it was validated against this one, validated again otherwise.
+    pub fn accept_prevalidated(
+        &self,
+        push: crate::push::PrevalidatedPush,
+    ) -> Result<ValidatedPush, PushError> {
+        push.accept(&self.registry)
+    }
+
+    /// The compiled registry as shared, for validating pushes off the writer.
+    pub fn compiled_registry(&self) -> std::sync::Arc<crate::registry::compile::CompiledRegistry> {
+        std::sync::Arc::clone(self.registry.compiled_shared())
+    }
+
     /// Folds a validated push into every table fed by its event, at processing time `now_ms`.
     /// A push validated against an older registry whose event is gone is skipped (returns false).
     pub fn apply(&mut self, push: &ValidatedPush, now_ms: TimestampMs) -> bool {

@@ -17,7 +17,7 @@ pub use engine::{
     RowPrefetch, APPLY_PARALLEL_MIN,
 };
 pub use model::{Diff, DiffEntry, PushError, QueryError, RegisterError, TimestampMs, Value};
-pub use push::ValidatedPush;
+pub use push::{PrevalidatedPush, Prevalidation, ValidatedPush};
 pub use snapshot::{
     ChunkLimits, EngineView, RestoreError, RestoreOptions, SectionSink, SECTION_META,
     SECTION_TABLE, SECTION_TABLE_CHUNK,

@@ -6,10 +6,12 @@
 //! event ⇒ `event_not_found`; unknown fields ⇒ `unknown_field_event_time_v0` / `unknown_field_v0`;
 //! missing/null required fields, type mismatches and non-finite numbers ⇒ `invalid_event`.
 
+use crate::registry::compile::CompiledRegistry;
 use crate::registry::Registry;
 use compact_str::CompactString;
 use model::{FieldType, PushError, Value};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// An event that passed validation: its fields in schema slot order (absent optional ⇒ Null).
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +27,7 @@ pub fn validate(
     event: &str,
     body: &Value,
 ) -> Result<ValidatedPush, PushError> {
-    validate_body(registry, event, Cow::Borrowed(body))
+    validate_body(registry.compiled(), event, Cow::Borrowed(body))
 }
 
 /// [`validate`] taking the body by value: the field values are moved into their slots (no
@@ -35,7 +37,120 @@ pub fn validate_owned(
     event: &str,
     body: Value,
 ) -> Result<ValidatedPush, PushError> {
-    validate_body(registry, event, Cow::Owned(body))
+    validate_body(registry.compiled(), event, Cow::Owned(body))
+}
+
+/// A push validated away from the writer, on the I/O thread that decoded it, against the
+/// registry that thread last saw (decision 0029). The writer takes it as it stands when that
+/// registry is still the current one ([`PrevalidatedPush::accept`]) and validates it again
+/// otherwise, so what is accepted never depends on where it was validated.
+#[derive(Clone, Debug)]
+pub struct PrevalidatedPush {
+    push: ValidatedPush,
+    against: Arc<CompiledRegistry>,
+}
+
+/// What [`prevalidate`] made of a push.
+#[derive(Debug)]
+pub enum Prevalidation {
+    Accepted(PrevalidatedPush),
+    /// Left to the writer, whose registry is authoritative: refused against this registry, or
+    /// a field is explicitly `null` (the slots of a validated push cannot tell that from an
+    /// absent field, and a registry change could make the difference matter). The body if it
+    /// is still whole; `None` if validating consumed it (decode it again).
+    LeftToWriter(Option<Value>),
+}
+
+/// Validates `body` against `compiled`: accepts exactly the pushes [`validate_owned`] accepts
+/// (and fills the same slots), in one pass over the members, because it has no error to
+/// choose — any refusal is left to the writer, which reports the first in beava's order.
+pub fn prevalidate(compiled: &Arc<CompiledRegistry>, event: &str, body: Value) -> Prevalidation {
+    let Value::Map(mut members) = body else {
+        return Prevalidation::LeftToWriter(Some(body));
+    };
+    let schema = match compiled.event_by_name.get(event) {
+        Some(&event_id) if !has_control(event) => &compiled.events[event_id],
+        _ => return Prevalidation::LeftToWriter(Some(Value::Map(members))),
+    };
+    let columns = &schema.schema.columns;
+    let mut fields = vec![Value::Null; columns.len()];
+    let mut next_slot = 0;
+    for (name, value) in &mut members {
+        let Some(slot) = schema.schema.slot_of_hinted(name, next_slot) else {
+            return Prevalidation::LeftToWriter(None);
+        };
+        next_slot = slot + 1;
+        let column = &columns[slot];
+        if value.is_null()
+            || has_control(name)
+            || !type_ok(column, value)
+            || check_strings(value).is_err()
+        {
+            return Prevalidation::LeftToWriter(None);
+        }
+        // A repeated member: the last one counts, as in `validate_body`.
+        std::mem::swap(&mut fields[slot], value);
+    }
+    let required_missing = columns
+        .iter()
+        .zip(&fields)
+        .any(|(column, value)| !column.optional && value.is_null());
+    if required_missing {
+        return Prevalidation::LeftToWriter(None);
+    }
+    Prevalidation::Accepted(PrevalidatedPush {
+        push: ValidatedPush {
+            event: schema.name.clone(),
+            fields,
+        },
+        against: Arc::clone(compiled),
+    })
+}
+
+/// Whether a non-null `value` has the type `column` declares (non-finite numbers never do).
+fn type_ok(column: &model::Column, value: &Value) -> bool {
+    match column.ty.unwrap_or(FieldType::Json) {
+        FieldType::Str => matches!(value, Value::Str(_)),
+        FieldType::Bool => matches!(value, Value::Bool(_)),
+        FieldType::I64 | FieldType::F64 => match value {
+            Value::I64(_) => true,
+            Value::F64(v) => v.is_finite(),
+            _ => false,
+        },
+        FieldType::Bytes | FieldType::Datetime | FieldType::Json => !has_non_finite(value),
+    }
+}
+
+impl PrevalidatedPush {
+    /// The event name (the registry's spelling, which is the pushed one).
+    pub fn event(&self) -> &str {
+        &self.push.event
+    }
+
+    /// Hints its fields, as [`prefetch_body`] does a body's members.
+    pub fn prefetch(&self) {
+        sketch::prefetch::slice(&self.push.fields);
+    }
+
+    /// The push, if `current` is the registry it was validated against; otherwise the push
+    /// validated against `current` as the member map it came from (its non-null fields, in
+    /// schema order — the only way it can differ from the pushed map, which matters only to
+    /// which of several errors is reported).
+    pub fn accept(self, current: &Registry) -> Result<ValidatedPush, PushError> {
+        if Arc::ptr_eq(&self.against, current.compiled_shared()) {
+            return Ok(self.push);
+        }
+        let ValidatedPush { event, fields } = self.push;
+        let event_id = self.against.event_by_name[&event];
+        let columns = &self.against.events[event_id].schema.columns;
+        let members = columns
+            .iter()
+            .zip(fields)
+            .filter(|(_, value)| !value.is_null())
+            .map(|(column, value)| (column.name.clone(), value))
+            .collect();
+        validate_owned(current, &event, Value::Map(members))
+    }
 }
 
 /// Hints the members of a push body that will be validated soon: they were written by the
@@ -48,7 +163,7 @@ pub fn prefetch_body(body: &Value) {
 }
 
 fn validate_body(
-    registry: &Registry,
+    compiled: &CompiledRegistry,
     event: &str,
     body: Cow<'_, Value>,
 ) -> Result<ValidatedPush, PushError> {
@@ -63,7 +178,6 @@ fn validate_body(
             format!("event body must be an object, got {}", body.type_name()),
         ));
     }
-    let compiled = registry.compiled();
     let Some(&event_id) = compiled.event_by_name.get(event) else {
         return Err(PushError::new(
             "event_not_found",
@@ -115,18 +229,8 @@ fn validate_body(
                 format!("required field '{}' is missing or null", column.name),
             ));
         }
-        let ty = column.ty.unwrap_or(FieldType::Json);
-        let ok = match ty {
-            FieldType::Str => matches!(value, Value::Str(_)),
-            FieldType::Bool => matches!(value, Value::Bool(_)),
-            FieldType::I64 | FieldType::F64 => match value {
-                Value::I64(_) => true,
-                Value::F64(v) => v.is_finite(),
-                _ => false,
-            },
-            FieldType::Bytes | FieldType::Datetime | FieldType::Json => !has_non_finite(value),
-        };
-        if !ok {
+        if !type_ok(column, value) {
+            let ty = column.ty.unwrap_or(FieldType::Json);
             return Err(PushError::new(
                 "invalid_event",
                 format!(

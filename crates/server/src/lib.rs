@@ -14,6 +14,7 @@ mod listener;
 mod metrics;
 mod outcome;
 mod pipeline;
+mod push;
 mod reads;
 mod server;
 mod shutdown;

@@ -6,7 +6,7 @@
 //! same state.
 
 use compact_str::CompactString;
-use engine::{Engine, RegisterOutcome};
+use engine::{Engine, RegisterOutcome, ValidatedPush};
 use model::{PushError, RegisterError, TimestampMs, Value};
 
 /// A log sequence number: position of an accepted push in the order the writer applied it.
@@ -24,6 +24,12 @@ pub enum Command {
     /// `/push-sync`, TCP PUSH_SYNC: a push acknowledged only after fdatasync even in relaxed
     /// ack mode (in durable mode every push already is).
     PushSync { event: CompactString, fields: Value },
+    /// A push (`sync`: a `PushSync`) already validated by the I/O thread that decoded it
+    /// (decision 0029); the writer checks it was validated against the current registry.
+    Prevalidated {
+        push: engine::PrevalidatedPush,
+        sync: bool,
+    },
     /// Test-mode reset (the server checks test mode before sending it).
     Reset,
 }
@@ -89,8 +95,8 @@ pub fn execute(
     now_ms: TimestampMs,
 ) -> Outcome {
     match command {
-        Command::Push { event, fields } | Command::PushSync { event, fields } => {
-            let validated = match engine.validate_push_owned(&event, fields) {
+        Command::Push { .. } | Command::PushSync { .. } | Command::Prevalidated { .. } => {
+            let validated = match validate(engine, command) {
                 Ok(validated) => validated,
                 Err(error) => {
                     return Outcome::Push(Err(PushRefused {
@@ -120,6 +126,38 @@ pub fn execute(
                 registry_version: engine.registry_version(),
             }
         }
+    }
+}
+
+impl Command {
+    /// A push of any form (`Push`, `PushSync`, `Prevalidated`).
+    pub fn is_push(&self) -> bool {
+        matches!(
+            self,
+            Command::Push { .. } | Command::PushSync { .. } | Command::Prevalidated { .. }
+        )
+    }
+
+    /// A push acknowledged only once fsynced, whatever the ack mode.
+    pub fn is_sync_push(&self) -> bool {
+        matches!(
+            self,
+            Command::PushSync { .. } | Command::Prevalidated { sync: true, .. }
+        )
+    }
+}
+
+/// Validates a push command against the engine's registry.
+///
+/// # Panics
+/// If `command` is not a push.
+pub(crate) fn validate(engine: &Engine, command: Command) -> Result<ValidatedPush, PushError> {
+    match command {
+        Command::Push { event, fields } | Command::PushSync { event, fields } => {
+            engine.validate_push_owned(&event, fields)
+        }
+        Command::Prevalidated { push, .. } => engine.accept_prevalidated(push),
+        Command::Register(_) | Command::Reset => unreachable!("not a push"),
     }
 }
 

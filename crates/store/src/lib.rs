@@ -34,4 +34,6 @@ pub use snapshots::{
     SNAPSHOT_WAL_BYTES_DEFAULT,
 };
 pub use status::{RecoveryPhase, RecoveryProgress, StatusSnapshot, StoreStatus};
-pub use store::{OpeningStore, ReadSession, Store, StoreConfig, StoreHandle, SubmitError};
+pub use store::{
+    OpeningStore, PushValidator, ReadSession, Store, StoreConfig, StoreHandle, SubmitError,
+};

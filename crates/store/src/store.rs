@@ -13,8 +13,9 @@ use crate::snapshots::{self, SnapshotConfig, Snapshotter};
 use crate::status::StoreStatus;
 use crate::writer::{self, Input};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use engine::{Engine, EngineConfig};
-use parking_lot::RwLock;
+use engine::registry::compile::CompiledRegistry;
+use engine::{Engine, EngineConfig, Prevalidation, Value};
+use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -64,6 +65,18 @@ pub(crate) struct Shared {
     /// `queue_capacity`: the queue's bound is in commands whatever their grouping.
     pub(crate) queued: AtomicUsize,
     pub(crate) queue_capacity: usize,
+    /// The engine's compiled registry as of the published registry version, for the I/O
+    /// threads' validation (`PushValidator`): they must never wait for the engine's lock.
+    pub(crate) registry: Mutex<Arc<CompiledRegistry>>,
+}
+
+impl Shared {
+    /// Publishes the engine's registry and counters: the registry first, so whoever sees the
+    /// new version finds at least that registry.
+    pub(crate) fn publish_engine(&self, engine: &Engine) {
+        *self.registry.lock() = engine.compiled_registry();
+        self.status.publish_engine(&engine.stats());
+    }
 }
 
 /// Why a command was not accepted. Nothing was executed.
@@ -116,6 +129,7 @@ impl Store {
             clock,
             queued: AtomicUsize::new(0),
             queue_capacity: config.queue_capacity.max(1),
+            registry: Mutex::default(),
         });
         let (queue, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         OpeningStore {
@@ -240,7 +254,7 @@ impl OpeningStore {
         };
         status.recovery_done();
         *shared.engine.write() = engine;
-        shared.status.publish_engine(&shared.engine.read().stats());
+        shared.publish_engine(&shared.engine.read());
         let log = journal
             .map(|journal| LogThread::start(journal, Arc::clone(&shared.status)))
             .transpose()
@@ -433,6 +447,30 @@ impl StoreHandle {
     /// Published registry version and counters (no lock).
     pub fn status(&self) -> &Arc<StoreStatus> {
         &self.shared.status
+    }
+}
+
+/// The registry a connection validates its pushes against (decision 0029): the published
+/// compiled registry as of the last push, fetched again only when the published registry
+/// version has moved (never from the engine: a connection does not wait for its lock).
+#[derive(Debug, Default)]
+pub struct PushValidator {
+    seen: Option<(u64, Arc<CompiledRegistry>)>,
+}
+
+impl PushValidator {
+    /// Validates a decoded push on the calling (I/O) thread; see [`Prevalidation`].
+    pub fn prevalidate(&mut self, store: &StoreHandle, event: &str, body: Value) -> Prevalidation {
+        let version = store.status().registry_version();
+        let compiled = match &self.seen {
+            Some((seen, compiled)) if *seen == version => compiled,
+            _ => {
+                // At least as new as `version`; the writer tells a stale one apart anyway.
+                let compiled = Arc::clone(&store.shared.registry.lock());
+                &self.seen.insert((version, compiled)).1
+            }
+        };
+        engine::push::prevalidate(compiled, event, body)
     }
 }
 

@@ -217,7 +217,7 @@ pub(crate) fn run(
         }
 
         for (command, reply) in batch.drain(..) {
-            if matches!(command, Command::Push { .. } | Command::PushSync { .. }) {
+            if command.is_push() {
                 run.push((command, reply));
                 continue;
             }
@@ -397,9 +397,7 @@ struct Writer {
 
 impl Writer {
     fn publish_stats(&self) {
-        self.shared
-            .status
-            .publish_engine(&self.shared.engine.read().stats());
+        self.shared.publish_engine(&self.shared.engine.read());
     }
 
     /// Publishes the turn's counters and sends the replies it produced.
@@ -454,19 +452,16 @@ impl Writer {
             let record_bytes_max = log.as_ref().map_or(usize::MAX, LogThread::record_bytes_max);
             let mut pushes = run.drain(..);
             while let Some((command, reply)) = pushes.next() {
-                if let Some((Command::Push { fields, .. } | Command::PushSync { fields, .. }, _)) =
-                    pushes.as_slice().get(BODY_PREFETCH_AHEAD)
-                {
-                    engine::push::prefetch_body(fields);
+                match pushes.as_slice().get(BODY_PREFETCH_AHEAD) {
+                    Some((Command::Push { fields, .. } | Command::PushSync { fields, .. }, _)) => {
+                        engine::push::prefetch_body(fields);
+                    }
+                    Some((Command::Prevalidated { push, .. }, _)) => push.prefetch(),
+                    _ => {}
                 }
-                let sync = matches!(command, Command::PushSync { .. });
-                let (Command::Push { event, fields } | Command::PushSync { event, fields }) =
-                    command
-                else {
-                    unreachable!("runs hold pushes only");
-                };
+                let sync = command.is_sync_push();
                 self.counts.commands += 1;
-                let validated = match engine.validate_push_owned(&event, fields) {
+                let validated = match crate::command::validate(&engine, command) {
                     Ok(validated) => validated,
                     Err(error) => {
                         self.counts.pushes_refused += 1;
@@ -700,7 +695,7 @@ impl Writer {
             match &command {
                 Command::Register(body) => log_record::encode_register(&mut payload, now_ms, body),
                 Command::Reset => log_record::encode_reset(&mut payload, now_ms),
-                Command::Push { .. } | Command::PushSync { .. } => {
+                Command::Push { .. } | Command::PushSync { .. } | Command::Prevalidated { .. } => {
                     unreachable!("pushes go through push_run")
                 }
             }
@@ -744,7 +739,7 @@ impl Writer {
             execute(&mut engine, seq, command, now_ms)
         }));
         let outcome = outcome.unwrap_or_else(|panic| self.panicked(&panic));
-        shared.status.publish_engine(&engine.stats());
+        shared.publish_engine(&engine);
         self.replies.push((reply, outcome));
     }
 

@@ -302,6 +302,90 @@ fn a_push_queued_behind_a_register_is_validated_against_the_new_registry() {
     assert_eq!(refused.error.code, "invalid_event");
 }
 
+/// A push validated by a connection (as the I/O threads do, decision 0029) against the
+/// registry of the moment.
+fn prevalidated(handle: &store::StoreHandle, user: &str) -> Command {
+    let body = model::Value::Map(vec![("user".into(), model::Value::str(user))]);
+    match store::PushValidator::default().prevalidate(handle, "Click", body) {
+        engine::Prevalidation::Accepted(push) => Command::Prevalidated { push, sync: false },
+        other => panic!("not prevalidated: {other:?}"),
+    }
+}
+
+#[test]
+fn a_prevalidated_push_behind_a_register_is_validated_again_if_the_registry_changed() {
+    let store = registered_store(1_000);
+    let handle = store.handle();
+    let clicks = |user: &str| {
+        handle
+            .read(|e| e.get("Users", user, None, engine::ReadTime::Now(0)))
+            .ok()
+            .and_then(|row| match row {
+                model::Value::Map(members) => members
+                    .into_iter()
+                    .find(|(name, _)| name == "clicks")
+                    .map(|(_, value)| value),
+                _ => None,
+            })
+    };
+    // The registry it was validated against is current: taken as it stands.
+    let Outcome::Push(Ok(_)) = handle
+        .submit(prevalidated(&handle, "u"))
+        .unwrap()
+        .wait()
+        .unwrap()
+    else {
+        panic!("refused");
+    };
+    assert_eq!(clicks("u"), Some(model::Value::I64(1)));
+
+    // Re-registered with the same Click schema (a new registry, an added event): accepted
+    // after validating again.
+    let mut added = registration();
+    added["nodes"].as_array_mut().unwrap().push(
+        json!({"kind": "event", "name": "View", "schema": {"fields": {"page": "str"}, "optional_fields": []}}),
+    );
+    let click = prevalidated(&handle, "u");
+    let (register, click) = handle.read_session(|_| {
+        (
+            handle.submit(Command::Register(added)).unwrap(),
+            handle.submit(click).unwrap(),
+        )
+    });
+    assert!(matches!(register.wait().unwrap(), Outcome::Register(Ok(_))));
+    let Outcome::Push(Ok(acked)) = click.wait().unwrap() else {
+        panic!("refused after an unrelated change");
+    };
+    assert_eq!(acked.registry_version, 2);
+    assert_eq!(clicks("u"), Some(model::Value::I64(2)));
+
+    // `user` retyped meanwhile: refused as the writer's own validation refuses it.
+    let retyped = json!({"nodes": [
+        {"kind": "event", "name": "Click", "schema": {"fields": {"user": "i64"}, "optional_fields": []}},
+        {"kind": "derivation", "name": "Users", "output_kind": "table", "upstreams": ["Click"],
+         "ops": [{"op": "group_by", "keys": ["user"], "agg": {"clicks": {"op": "count", "params": {}}}}],
+         "table_primary_key": ["user"]}
+    ], "force": true});
+    let click = prevalidated(&handle, "u");
+    let (register, click) = handle.read_session(|_| {
+        (
+            handle.submit(Command::Register(retyped)).unwrap(),
+            handle.submit(click).unwrap(),
+        )
+    });
+    assert!(matches!(register.wait().unwrap(), Outcome::Register(Ok(_))));
+    let Outcome::Push(Err(refused)) = click.wait().unwrap() else {
+        panic!("a str user accepted by an i64 schema");
+    };
+    assert_eq!(refused.error.code, "invalid_event");
+    assert_eq!(refused.error.reason, "field 'user' expects i64, got str");
+    assert_eq!(
+        clicks("u"),
+        None,
+        "the forced change reset the table; nothing applied"
+    );
+}
+
 #[test]
 fn a_batch_runs_in_order_and_answers_each_command() {
     let store = registered_store(1_000);

@@ -56,6 +56,12 @@ impl Registry {
         &self.compiled
     }
 
+    /// The compiled form as shared: what an I/O thread validates pushes against
+    /// (`push::prevalidate`), and how the writer tells whether it is still current.
+    pub fn compiled_shared(&self) -> &Arc<CompiledRegistry> {
+        &self.compiled
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }

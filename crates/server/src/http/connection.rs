@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::metrics::ServerMetrics;
 use crate::outcome;
 use crate::pipeline::{CommandResult, Flow, Parsed, Pending, Protocol};
+use crate::push::PushDecoding;
 use crate::reads;
 use bytes::BytesMut;
 use model::QueryError;
@@ -15,7 +16,7 @@ use protocol::error_body::{ErrorBody, HTTP_LEGACY_GET_HINT, RESET_DISABLED_REASO
 use protocol::push_envelope::{self, PushDecodeError};
 use protocol::read_request::{self, BatchGetBody, HttpGetReq};
 use protocol::response::{BatchResults, HttpPong, LegacyValue, PushAck, ResetAck, Status};
-use protocol::{codec, ContentType, PushNameCache};
+use protocol::{codec, ContentType};
 use store::read::LegacyRead;
 use store::{Command, Outcome};
 
@@ -49,8 +50,8 @@ enum Kind {
 pub(crate) struct HttpProtocol {
     parser: Parser,
     scratch: BytesMut,
-    /// The names this connection pushed last (decoding reuses them).
-    push_names: PushNameCache,
+    /// The names this connection pushed last and the registry it validates pushes against.
+    pushes: PushDecoding,
 }
 
 fn immediate<T: serde::Serialize + ?Sized>(
@@ -164,20 +165,23 @@ impl Protocol for HttpProtocol {
                 }
             }
             Route::Push { sync } => {
-                match push_envelope::decode_http_push_with(body, &mut self.push_names) {
-                    Ok(envelope) => Pending::write(
-                        request(Kind::Push),
-                        push_command(envelope.event, envelope.fields, sync),
-                    ),
+                let command = self.pushes.command(&ctx.store, sync, |names| {
+                    push_envelope::decode_http_push_with(body, names)
+                        .map(|envelope| (envelope.event, envelope.fields))
+                });
+                match command {
+                    Ok(command) => Pending::write(request(Kind::Push), command),
                     Err(e) => push_decode_error(close, e, "invalid_json_body"),
                 }
             }
             Route::LegacyPush { event, sync } => {
-                match push_envelope::decode_fields_with(body, &mut self.push_names) {
-                    Ok(fields) => Pending::write(
-                        request(Kind::Push),
-                        push_command(event.into(), fields, sync),
-                    ),
+                let event = compact_str::CompactString::from(event);
+                let command = self.pushes.command(&ctx.store, sync, |names| {
+                    push_envelope::decode_fields_with(body, names)
+                        .map(|fields| (event.clone(), fields))
+                });
+                match command {
+                    Ok(command) => Pending::write(request(Kind::Push), command),
                     Err(e) => push_decode_error(close, e, "invalid_event"),
                 }
             }
@@ -411,13 +415,4 @@ fn write_failure(
 
 fn log_protocol_error(error: ParseError) {
     tracing::debug!(kind = "http.protocol_error", error = ?error, "malformed HTTP request; closing");
-}
-
-/// `/push` or `/push-sync` (the latter forces an fdatasync before the ack in relaxed mode).
-fn push_command(event: compact_str::CompactString, fields: model::Value, sync: bool) -> Command {
-    if sync {
-        Command::PushSync { event, fields }
-    } else {
-        Command::Push { event, fields }
-    }
 }

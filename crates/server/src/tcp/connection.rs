@@ -9,6 +9,7 @@ use crate::context::Ctx;
 use crate::metrics::ServerMetrics;
 use crate::outcome;
 use crate::pipeline::{CommandResult, Flow, Parsed, Pending, Protocol};
+use crate::push::PushDecoding;
 use crate::reads;
 use bytes::BytesMut;
 use model::QueryError;
@@ -17,7 +18,7 @@ use protocol::frame::{self, FrameError};
 use protocol::push_envelope::{self, PushDecodeError};
 use protocol::read_request::{self, BatchGetBody, GetMultiReq, HttpGetReq, MGetReq};
 use protocol::response::{BatchResults, PushAck, ResetAck, TcpPong, WIRE_SERVER_VERSION};
-use protocol::{codec, op, ContentType, PushNameCache, RequestOp};
+use protocol::{codec, op, ContentType, RequestOp};
 use serde::Serialize;
 use store::{Command, Outcome};
 
@@ -52,8 +53,9 @@ pub(crate) enum TcpRequest {
 
 #[derive(Default)]
 pub(crate) struct TcpProtocol {
-    /// The names this connection pushed last (decision 0020).
-    push_names: PushNameCache,
+    /// The names this connection pushed last (decision 0020) and the registry it validates
+    /// pushes against (decision 0029).
+    pushes: PushDecoding,
 }
 
 fn error_frame<T: Serialize + ?Sized>(body: &T) -> Pending<TcpRequest> {
@@ -148,7 +150,7 @@ impl Protocol for TcpProtocol {
                         frame.content_type
                     )));
                 };
-                dispatch_typed(request_op, content_type, payload, ctx, &mut self.push_names)
+                dispatch_typed(request_op, content_type, payload, ctx, &mut self.pushes)
             }
         };
         Parsed::Request(pending)
@@ -279,21 +281,17 @@ fn dispatch_typed(
     content_type: ContentType,
     payload: &[u8],
     ctx: &Ctx,
-    push_names: &mut PushNameCache,
+    pushes: &mut PushDecoding,
 ) -> Pending<TcpRequest> {
     match request_op {
         RequestOp::Push | RequestOp::PushSync => {
-            match push_envelope::decode_tcp_push_with(content_type, payload, push_names) {
-                Ok(envelope) => {
-                    let sync = request_op == RequestOp::PushSync;
-                    let (event, fields) = (envelope.event, envelope.fields);
-                    let command = if sync {
-                        Command::PushSync { event, fields }
-                    } else {
-                        Command::Push { event, fields }
-                    };
-                    Pending::write(TcpRequest::Push { sync }, command)
-                }
+            let sync = request_op == RequestOp::PushSync;
+            let command = pushes.command(&ctx.store, sync, |names| {
+                push_envelope::decode_tcp_push_with(content_type, payload, names)
+                    .map(|envelope| (envelope.event, envelope.fields))
+            });
+            match command {
+                Ok(command) => Pending::write(TcpRequest::Push { sync }, command),
                 Err(PushDecodeError::Limit { code, reason }) => error_frame(&ErrorBody::Reason {
                     code,
                     reason: &reason,
