@@ -107,6 +107,35 @@ pub fn prevalidate(compiled: &Arc<CompiledRegistry>, event: &str, body: Value) -
     })
 }
 
+/// [`prevalidate`] for a push a decoder placed straight into the slots of event `event_id`'s
+/// schema (`protocol::push_envelope::SlottedPush`: every member named exactly after a column,
+/// no column twice, no `null` value): the push [`prevalidate`] would accept from the member
+/// map it was, or `None` where it would not.
+pub fn prevalidate_slots(
+    compiled: &Arc<CompiledRegistry>,
+    event_id: usize,
+    fields: Vec<Value>,
+) -> Option<PrevalidatedPush> {
+    let event = compiled.events.get(event_id)?;
+    let columns = &event.schema.columns;
+    if fields.len() != columns.len() || has_control(&event.name) {
+        return None;
+    }
+    let valid = columns.iter().zip(&fields).all(|(column, value)| {
+        if value.is_null() {
+            return column.optional;
+        }
+        !has_control(&column.name) && type_ok(column, value) && check_strings(value).is_ok()
+    });
+    valid.then(|| PrevalidatedPush {
+        push: ValidatedPush {
+            event: event.name.clone(),
+            fields,
+        },
+        against: Arc::clone(compiled),
+    })
+}
+
 /// Whether a non-null `value` has the type `column` declares (non-finite numbers never do).
 fn type_ok(column: &model::Column, value: &Value) -> bool {
     match column.ty.unwrap_or(FieldType::Json) {

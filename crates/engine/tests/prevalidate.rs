@@ -50,6 +50,7 @@ fn has_repeated_member(body: &Value) -> bool {
 /// `accept` against the same registry returns it as is); a body handed back is untouched;
 /// everything the writer accepts without explicit nulls or repeated members is accepted here.
 fn check(engine: &Engine, event: &str, body: &Value) -> Result<(), TestCaseError> {
+    check_slotted(engine, event, body)?;
     let expected = engine.validate_push_owned(event, body.clone());
     match prevalidate(&engine.compiled_registry(), event, body.clone()) {
         Prevalidation::Accepted(push) => {
@@ -73,6 +74,39 @@ fn check(engine: &Engine, event: &str, body: &Value) -> Result<(), TestCaseError
                 !must_accept,
                 "left an acceptable push to the writer: {body:?}"
             );
+        }
+    }
+    Ok(())
+}
+
+/// `prevalidate_slots` on the slots a decoder would fill from `body` (when it could: an event
+/// that exists, distinct member names that are all columns, no null) agrees with `prevalidate`.
+fn check_slotted(engine: &Engine, event: &str, body: &Value) -> Result<(), TestCaseError> {
+    let compiled = engine.compiled_registry();
+    let (Some(&event_id), Value::Map(members)) = (compiled.event_by_name.get(event), body) else {
+        return Ok(());
+    };
+    let schema = &compiled.events[event_id].schema;
+    let mut fields = vec![Value::Null; schema.columns.len()];
+    for (name, value) in members {
+        match schema.slot_of(name) {
+            Some(slot) if fields[slot].is_null() && !value.is_null() => {
+                fields[slot] = value.clone();
+            }
+            _ => return Ok(()),
+        }
+    }
+    let slotted = engine::push::prevalidate_slots(&compiled, event_id, fields);
+    match (slotted, prevalidate(&compiled, event, body.clone())) {
+        (Some(slotted), Prevalidation::Accepted(mapped)) => {
+            prop_assert_eq!(
+                engine.accept_prevalidated(slotted),
+                engine.accept_prevalidated(mapped)
+            );
+        }
+        (None, Prevalidation::LeftToWriter(_)) => {}
+        (slotted, mapped) => {
+            prop_assert!(false, "slots {slotted:?}, map {mapped:?}: {body:?}");
         }
     }
     Ok(())

@@ -69,9 +69,15 @@ impl RowSchema {
     /// schema's order, so the slot after the previous field's is one comparison instead of a
     /// scan.
     pub fn slot_of_hinted(&self, name: &str, hint: usize) -> Option<usize> {
+        self.slot_of_bytes_hinted(name.as_bytes(), hint)
+    }
+
+    /// [`RowSchema::slot_of_hinted`] for a name given as bytes, not checked as UTF-8 (column
+    /// names are, so a name that is not matches no column).
+    pub fn slot_of_bytes_hinted(&self, name: &[u8], hint: usize) -> Option<usize> {
         match self.columns.get(hint) {
-            Some(column) if column.name == name => Some(hint),
-            _ => self.slot_of(name),
+            Some(column) if column.name.as_bytes() == name => Some(hint),
+            _ => self.columns.iter().position(|c| c.name.as_bytes() == name),
         }
     }
 

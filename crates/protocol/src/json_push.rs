@@ -16,9 +16,9 @@
 //! is made positive on both paths, as beava reads JSON (`push_envelope::unsigned_zeros`).
 
 use crate::msgpack_push::PushNameCache;
-use crate::push_envelope::{KeysSeen, PushEnvelope};
+use crate::push_envelope::{KeysSeen, PushEnvelope, SchemaOf, SlottedPush};
 use compact_str::CompactString;
-use model::{DecodeLimits, Value};
+use model::{DecodeLimits, RowSchema, Value};
 
 /// Integers of at most this many digits fit an `i64` whatever they are; longer ones (and the
 /// `u64`-or-float rules `serde_json` applies to them) are left to the serde path.
@@ -70,6 +70,38 @@ pub(crate) fn decode_push(
         event: event?,
         fields: data?,
     })
+}
+
+/// Decodes `body` straight into the slots of its event's schema if it is `{"event": "<name>",
+/// "<data key>": {..}}` (in that order) and fits a [`SlottedPush`]; `None` otherwise (decode it
+/// with [`decode_push`], which accepts the same envelopes and more).
+pub(crate) fn decode_push_slotted(
+    body: &[u8],
+    data_key: &str,
+    limits: &DecodeLimits,
+    names: &mut PushNameCache,
+    schema_of: &SchemaOf<'_>,
+) -> Option<SlottedPush> {
+    let mut reader = Reader {
+        text: std::str::from_utf8(body).ok()?,
+        limits,
+        names,
+    };
+    reader.skip_whitespace();
+    reader.expect(b'{')?;
+    reader.member_name("event")?;
+    if reader.peek()? != b'"' {
+        return None;
+    }
+    let (event_id, schema) = schema_of(reader.bounded_string()?)?;
+    reader.skip_whitespace();
+    reader.expect(b',')?;
+    reader.member_name(data_key)?;
+    let fields = reader.slots(schema)?;
+    reader.skip_whitespace();
+    reader.expect(b'}')?;
+    reader.end()?;
+    Some(SlottedPush { event_id, fields })
 }
 
 /// Decodes a bare JSON value (the field object of `POST /push/:event`), or `None`.
@@ -328,6 +360,66 @@ impl<'a> Reader<'a, '_> {
         Some(())
     }
 
+    /// `"<name>":` (with whitespace around), the next member of an object being `name`.
+    fn member_name(&mut self, name: &str) -> Option<()> {
+        self.skip_whitespace();
+        if self.string()? != name {
+            return None;
+        }
+        self.skip_whitespace();
+        self.expect(b':')?;
+        self.skip_whitespace();
+        Some(())
+    }
+
+    /// A push body (an object at depth 0) decoded into `schema`'s slots, if it fits a
+    /// [`SlottedPush`]: what [`Reader::value_into`] would decode, its members placed by name.
+    fn slots(&mut self, schema: &RowSchema) -> Option<Vec<Value>> {
+        let columns = schema.columns.len();
+        if columns > u64::BITS as usize {
+            return None;
+        }
+        self.expect(b'{')?;
+        let child = self.child(0)?;
+        let mut fields = vec![Value::Null; columns];
+        let mut filled = 0u64;
+        let mut members = 0;
+        let mut next_slot = 0;
+        self.skip_whitespace();
+        if self.peek()? == b'}' {
+            self.byte()?;
+            return Some(fields);
+        }
+        loop {
+            if members == self.limits.collection_len_max {
+                return None;
+            }
+            members += 1;
+            self.skip_whitespace();
+            let key = self.bounded_string()?;
+            let slot = schema.slot_of_hinted(key, next_slot)?;
+            if filled & (1 << slot) != 0 {
+                return None;
+            }
+            filled |= 1 << slot;
+            next_slot = slot + 1;
+            self.skip_whitespace();
+            self.expect(b':')?;
+            self.skip_whitespace();
+            self.value_into(child, &mut fields[slot])?;
+            if fields[slot].is_null() {
+                return None;
+            }
+            self.skip_whitespace();
+            match self.byte()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        Some(fields)
+    }
+
     /// The depth of a collection's items, if the collection may nest that deep.
     fn child(&self, depth: usize) -> Option<usize> {
         (depth < self.limits.depth_max).then_some(depth + 1)
@@ -338,7 +430,10 @@ impl<'a> Reader<'a, '_> {
 mod tests {
     use super::*;
     use crate::push_envelope::{decode_json_value_via_serde, json_push_via_serde};
-    use crate::test_values::{envelope, has_duplicate_keys, LIMITS};
+    use crate::test_values::{
+        assert_slotted_agrees, envelope, has_duplicate_keys, must_slot, slotted_envelope,
+        slotted_schema, LIMITS,
+    };
     use proptest::prelude::*;
 
     /// JSON text for `value`, each choice of spelling (whitespace, number forms, escaped or raw
@@ -469,8 +564,24 @@ mod tests {
     /// When the fast path answers, the serde path gives the same (NaN-safe comparison), and a
     /// name cache warmed by earlier bodies changes nothing. Also checks the bare-value decoder
     /// on the same bytes.
+    /// The slotted decoding of `bytes`, checked against their map decoding `mapped`.
+    fn check_slotted(bytes: &[u8], mapped: Option<&PushEnvelope>) -> Option<SlottedPush> {
+        let schema = slotted_schema();
+        let schema_of = |name: &str| Some((name.len(), &schema));
+        let names = &mut PushNameCache::default();
+        let slotted = decode_push_slotted(bytes, "data", &LIMITS, names, &schema_of);
+        assert_slotted_agrees(
+            &schema,
+            slotted.as_ref(),
+            mapped,
+            &String::from_utf8_lossy(bytes),
+        );
+        slotted
+    }
+
     fn check(bytes: &[u8]) -> Option<PushEnvelope> {
         let fast = decode_push(bytes, "data", &LIMITS, &mut PushNameCache::default());
+        check_slotted(bytes, fast.as_ref());
         let warm =
             WARM_NAMES.with(|names| decode_push(bytes, "data", &LIMITS, &mut names.borrow_mut()));
         assert_eq!(
@@ -512,6 +623,10 @@ mod tests {
         ) {
             let (bytes, declinable) = body(&members, &picks);
             let fast = check(&bytes);
+            let slotted = check_slotted(&bytes, fast.as_ref());
+            if fast.is_some() && must_slot(&slotted_schema(), &members) {
+                prop_assert!(slotted.is_some(), "slotted decoding declined {:?}", String::from_utf8_lossy(&bytes));
+            }
             // The common shape within the bounds is taken by the fast path, not handed back.
             let reference = json_push_via_serde(&bytes, "data", LIMITS);
             if matches!(reference, Ok(Some(_))) && !declinable {
@@ -527,6 +642,19 @@ mod tests {
             check(&mutated);
             mutated.extend_from_slice(b" x");
             check(&mutated);
+        }
+
+        #[test]
+        fn slotted_decoding_agrees_with_the_map_decoding(
+            members in slotted_envelope("data"),
+            picks in prop::collection::vec(any::<u8>(), 1..32),
+        ) {
+            let (bytes, _) = body(&members, &picks);
+            let mapped = check(&bytes);
+            let slotted = check_slotted(&bytes, mapped.as_ref());
+            if mapped.is_some() && must_slot(&slotted_schema(), &members) {
+                prop_assert!(slotted.is_some(), "slotted decoding declined {:?}", String::from_utf8_lossy(&bytes));
+            }
         }
 
         #[test]

@@ -11,9 +11,9 @@
 //! decodes to exactly what the serde path gives (tested against it on generated and mutated
 //! frames: `fast_path_agrees_with_the_serde_path`).
 
-use crate::push_envelope::{KeysSeen, PushEnvelope};
+use crate::push_envelope::{KeysSeen, PushEnvelope, SchemaOf, SlottedPush};
 use compact_str::CompactString;
-use model::{DecodeLimits, Value};
+use model::{DecodeLimits, RowSchema, Value};
 
 /// The event name and body field names of the pushes a connection sent last, by position.
 /// A client sends the same names in the same order push after push, and cloning an inline
@@ -97,6 +97,34 @@ pub(crate) fn decode_push(
         event: event?,
         fields: body?,
     })
+}
+
+/// Decodes `payload` straight into the slots of its event's schema if it is `{"event":
+/// "<name>", "body": {..}}` (in that order) and fits a [`SlottedPush`]; `None` otherwise
+/// (decode it with [`decode_push`], which accepts the same envelopes and more).
+pub(crate) fn decode_push_slotted(
+    payload: &[u8],
+    limits: &DecodeLimits,
+    names: &mut PushNameCache,
+    schema_of: &SchemaOf<'_>,
+) -> Option<SlottedPush> {
+    let mut reader = Reader {
+        bytes: payload,
+        limits,
+        names,
+    };
+    if reader.map_len()? != 2 || reader.str()? != "event" {
+        return None;
+    }
+    if !matches!(reader.peek()?, 0xa0..=0xbf | 0xd9..=0xdb) {
+        return None;
+    }
+    let (event_id, schema) = schema_of(reader.str()?)?;
+    if reader.str()? != "body" {
+        return None;
+    }
+    let fields = reader.slots(schema)?;
+    Some(SlottedPush { event_id, fields })
 }
 
 struct Reader<'a, 'n> {
@@ -251,6 +279,38 @@ impl<'a> Reader<'a, '_> {
         Some(())
     }
 
+    /// A push body (a map at depth 0) decoded into `schema`'s slots, if it fits a
+    /// [`SlottedPush`]: what [`Reader::value_into`] would decode, its members placed by name.
+    fn slots(&mut self, schema: &RowSchema) -> Option<Vec<Value>> {
+        if !matches!(self.peek()?, 0x80..=0x8f | 0xde | 0xdf) {
+            return None;
+        }
+        let len = self.map_len()?;
+        let child = self.child(0, len)?;
+        let columns = schema.columns.len();
+        // Distinct names only, so at most one member per column.
+        if columns > u64::BITS as usize || len > columns {
+            return None;
+        }
+        let mut fields = vec![Value::Null; columns];
+        let mut filled = 0u64;
+        let mut next_slot = 0;
+        for _ in 0..len {
+            let key = self.raw_str()?;
+            let slot = schema.slot_of_bytes_hinted(key, next_slot)?;
+            if filled & (1 << slot) != 0 {
+                return None;
+            }
+            filled |= 1 << slot;
+            next_slot = slot + 1;
+            self.value_into(child, &mut fields[slot])?;
+            if fields[slot].is_null() {
+                return None;
+            }
+        }
+        Some(fields)
+    }
+
     /// Integer markers `0xcc..=0xd3`, as a signed 64-bit value (larger ones: serde path).
     fn int(&mut self, marker: u8) -> Option<i64> {
         Some(match marker {
@@ -276,8 +336,10 @@ impl<'a> Reader<'a, '_> {
 mod tests {
     use super::*;
     use crate::push_envelope::{decode_msgpack_push_via_serde, PushDecodeError};
-    use crate::test_values::envelope;
-    use crate::test_values::{has_duplicate_keys, LIMITS};
+    use crate::test_values::{
+        assert_slotted_agrees, envelope, has_duplicate_keys, must_slot, slotted_envelope,
+        slotted_schema, LIMITS,
+    };
     use proptest::prelude::*;
 
     /// MessagePack for `value`, each choice of encoding (integer width, str/array/map header
@@ -400,8 +462,19 @@ mod tests {
 
     /// When the fast path answers, the serde path gives the same (NaN-safe comparison), and a
     /// name cache warmed by earlier frames changes nothing.
+    /// The slotted decoding of `bytes`, checked against their map decoding `mapped`.
+    fn check_slotted(bytes: &[u8], mapped: Option<&PushEnvelope>) -> Option<SlottedPush> {
+        let schema = slotted_schema();
+        let schema_of = |name: &str| Some((name.len(), &schema));
+        let slotted =
+            decode_push_slotted(bytes, &LIMITS, &mut PushNameCache::default(), &schema_of);
+        assert_slotted_agrees(&schema, slotted.as_ref(), mapped, &bytes);
+        slotted
+    }
+
     fn check(bytes: &[u8]) -> Option<PushEnvelope> {
         let fast = decode_push(bytes, &LIMITS, &mut PushNameCache::default());
+        check_slotted(bytes, fast.as_ref());
         let warm = WARM_NAMES.with(|names| decode_push(bytes, &LIMITS, &mut names.borrow_mut()));
         assert_eq!(
             format!("{fast:?}"),
@@ -431,6 +504,10 @@ mod tests {
         ) {
             let bytes = frame(&members, &picks);
             let fast = check(&bytes);
+            let slotted = check_slotted(&bytes, fast.as_ref());
+            if fast.is_some() && must_slot(&slotted_schema(), &members) {
+                prop_assert!(slotted.is_some(), "slotted decoding declined {bytes:02x?}");
+            }
             // The common shape within the bounds is taken by the fast path, not handed back.
             let reference = decode_msgpack_push_via_serde(&bytes, LIMITS);
             if reference.is_ok() && !members.iter().any(|(_, v)| has_duplicate_keys(v)) {
@@ -446,6 +523,23 @@ mod tests {
             check(&mutated);
             mutated.extend_from_slice(&[0xc1, 0x00]);
             check(&mutated);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn slotted_decoding_agrees_with_the_map_decoding(
+            members in slotted_envelope("body"),
+            picks in prop::collection::vec(any::<u8>(), 1..32),
+        ) {
+            let bytes = frame(&members, &picks);
+            let mapped = check(&bytes);
+            let slotted = check_slotted(&bytes, mapped.as_ref());
+            if mapped.is_some() && must_slot(&slotted_schema(), &members) {
+                prop_assert!(slotted.is_some(), "slotted decoding declined {bytes:02x?}");
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 use crate::msgpack_push::PushNameCache;
 use crate::opcode::ContentType;
 use compact_str::CompactString;
-use model::{DecodeLimits, Value, ValueSeed};
+use model::{DecodeLimits, RowSchema, Value, ValueSeed};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -20,6 +20,20 @@ pub struct PushEnvelope {
     /// Usually a `Value::Map`; anything else is refused by the engine (`invalid_event`).
     pub fields: Value,
 }
+
+/// A push body decoded straight into the slots of its event's schema (decision 0029), by the
+/// direct decoders only: every member's name is exactly a column's name, no column is named
+/// twice, no value is `null` (`fields[i]` is `Null` when column `i` was not pushed). Types,
+/// required fields and control characters are still to be checked
+/// (`engine::push::prevalidate_slots`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlottedPush {
+    pub event_id: usize,
+    pub fields: Vec<Value>,
+}
+
+/// Where a slotted decoder finds a pushed event's id and schema.
+pub type SchemaOf<'r> = dyn Fn(&str) -> Option<(usize, &'r RowSchema)> + 'r;
 
 /// Why a push body could not be turned into a [`PushEnvelope`].
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +108,18 @@ pub fn decode_http_push_with(
     }
 }
 
+/// [`decode_http_push_with`]'s body straight into the slots of its event's schema, if it is of
+/// the common shape (`{"event": .., "data": {..}}`, in that order) and names a registered event
+/// whose columns its members match (see [`SlottedPush`]); `None` otherwise, which decides
+/// nothing: decode it with [`decode_http_push_with`].
+pub fn decode_http_push_slotted(
+    body: &[u8],
+    names: &mut PushNameCache,
+    schema_of: &SchemaOf<'_>,
+) -> Option<SlottedPush> {
+    crate::json_push::decode_push_slotted(body, "data", &DecodeLimits::default(), names, schema_of)
+}
+
 /// `POST /push/:event` (and `/push-sync/:event`, `/push-batch/:event`): the body is the bare
 /// field object. beava answers an undecodable one with `invalid_event`.
 pub fn decode_fields(body: &[u8]) -> Result<Value, PushDecodeError> {
@@ -132,6 +158,25 @@ fn unsigned_zeros(value: &mut Value) {
         Value::List(items) => items.iter_mut().for_each(unsigned_zeros),
         Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| unsigned_zeros(v)),
         _ => {}
+    }
+}
+
+/// [`decode_http_push_slotted`] for a TCP push (`{"event": .., "body": {..}}`, in that order);
+/// `None` decides nothing: decode it with [`decode_tcp_push_with`].
+pub fn decode_tcp_push_slotted(
+    content_type: ContentType,
+    payload: &[u8],
+    names: &mut PushNameCache,
+    schema_of: &SchemaOf<'_>,
+) -> Option<SlottedPush> {
+    let limits = EnvelopeSeed::new("body").limits;
+    match content_type {
+        ContentType::Json => {
+            crate::json_push::decode_push_slotted(payload, "body", &limits, names, schema_of)
+        }
+        ContentType::Msgpack => {
+            crate::msgpack_push::decode_push_slotted(payload, &limits, names, schema_of)
+        }
     }
 }
 

@@ -93,3 +93,86 @@ pub(crate) fn envelope(data_key: &'static str) -> impl Strategy<Value = Vec<(Str
             members
         })
 }
+
+/// The schema every event has in the slotted decoders' tests (the names `value()` gives
+/// nested map keys, so generated bodies sometimes fit it and sometimes do not); an event's id is
+/// the length of its name.
+pub(crate) fn slotted_schema() -> model::RowSchema {
+    let column = |name: &str| model::Column {
+        name: name.into(),
+        ty: None,
+        optional: true,
+    };
+    model::RowSchema {
+        columns: ["a", "b", "c", "d", "ab", "ba"].map(column).to_vec(),
+    }
+}
+
+/// Checks a slotted decoding against the map decoding of the same bytes: the same event and
+/// the same members, by name. A slotted decoder may decline what the map decoder takes; it
+/// must not take anything else.
+pub(crate) fn assert_slotted_agrees(
+    schema: &model::RowSchema,
+    slotted: Option<&crate::push_envelope::SlottedPush>,
+    mapped: Option<&crate::push_envelope::PushEnvelope>,
+    what: &dyn std::fmt::Debug,
+) {
+    let Some(slotted) = slotted else {
+        return;
+    };
+    let Some(mapped) = mapped else {
+        panic!("slotted decoding took what the map decoding did not: {what:?}");
+    };
+    assert_eq!(slotted.event_id, mapped.event.len(), "{what:?}");
+    let Value::Map(members) = &mapped.fields else {
+        panic!("slotted decoding of a body that is not a map: {what:?}");
+    };
+    let present = slotted.fields.iter().filter(|v| !v.is_null()).count();
+    assert_eq!(present, members.len(), "{what:?}");
+    for (name, value) in members {
+        let slot = schema.slot_of(name).expect("a column");
+        assert_eq!(
+            format!("{:?}", slotted.fields[slot]),
+            format!("{value:?}"),
+            "{what:?}"
+        );
+    }
+}
+
+/// Whether a map decoding is one the slotted decoders must take: `event` first, and a body
+/// whose members are distinct columns of `schema`, none null.
+pub(crate) fn must_slot(schema: &model::RowSchema, members: &[(String, Value)]) -> bool {
+    let [(first, Value::Str(_)), (_, Value::Map(body))] = members else {
+        return false;
+    };
+    first == "event"
+        && body
+            .iter()
+            .all(|(name, value)| schema.slot_of(name).is_some() && !value.is_null())
+        && !has_duplicate_keys(&Value::Map(body.clone()))
+}
+
+/// Push envelopes whose bodies mostly fit `slotted_schema()`: `event` usually first, members
+/// usually named after its columns (sometimes repeated, sometimes not a column), any values.
+pub(crate) fn slotted_envelope(
+    data_key: &'static str,
+) -> impl Strategy<Value = Vec<(String, Value)>> {
+    let member_name = prop_oneof![
+        6 => prop::sample::select(vec!["a", "b", "c", "d", "ab", "ba"]).prop_map(String::from),
+        1 => "[a-d]{1,2}",
+    ];
+    let members = prop::collection::vec((member_name, value()), 0..7);
+    ("[A-Za-z]{1,10}", members, prop::bool::weighted(0.1)).prop_map(
+        move |(event, members, swap)| {
+            let body = members.into_iter().map(|(k, v)| (k.into(), v)).collect();
+            let mut envelope = vec![
+                ("event".to_string(), Value::Str(event.into())),
+                (data_key.to_string(), Value::Map(body)),
+            ];
+            if swap {
+                envelope.swap(0, 1);
+            }
+            envelope
+        },
+    )
+}

@@ -459,18 +459,20 @@ pub struct PushValidator {
 }
 
 impl PushValidator {
+    /// The registry to validate the next push against.
+    pub fn registry(&mut self, store: &StoreHandle) -> &Arc<CompiledRegistry> {
+        let version = store.status().registry_version();
+        if self.seen.as_ref().is_none_or(|(seen, _)| *seen != version) {
+            // At least as new as `version`; the writer tells a stale one apart anyway.
+            let compiled = Arc::clone(&store.shared.registry.lock());
+            self.seen = Some((version, compiled));
+        }
+        &self.seen.as_ref().expect("just set").1
+    }
+
     /// Validates a decoded push on the calling (I/O) thread; see [`Prevalidation`].
     pub fn prevalidate(&mut self, store: &StoreHandle, event: &str, body: Value) -> Prevalidation {
-        let version = store.status().registry_version();
-        let compiled = match &self.seen {
-            Some((seen, compiled)) if *seen == version => compiled,
-            _ => {
-                // At least as new as `version`; the writer tells a stale one apart anyway.
-                let compiled = Arc::clone(&store.shared.registry.lock());
-                &self.seen.insert((version, compiled)).1
-            }
-        };
-        engine::push::prevalidate(compiled, event, body)
+        engine::push::prevalidate(self.registry(store), event, body)
     }
 }
 

@@ -165,10 +165,17 @@ impl Protocol for HttpProtocol {
                 }
             }
             Route::Push { sync } => {
-                let command = self.pushes.command(&ctx.store, sync, |names| {
-                    push_envelope::decode_http_push_with(body, names)
-                        .map(|envelope| (envelope.event, envelope.fields))
-                });
+                let command = self.pushes.command(
+                    &ctx.store,
+                    sync,
+                    |names, schema_of| {
+                        push_envelope::decode_http_push_slotted(body, names, schema_of)
+                    },
+                    |names| {
+                        push_envelope::decode_http_push_with(body, names)
+                            .map(|envelope| (envelope.event, envelope.fields))
+                    },
+                );
                 match command {
                     Ok(command) => Pending::write(request(Kind::Push), command),
                     Err(e) => push_decode_error(close, e, "invalid_json_body"),
@@ -176,10 +183,15 @@ impl Protocol for HttpProtocol {
             }
             Route::LegacyPush { event, sync } => {
                 let event = compact_str::CompactString::from(event);
-                let command = self.pushes.command(&ctx.store, sync, |names| {
-                    push_envelope::decode_fields_with(body, names)
-                        .map(|fields| (event.clone(), fields))
-                });
+                let command = self.pushes.command(
+                    &ctx.store,
+                    sync,
+                    |_, _| None,
+                    |names| {
+                        push_envelope::decode_fields_with(body, names)
+                            .map(|fields| (event.clone(), fields))
+                    },
+                );
                 match command {
                     Ok(command) => Pending::write(request(Kind::Push), command),
                     Err(e) => push_decode_error(close, e, "invalid_event"),

@@ -286,10 +286,17 @@ fn dispatch_typed(
     match request_op {
         RequestOp::Push | RequestOp::PushSync => {
             let sync = request_op == RequestOp::PushSync;
-            let command = pushes.command(&ctx.store, sync, |names| {
-                push_envelope::decode_tcp_push_with(content_type, payload, names)
-                    .map(|envelope| (envelope.event, envelope.fields))
-            });
+            let command = pushes.command(
+                &ctx.store,
+                sync,
+                |names, schema_of| {
+                    push_envelope::decode_tcp_push_slotted(content_type, payload, names, schema_of)
+                },
+                |names| {
+                    push_envelope::decode_tcp_push_with(content_type, payload, names)
+                        .map(|envelope| (envelope.event, envelope.fields))
+                },
+            );
             match command {
                 Ok(command) => Pending::write(TcpRequest::Push { sync }, command),
                 Err(PushDecodeError::Limit { code, reason }) => error_frame(&ErrorBody::Reason {
