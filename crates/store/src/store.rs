@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use engine::registry::compile::CompiledRegistry;
 use engine::{Engine, EngineConfig, Prevalidation, Value};
 use parking_lot::{Mutex, RwLock};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -65,17 +65,39 @@ pub(crate) struct Shared {
     /// `queue_capacity`: the queue's bound is in commands whatever their grouping.
     pub(crate) queued: AtomicUsize,
     pub(crate) queue_capacity: usize,
-    /// The engine's compiled registry as of the published registry version, for the I/O
-    /// threads' validation (`PushValidator`): they must never wait for the engine's lock.
-    pub(crate) registry: Mutex<Arc<CompiledRegistry>>,
+    /// The engine's compiled registry, for the I/O threads' validation (`PushValidator`).
+    pub(crate) registry: PublishedRegistry,
 }
 
 impl Shared {
-    /// Publishes the engine's registry and counters: the registry first, so whoever sees the
-    /// new version finds at least that registry.
+    /// Publishes the engine's registry and counters.
     pub(crate) fn publish_engine(&self, engine: &Engine) {
-        *self.registry.lock() = engine.compiled_registry();
+        self.registry.publish(engine);
         self.status.publish_engine(&engine.stats());
+    }
+}
+
+/// The engine's compiled registry as the I/O threads see it: they must never wait for the
+/// engine's lock. On a cache line of its own: every push reads `generation`, which changes only
+/// with the registry (the status counters next to the registry version change every batch).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct PublishedRegistry {
+    /// Bumped after each new registry is in `registry`: whoever sees a generation finds at
+    /// least that registry.
+    generation: AtomicU64,
+    registry: Mutex<Arc<CompiledRegistry>>,
+}
+
+impl PublishedRegistry {
+    fn publish(&self, engine: &Engine) {
+        let current = engine.registry().compiled_shared();
+        let mut published = self.registry.lock();
+        if !Arc::ptr_eq(&published, current) {
+            *published = Arc::clone(current);
+            drop(published);
+            self.generation.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -129,7 +151,7 @@ impl Store {
             clock,
             queued: AtomicUsize::new(0),
             queue_capacity: config.queue_capacity.max(1),
-            registry: Mutex::default(),
+            registry: PublishedRegistry::default(),
         });
         let (queue, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         OpeningStore {
@@ -451,8 +473,8 @@ impl StoreHandle {
 }
 
 /// The registry a connection validates its pushes against (decision 0029): the published
-/// compiled registry as of the last push, fetched again only when the published registry
-/// version has moved (never from the engine: a connection does not wait for its lock).
+/// compiled registry as of the last push, fetched again only when a new one was published
+/// (never from the engine: a connection does not wait for its lock).
 #[derive(Debug, Default)]
 pub struct PushValidator {
     seen: Option<(u64, Arc<CompiledRegistry>)>,
@@ -461,11 +483,16 @@ pub struct PushValidator {
 impl PushValidator {
     /// The registry to validate the next push against.
     pub fn registry(&mut self, store: &StoreHandle) -> &Arc<CompiledRegistry> {
-        let version = store.status().registry_version();
-        if self.seen.as_ref().is_none_or(|(seen, _)| *seen != version) {
-            // At least as new as `version`; the writer tells a stale one apart anyway.
-            let compiled = Arc::clone(&store.shared.registry.lock());
-            self.seen = Some((version, compiled));
+        let published = &store.shared.registry;
+        let generation = published.generation.load(Ordering::Acquire);
+        if self
+            .seen
+            .as_ref()
+            .is_none_or(|(seen, _)| *seen != generation)
+        {
+            // At least as new as `generation`; the writer tells a stale one apart anyway.
+            let compiled = Arc::clone(&published.registry.lock());
+            self.seen = Some((generation, compiled));
         }
         &self.seen.as_ref().expect("just set").1
     }
