@@ -61,9 +61,10 @@ pub enum Prevalidation {
     LeftToWriter(Option<Value>),
 }
 
-/// Validates `body` against `compiled`: accepts exactly the pushes [`validate_owned`] accepts
-/// (and fills the same slots), in one pass over the members, because it has no error to
-/// choose — any refusal is left to the writer, which reports the first in beava's order.
+/// Validates `body` against `compiled`: accepts only pushes [`validate_owned`] accepts (with
+/// the same slots), and all of those that name no field twice or as `null`. One pass over the
+/// members, because it has no error to choose: any refusal is left to the writer, which
+/// reports the first in beava's order.
 pub fn prevalidate(compiled: &Arc<CompiledRegistry>, event: &str, body: Value) -> Prevalidation {
     let Value::Map(mut members) = body else {
         return Prevalidation::LeftToWriter(Some(body));
