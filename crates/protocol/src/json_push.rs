@@ -104,6 +104,27 @@ pub(crate) fn decode_push_slotted(
     Some(SlottedPush { event_id, fields })
 }
 
+/// Decodes the bare field object of `POST /push/:event` straight into the slots of `event`'s
+/// schema if it fits a [`SlottedPush`]; `None` otherwise (decode it with [`decode_value`]).
+pub(crate) fn decode_value_slotted(
+    body: &[u8],
+    event: &str,
+    limits: &DecodeLimits,
+    names: &mut PushNameCache,
+    schema_of: &SchemaOf<'_>,
+) -> Option<SlottedPush> {
+    let (event_id, schema) = schema_of(event)?;
+    let mut reader = Reader {
+        text: std::str::from_utf8(body).ok()?,
+        limits,
+        names,
+    };
+    reader.skip_whitespace();
+    let fields = reader.slots(schema)?;
+    reader.end()?;
+    Some(SlottedPush { event_id, fields })
+}
+
 /// Decodes a bare JSON value (the field object of `POST /push/:event`), or `None`.
 pub(crate) fn decode_value(
     body: &[u8],
@@ -579,8 +600,29 @@ mod tests {
         slotted
     }
 
+    /// The slotted decoding of a bare field object for event `"E"`, checked against
+    /// [`decode_value`].
+    fn check_bare_slotted(bytes: &[u8]) -> Option<SlottedPush> {
+        let schema = slotted_schema();
+        let schema_of = |name: &str| Some((name.len(), &schema));
+        let names = &mut PushNameCache::default();
+        let slotted = decode_value_slotted(bytes, "E", &LIMITS, names, &schema_of);
+        let mapped = decode_value(bytes, &LIMITS, names).map(|fields| PushEnvelope {
+            event: "E".into(),
+            fields,
+        });
+        assert_slotted_agrees(
+            &schema,
+            slotted.as_ref(),
+            mapped.as_ref(),
+            &String::from_utf8_lossy(bytes),
+        );
+        slotted
+    }
+
     fn check(bytes: &[u8]) -> Option<PushEnvelope> {
         let fast = decode_push(bytes, "data", &LIMITS, &mut PushNameCache::default());
+        check_bare_slotted(bytes);
         check_slotted(bytes, fast.as_ref());
         let warm =
             WARM_NAMES.with(|names| decode_push(bytes, "data", &LIMITS, &mut names.borrow_mut()));
@@ -654,6 +696,23 @@ mod tests {
             let slotted = check_slotted(&bytes, mapped.as_ref());
             if mapped.is_some() && must_slot(&slotted_schema(), &members) {
                 prop_assert!(slotted.is_some(), "slotted decoding declined {:?}", String::from_utf8_lossy(&bytes));
+            }
+            // The data member alone, as `POST /push/:event` sends it.
+            if let Some((_, data)) = members.iter().find(|(name, _)| name == "data") {
+                let mut declinable = false;
+                let mut text = String::new();
+                encode(data, &mut |n| picks[0] % n, &mut text, &mut declinable);
+                let bare = check_bare_slotted(text.as_bytes());
+                check_bare_slotted(format!("{text} x").as_bytes());
+                check_bare_slotted(&text.as_bytes()[..text.len() / 2]);
+                let fits = must_slot(
+                    &slotted_schema(),
+                    &[("event".into(), Value::Str("E".into())), ("data".into(), data.clone())],
+                );
+                let mapped = decode_value(text.as_bytes(), &LIMITS, &mut PushNameCache::default());
+                if fits && !declinable && mapped.is_some() {
+                    prop_assert!(bare.is_some(), "slotted decoding declined {text:?}");
+                }
             }
         }
 

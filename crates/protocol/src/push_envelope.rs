@@ -126,6 +126,18 @@ pub fn decode_fields(body: &[u8]) -> Result<Value, PushDecodeError> {
     decode_fields_with(body, &mut PushNameCache::default())
 }
 
+/// [`decode_fields_with`]'s body straight into the slots of `event`'s schema, if its members
+/// match the columns (see [`SlottedPush`]); `None` otherwise, which decides nothing: decode it
+/// with [`decode_fields_with`].
+pub fn decode_fields_slotted(
+    body: &[u8],
+    event: &str,
+    names: &mut PushNameCache,
+    schema_of: &SchemaOf<'_>,
+) -> Option<SlottedPush> {
+    crate::json_push::decode_value_slotted(body, event, &DecodeLimits::default(), names, schema_of)
+}
+
 /// [`decode_fields`] with the connection's name cache.
 pub fn decode_fields_with(
     body: &[u8],

@@ -186,7 +186,9 @@ impl Protocol for HttpProtocol {
                 let command = self.pushes.command(
                     &ctx.store,
                     sync,
-                    |_, _| None,
+                    |names, schema_of| {
+                        push_envelope::decode_fields_slotted(body, &event, names, schema_of)
+                    },
                     |names| {
                         push_envelope::decode_fields_with(body, names)
                             .map(|fields| (event.clone(), fields))
