@@ -32,11 +32,7 @@ pub(crate) fn decode_push(
     limits: &DecodeLimits,
     names: &mut PushNameCache,
 ) -> Option<PushEnvelope> {
-    let mut reader = Reader {
-        text: std::str::from_utf8(body).ok()?,
-        limits,
-        names,
-    };
+    let mut reader = Reader::new(body, limits, names)?;
     reader.skip_whitespace();
     reader.expect(b'{')?;
     let mut event = None;
@@ -79,14 +75,11 @@ pub(crate) fn decode_push_slotted(
     body: &[u8],
     data_key: &str,
     limits: &DecodeLimits,
-    names: &mut PushNameCache,
     schema_of: &SchemaOf<'_>,
 ) -> Option<SlottedPush> {
-    let mut reader = Reader {
-        text: std::str::from_utf8(body).ok()?,
-        limits,
-        names,
-    };
+    // No name cache: member names are matched against the schema's columns.
+    let mut names = PushNameCache::default();
+    let mut reader = Reader::new(body, limits, &mut names)?;
     reader.skip_whitespace();
     reader.expect(b'{')?;
     reader.member_name("event")?;
@@ -110,15 +103,11 @@ pub(crate) fn decode_value_slotted(
     body: &[u8],
     event: &str,
     limits: &DecodeLimits,
-    names: &mut PushNameCache,
     schema_of: &SchemaOf<'_>,
 ) -> Option<SlottedPush> {
     let (event_id, schema) = schema_of(event)?;
-    let mut reader = Reader {
-        text: std::str::from_utf8(body).ok()?,
-        limits,
-        names,
-    };
+    let mut names = PushNameCache::default();
+    let mut reader = Reader::new(body, limits, &mut names)?;
     reader.skip_whitespace();
     let fields = reader.slots(schema)?;
     reader.end()?;
@@ -131,11 +120,7 @@ pub(crate) fn decode_value(
     limits: &DecodeLimits,
     names: &mut PushNameCache,
 ) -> Option<Value> {
-    let mut reader = Reader {
-        text: std::str::from_utf8(body).ok()?,
-        limits,
-        names,
-    };
+    let mut reader = Reader::new(body, limits, names)?;
     reader.skip_whitespace();
     let value = reader.value(0)?;
     reader.end()?;
@@ -150,7 +135,16 @@ struct Reader<'a, 'n> {
     names: &'n mut PushNameCache,
 }
 
-impl<'a> Reader<'a, '_> {
+impl<'a, 'n> Reader<'a, 'n> {
+    /// A reader over `body`, if it is UTF-8.
+    fn new(body: &'a [u8], limits: &'a DecodeLimits, names: &'n mut PushNameCache) -> Option<Self> {
+        Some(Reader {
+            text: std::str::from_utf8(body).ok()?,
+            limits,
+            names,
+        })
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -589,8 +583,7 @@ mod tests {
     fn check_slotted(bytes: &[u8], mapped: Option<&PushEnvelope>) -> Option<SlottedPush> {
         let schema = slotted_schema();
         let schema_of = |name: &str| Some((name.len(), &schema));
-        let names = &mut PushNameCache::default();
-        let slotted = decode_push_slotted(bytes, "data", &LIMITS, names, &schema_of);
+        let slotted = decode_push_slotted(bytes, "data", &LIMITS, &schema_of);
         assert_slotted_agrees(
             &schema,
             slotted.as_ref(),
@@ -605,11 +598,12 @@ mod tests {
     fn check_bare_slotted(bytes: &[u8]) -> Option<SlottedPush> {
         let schema = slotted_schema();
         let schema_of = |name: &str| Some((name.len(), &schema));
-        let names = &mut PushNameCache::default();
-        let slotted = decode_value_slotted(bytes, "E", &LIMITS, names, &schema_of);
-        let mapped = decode_value(bytes, &LIMITS, names).map(|fields| PushEnvelope {
-            event: "E".into(),
-            fields,
+        let slotted = decode_value_slotted(bytes, "E", &LIMITS, &schema_of);
+        let mapped = decode_value(bytes, &LIMITS, &mut PushNameCache::default()).map(|fields| {
+            PushEnvelope {
+                event: "E".into(),
+                fields,
+            }
         });
         assert_slotted_agrees(
             &schema,

@@ -105,13 +105,14 @@ pub(crate) fn decode_push(
 pub(crate) fn decode_push_slotted(
     payload: &[u8],
     limits: &DecodeLimits,
-    names: &mut PushNameCache,
     schema_of: &SchemaOf<'_>,
 ) -> Option<SlottedPush> {
+    // No name cache: member names are matched against the schema's columns.
+    let mut names = PushNameCache::default();
     let mut reader = Reader {
         bytes: payload,
         limits,
-        names,
+        names: &mut names,
     };
     if reader.map_len()? != 2 || reader.str()? != "event" {
         return None;
@@ -466,8 +467,7 @@ mod tests {
     fn check_slotted(bytes: &[u8], mapped: Option<&PushEnvelope>) -> Option<SlottedPush> {
         let schema = slotted_schema();
         let schema_of = |name: &str| Some((name.len(), &schema));
-        let slotted =
-            decode_push_slotted(bytes, &LIMITS, &mut PushNameCache::default(), &schema_of);
+        let slotted = decode_push_slotted(bytes, &LIMITS, &schema_of);
         assert_slotted_agrees(&schema, slotted.as_ref(), mapped, &bytes);
         slotted
     }

@@ -112,12 +112,8 @@ pub fn decode_http_push_with(
 /// the common shape (`{"event": .., "data": {..}}`, in that order) and names a registered event
 /// whose columns its members match (see [`SlottedPush`]); `None` otherwise, which decides
 /// nothing: decode it with [`decode_http_push_with`].
-pub fn decode_http_push_slotted(
-    body: &[u8],
-    names: &mut PushNameCache,
-    schema_of: &SchemaOf<'_>,
-) -> Option<SlottedPush> {
-    crate::json_push::decode_push_slotted(body, "data", &DecodeLimits::default(), names, schema_of)
+pub fn decode_http_push_slotted(body: &[u8], schema_of: &SchemaOf<'_>) -> Option<SlottedPush> {
+    crate::json_push::decode_push_slotted(body, "data", &DecodeLimits::default(), schema_of)
 }
 
 /// `POST /push/:event` (and `/push-sync/:event`, `/push-batch/:event`): the body is the bare
@@ -132,10 +128,9 @@ pub fn decode_fields(body: &[u8]) -> Result<Value, PushDecodeError> {
 pub fn decode_fields_slotted(
     body: &[u8],
     event: &str,
-    names: &mut PushNameCache,
     schema_of: &SchemaOf<'_>,
 ) -> Option<SlottedPush> {
-    crate::json_push::decode_value_slotted(body, event, &DecodeLimits::default(), names, schema_of)
+    crate::json_push::decode_value_slotted(body, event, &DecodeLimits::default(), schema_of)
 }
 
 /// [`decode_fields`] with the connection's name cache.
@@ -178,16 +173,15 @@ fn unsigned_zeros(value: &mut Value) {
 pub fn decode_tcp_push_slotted(
     content_type: ContentType,
     payload: &[u8],
-    names: &mut PushNameCache,
     schema_of: &SchemaOf<'_>,
 ) -> Option<SlottedPush> {
     let limits = EnvelopeSeed::new("body").limits;
     match content_type {
         ContentType::Json => {
-            crate::json_push::decode_push_slotted(payload, "body", &limits, names, schema_of)
+            crate::json_push::decode_push_slotted(payload, "body", &limits, schema_of)
         }
         ContentType::Msgpack => {
-            crate::msgpack_push::decode_push_slotted(payload, &limits, names, schema_of)
+            crate::msgpack_push::decode_push_slotted(payload, &limits, schema_of)
         }
     }
 }

@@ -27,7 +27,7 @@ impl PushDecoding {
         &mut self,
         store: &StoreHandle,
         sync: bool,
-        slotted: impl FnOnce(&mut PushNameCache, &SchemaOf<'_>) -> Option<SlottedPush>,
+        slotted: impl FnOnce(&SchemaOf<'_>) -> Option<SlottedPush>,
         mut decode: impl FnMut(&mut PushNameCache) -> Result<(CompactString, Value), E>,
     ) -> Result<Command, E> {
         let registry = self.validator.registry(store);
@@ -35,7 +35,7 @@ impl PushDecoding {
             let &event_id = registry.event_by_name.get(name)?;
             Some((event_id, &registry.events[event_id].schema))
         };
-        if let Some(push) = slotted(&mut self.names, &schema_of) {
+        if let Some(push) = slotted(&schema_of) {
             if let Some(push) =
                 engine::push::prevalidate_slots(registry, push.event_id, push.fields)
             {

@@ -339,21 +339,31 @@ fn a_prevalidated_push_behind_a_register_is_validated_again_if_the_registry_chan
     };
     assert_eq!(clicks("u"), Some(model::Value::I64(1)));
 
+    // A push validated now, queued behind `registration`, which the writer (held up by a
+    // read) can only execute after the push is submitted: the push's outcome.
+    let register_before_prevalidated = |registration: serde_json::Value| {
+        let click = prevalidated(&handle, "u");
+        let (register, click) = handle.read_session(|_| {
+            (
+                handle.submit(Command::Register(registration)).unwrap(),
+                handle.submit(click).unwrap(),
+            )
+        });
+        let registered = register.wait().unwrap();
+        assert!(
+            matches!(registered, Outcome::Register(Ok(_))),
+            "{registered:?}"
+        );
+        click.wait().unwrap()
+    };
+
     // Re-registered with the same Click schema (a new registry, an added event): accepted
     // after validating again.
     let mut added = registration();
     added["nodes"].as_array_mut().unwrap().push(
         json!({"kind": "event", "name": "View", "schema": {"fields": {"page": "str"}, "optional_fields": []}}),
     );
-    let click = prevalidated(&handle, "u");
-    let (register, click) = handle.read_session(|_| {
-        (
-            handle.submit(Command::Register(added)).unwrap(),
-            handle.submit(click).unwrap(),
-        )
-    });
-    assert!(matches!(register.wait().unwrap(), Outcome::Register(Ok(_))));
-    let Outcome::Push(Ok(acked)) = click.wait().unwrap() else {
+    let Outcome::Push(Ok(acked)) = register_before_prevalidated(added) else {
         panic!("refused after an unrelated change");
     };
     assert_eq!(acked.registry_version, 2);
@@ -366,15 +376,7 @@ fn a_prevalidated_push_behind_a_register_is_validated_again_if_the_registry_chan
          "ops": [{"op": "group_by", "keys": ["user"], "agg": {"clicks": {"op": "count", "params": {}}}}],
          "table_primary_key": ["user"]}
     ], "force": true});
-    let click = prevalidated(&handle, "u");
-    let (register, click) = handle.read_session(|_| {
-        (
-            handle.submit(Command::Register(retyped)).unwrap(),
-            handle.submit(click).unwrap(),
-        )
-    });
-    assert!(matches!(register.wait().unwrap(), Outcome::Register(Ok(_))));
-    let Outcome::Push(Err(refused)) = click.wait().unwrap() else {
+    let Outcome::Push(Err(refused)) = register_before_prevalidated(retyped) else {
         panic!("a str user accepted by an i64 schema");
     };
     assert_eq!(refused.error.code, "invalid_event");

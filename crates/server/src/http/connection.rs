@@ -168,9 +168,7 @@ impl Protocol for HttpProtocol {
                 let command = self.pushes.command(
                     &ctx.store,
                     sync,
-                    |names, schema_of| {
-                        push_envelope::decode_http_push_slotted(body, names, schema_of)
-                    },
+                    |schema_of| push_envelope::decode_http_push_slotted(body, schema_of),
                     |names| {
                         push_envelope::decode_http_push_with(body, names)
                             .map(|envelope| (envelope.event, envelope.fields))
@@ -186,9 +184,7 @@ impl Protocol for HttpProtocol {
                 let command = self.pushes.command(
                     &ctx.store,
                     sync,
-                    |names, schema_of| {
-                        push_envelope::decode_fields_slotted(body, &event, names, schema_of)
-                    },
+                    |schema_of| push_envelope::decode_fields_slotted(body, &event, schema_of),
                     |names| {
                         push_envelope::decode_fields_with(body, names)
                             .map(|fields| (event.clone(), fields))

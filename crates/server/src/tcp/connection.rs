@@ -289,8 +289,8 @@ fn dispatch_typed(
             let command = pushes.command(
                 &ctx.store,
                 sync,
-                |names, schema_of| {
-                    push_envelope::decode_tcp_push_slotted(content_type, payload, names, schema_of)
+                |schema_of| {
+                    push_envelope::decode_tcp_push_slotted(content_type, payload, schema_of)
                 },
                 |names| {
                     push_envelope::decode_tcp_push_with(content_type, payload, names)
