@@ -44,6 +44,10 @@ use std::path::PathBuf;
 /// Threads: one writer (all pushes, in log order), its apply lanes for long runs, and
 /// BEAVA_IO_THREADS threads parsing and answering requests (default 1 on up to 3 cores, else
 /// max(2, cores / 4)).
+///
+/// Memory: transparent huge pages are turned off for the process (a first write to a huge page
+/// zeroes 2 MiB inside one page fault, and the writer would hold every read and push for it);
+/// WEIR_TRANSPARENT_HUGE_PAGES=1 leaves them as the system has them.
 #[derive(Parser, Debug, Default)]
 #[command(name = "weir", version = concat!(env!("CARGO_PKG_VERSION"), " (beava 0.0.6 wire-compatible)"))]
 pub struct Cli {

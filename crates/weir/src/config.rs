@@ -102,6 +102,9 @@ pub struct Settings {
     pub memory_governance: bool,
     /// Threads of the data plane's runtime (`BEAVA_IO_THREADS`; default [`default_io_threads`]).
     pub io_threads: usize,
+    /// Let the kernel back the heap with transparent huge pages (`WEIR_TRANSPARENT_HUGE_PAGES`;
+    /// default off: the first write to a huge page zeroes 2 MiB at once, decision 0030).
+    pub transparent_huge_pages: bool,
     /// Human summary for the banner ("defaults", "--config x + env [..] + CLI [..]").
     pub source: String,
 }
@@ -353,6 +356,7 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
             .clamp(1, 64),
         None => default_io_threads(std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
+    let transparent_huge_pages = env_var("TRANSPARENT_HUGE_PAGES").is_some_and(|v| truthy(&v));
 
     let mut source = match &cli.config {
         Some(path) => format!("--config {}", path.display()),
@@ -382,6 +386,7 @@ pub fn resolve(sources: Sources<'_>) -> Result<Settings, String> {
         test_mode,
         memory_governance,
         io_threads,
+        transparent_huge_pages,
         source,
     })
 }
@@ -538,6 +543,9 @@ mod tests {
         assert!(!s.test_mode);
         let s = resolve_with(&cli, "", &[("BEAVA_IO_THREADS", "3")]).unwrap();
         assert_eq!(s.io_threads, 3);
+        assert!(!resolve_with(&cli, "", &[]).unwrap().transparent_huge_pages);
+        let s = resolve_with(&cli, "", &[("WEIR_TRANSPARENT_HUGE_PAGES", "1")]).unwrap();
+        assert!(s.transparent_huge_pages);
     }
 
     #[test]

@@ -233,3 +233,46 @@ fn version_help_and_bad_config() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus_key"));
 }
+
+/// `THP_enabled` from `/proc/<pid>/status` (None where the kernel does not report it).
+#[cfg(target_os = "linux")]
+fn thp_enabled(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(|value| value.trim() == "1")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn transparent_huge_pages_are_off_unless_asked_for() {
+    let args = [
+        "--config",
+        "/dev/null",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--tcp-addr",
+        "127.0.0.1:0",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--memory-only",
+    ];
+    let Some(ours) = thp_enabled(std::process::id()) else {
+        eprintln!("skipped: this kernel does not report THP_enabled");
+        return;
+    };
+    let mut server = spawn(&args, &[]);
+    server.bound("server.http_bound", Duration::from_secs(5));
+    assert_eq!(thp_enabled(server.child.id()), Some(false));
+    assert!(server.terminate().success());
+
+    let mut server = spawn(&args, &[("WEIR_TRANSPARENT_HUGE_PAGES", "1")]);
+    server.bound("server.http_bound", Duration::from_secs(5));
+    assert_eq!(
+        thp_enabled(server.child.id()),
+        Some(ours),
+        "left as the parent had it"
+    );
+    assert!(server.terminate().success());
+}

@@ -266,6 +266,59 @@ pub struct ReadProbe {
 }
 
 /// Closed-loop read probe: one request in flight, optionally paced to `rate` per second.
+/// The read probes of a run, running on the client runtime or on a thread of their own.
+pub enum Probes {
+    Shared(Vec<tokio::task::JoinHandle<Result<ConnStats, String>>>),
+    OwnThread(std::thread::JoinHandle<Result<Vec<ConnStats>, String>>),
+}
+
+impl Probes {
+    /// Starts `probes`; call from inside the client runtime.
+    pub fn start<F>(probes: Vec<F>, own_thread: bool) -> Probes
+    where
+        F: std::future::Future<Output = Result<ConnStats, String>> + Send + 'static,
+    {
+        if !own_thread {
+            return Probes::Shared(probes.into_iter().map(tokio::spawn).collect());
+        }
+        let thread = std::thread::Builder::new()
+            .name("loadgen-probes".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("probe runtime: {e}"))?;
+                rt.block_on(async {
+                    let handles: Vec<_> = probes.into_iter().map(tokio::spawn).collect();
+                    let mut stats = Vec::with_capacity(handles.len());
+                    for h in handles {
+                        stats.push(h.await.map_err(|e| e.to_string())??);
+                    }
+                    Ok(stats)
+                })
+            })
+            .expect("spawn the probe thread");
+        Probes::OwnThread(thread)
+    }
+
+    /// Waits for every probe (they stop when the phase is STOP).
+    pub async fn finish(self) -> Result<Vec<ConnStats>, String> {
+        match self {
+            Probes::Shared(handles) => {
+                let mut stats = Vec::with_capacity(handles.len());
+                for h in handles {
+                    stats.push(h.await.map_err(|e| e.to_string())??);
+                }
+                Ok(stats)
+            }
+            Probes::OwnThread(thread) => tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|_| "the probe thread panicked".to_string())?,
+        }
+    }
+}
+
 pub async fn get_conn(
     addr: SocketAddr,
     transport: Transport,

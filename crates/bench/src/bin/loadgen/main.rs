@@ -86,6 +86,11 @@ struct Args {
     /// keys) per request.
     #[arg(long, default_value_t = 0)]
     batch_size: usize,
+    /// Where the read probes run: `own` = a thread and runtime of their own, so a probe's answer
+    /// is read as soon as it arrives; `shared` = among the push connections on the client
+    /// runtime (before session 10), where it waits for the push tasks woken before it.
+    #[arg(long, default_value = "own")]
+    probe_runtime: String,
     /// Transport of the `get` probes: http or tcp (msgpack).
     #[arg(long, default_value = "http")]
     get_transport: String,
@@ -123,6 +128,7 @@ struct Plan {
     transports: Vec<TransportCfg>,
     dist: Dist,
     get_transport: Transport,
+    probes_own_thread: bool,
 }
 
 fn parse_transports(s: &str) -> Result<Vec<TransportCfg>, String> {
@@ -175,6 +181,11 @@ fn main() {
                 "http" => Transport::Http,
                 "tcp" => Transport::Tcp,
                 other => return Err(format!("unknown get transport {other:?}")),
+            },
+            probes_own_thread: match args.probe_runtime.as_str() {
+                "own" => true,
+                "shared" => false,
+                other => return Err(format!("unknown probe runtime {other:?} (own|shared)")),
             },
         })
     })() {
@@ -264,7 +275,7 @@ fn main() {
 
 fn args_summary(args: &Args) -> String {
     format!(
-        "workload={} keys={} dist={} preload={} duration={} warmup={} rate={} gets={} batch_size={} get_rate={} get_transport={} client_threads={}",
+        "workload={} keys={} dist={} preload={} duration={} warmup={} rate={} gets={} batch_size={} get_rate={} get_transport={} probe_runtime={} client_threads={}",
         args.workload,
         args.keys,
         args.dist,
@@ -276,6 +287,7 @@ fn args_summary(args: &Args) -> String {
         args.batch_size,
         args.get_rate,
         args.get_transport,
+        args.probe_runtime,
         args.client_threads
     )
 }
@@ -334,7 +346,7 @@ fn run_one(
             };
             pushers.push(tokio::spawn(drive::push_conn(conn, shared.clone())));
         }
-        let mut getters = Vec::new();
+        let mut probes = Vec::new();
         for g in 0..args.gets {
             let keys = KeyGen::new(
                 args.keys,
@@ -349,7 +361,7 @@ fn run_one(
                 Transport::Tcp => server.tcp,
             };
             let rate = (args.get_rate > 0.0).then(|| args.get_rate / args.gets as f64);
-            getters.push(tokio::spawn(drive::get_conn(
+            probes.push(drive::get_conn(
                 addr,
                 plan.get_transport,
                 drive::ReadProbe {
@@ -359,8 +371,9 @@ fn run_one(
                 keys,
                 rate,
                 shared.clone(),
-            )));
+            ));
         }
+        let getters = drive::Probes::start(probes, plan.probes_own_thread);
 
         tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
         let cpu0 = server.cpu_seconds();
@@ -413,8 +426,7 @@ fn run_one(
         }
         let mut get_lat = Vec::new();
         let mut get_misses = 0;
-        for g in getters {
-            let s = g.await.map_err(|e| e.to_string())??;
+        for s in getters.finish().await? {
             get_lat.extend_from_slice(&s.lat_ns);
             get_misses += s.misses;
         }
