@@ -182,6 +182,16 @@ fn main() -> ExitCode {
             return fail(&error.to_string());
         }
     };
+    // Before the data plane is announced, so a SIGTERM sent right after the bound lines is a
+    // graceful shutdown, not the default action.
+    let termination = match signal::Termination::listen() {
+        Ok(termination) => termination,
+        Err(e) => {
+            tracing::error!(target: LOG_TARGET, kind = "server.signal_failed", error = %e, "cannot install signal handlers");
+            store.shutdown();
+            return fail(&e.to_string());
+        }
+    };
     let server = match server::RunningServer::start_with_admin(server_config, store.handle(), admin)
     {
         Ok(server) => server,
@@ -201,13 +211,7 @@ fn main() -> ExitCode {
         );
     }
 
-    let signal = match signal::wait_for_termination() {
-        Ok(name) => name,
-        Err(e) => {
-            tracing::error!(target: LOG_TARGET, kind = "server.signal_failed", error = %e, "cannot wait for signals; shutting down");
-            "error"
-        }
-    };
+    let signal = termination.wait();
     tracing::info!(target: LOG_TARGET, kind = "server.shutdown_started", signal, "shutting down");
     server.shutdown();
     store.shutdown();

@@ -276,3 +276,37 @@ fn transparent_huge_pages_are_off_unless_asked_for() {
     );
     assert!(server.terminate().success());
 }
+
+/// The SDK stops an embedded server with SIGTERM as soon as it is done with it, which can be
+/// right after the bound lines it waited for: that must be a graceful exit, never the signal's
+/// default action.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_right_after_the_bound_lines_is_a_graceful_exit() {
+    use std::os::unix::process::ExitStatusExt;
+    for _ in 0..20 {
+        let mut server = spawn(
+            &[
+                "--config",
+                "/dev/null",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--tcp-addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--memory-only",
+            ],
+            &[],
+        );
+        server.bound("server.tcp_bound", Duration::from_secs(5));
+        let pid = rustix::process::Pid::from_raw(server.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
+        let status = server.child.wait().expect("wait");
+        assert!(
+            status.success(),
+            "{status:?} (signal {:?})",
+            status.signal()
+        );
+    }
+}
