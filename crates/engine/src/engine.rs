@@ -728,17 +728,19 @@ fn run_lane<T: EntityLanes + ?Sized>(
     let mut cold_evictions = 0;
     let mut panics = Vec::new();
     let mine = |i: usize| only.is_none_or(|(work, bit)| work[i] & bit != 0);
-    let ahead = |i: usize, distance: usize, stage: PrefetchStage, tables: &T| {
-        if let Some(push) = pushes.get(i + distance) {
-            if mine(i + distance) {
-                prefetch_push(compiled, push, events[i + distance], tables, stage);
-            }
+    let mine_in = |j: usize| j < pushes.len() && mine(j);
+    let ahead = |j: usize, stage: PrefetchStage, tables: &T| {
+        if mine_in(j) {
+            prefetch_push(compiled, pushes[j], events[j], tables, stage);
         }
     };
-    for (i, (push, event_id)) in pushes.iter().zip(events).enumerate() {
-        if let Some(push) = pushes
-            .get(i + PREFETCH_FIELDS_AHEAD)
-            .filter(|_| mine(i + PREFETCH_FIELDS_AHEAD))
+    // Before the push at `i` is applied (`i` negative in the prologue): each stage for the push
+    // that stage's distance ahead of it.
+    let stages_ahead_of = |i: isize, tables: &T| {
+        let at = |distance: usize| usize::try_from(i + distance as isize).ok();
+        if let Some(push) = at(PREFETCH_FIELDS_AHEAD)
+            .filter(|&j| mine_in(j))
+            .map(|j| pushes[j])
         {
             // The stages below start by reading the entity key out of the push's fields.
             sketch::prefetch::block(
@@ -747,12 +749,28 @@ fn run_lane<T: EntityLanes + ?Sized>(
                 FIELDS_PREFETCH_LINES_MAX,
             );
         }
-        ahead(i, PREFETCH_TABLE_AHEAD, PrefetchStage::Table, tables);
-        ahead(i, PREFETCH_SLOT_AHEAD, PrefetchStage::Slot, tables);
         let blocks = PrefetchStage::Heap(PrefetchDepth::Block);
-        ahead(i, PREFETCH_BLOCKS_AHEAD, blocks, tables);
         let inner = PrefetchStage::Heap(PrefetchDepth::Inner);
-        ahead(i, PREFETCH_INNER_AHEAD, inner, tables);
+        for (distance, stage) in [
+            (PREFETCH_TABLE_AHEAD, PrefetchStage::Table),
+            (PREFETCH_SLOT_AHEAD, PrefetchStage::Slot),
+            (PREFETCH_BLOCKS_AHEAD, blocks),
+            (PREFETCH_INNER_AHEAD, inner),
+        ] {
+            if let Some(j) = at(distance) {
+                ahead(j, stage, tables);
+            }
+        }
+    };
+    // The prologue: the stages the first pushes of the run would have had from the pushes
+    // before them, at the same spacing (a run of ~100, as over HTTP, otherwise applies its
+    // first ~20 pushes with some or all of their misses taken one after the other).
+    let deepest = PREFETCH_FIELDS_AHEAD.max(PREFETCH_TABLE_AHEAD) as isize;
+    for i in -deepest..0 {
+        stages_ahead_of(i, tables);
+    }
+    for (i, (push, event_id)) in pushes.iter().zip(events).enumerate() {
+        stages_ahead_of(i as isize, tables);
         let Some(event_id) = *event_id else {
             continue;
         };
