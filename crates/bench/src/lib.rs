@@ -7,6 +7,15 @@ use model::{DecodeLimits, Value, ValueSeed};
 use serde::de::DeserializeSeed;
 use serde_json::{json, Value as Json};
 
+/// Pages the heap as the server does: transparent huge pages off for this process (decision
+/// 0030), so the in-process measurements see the server's TLB and page-fault costs.
+pub fn page_like_the_server() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("could not turn transparent huge pages off: {e}");
+    }
+}
+
 /// The `AgentStep` event node both benchmark tables are fed by.
 fn agent_step_event() -> Json {
     json!({"kind":"event","name":"AgentStep","schema":{"fields":{

@@ -28,6 +28,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
+    bench::page_like_the_server();
     let mut args = std::env::args().skip(1);
     let mut next = |default: u64| args.next().and_then(|a| a.parse().ok()).unwrap_or(default);
     let entities = next(100_000);

@@ -4,6 +4,7 @@
 //! `cargo run -p bench --release --bin entity_memory -- [entities] [events_per_entity]`
 
 fn main() {
+    bench::page_like_the_server();
     let mut args = std::env::args().skip(1);
     let entities: u64 = args
         .next()
