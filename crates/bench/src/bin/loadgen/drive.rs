@@ -265,7 +265,6 @@ pub struct ReadProbe {
     pub batch: usize,
 }
 
-/// Closed-loop read probe: one request in flight, optionally paced to `rate` per second.
 /// The read probes of a run, running on the client runtime or on a thread of their own.
 pub enum Probes {
     Shared(Vec<tokio::task::JoinHandle<Result<ConnStats, String>>>),
@@ -319,6 +318,7 @@ impl Probes {
     }
 }
 
+/// Closed-loop read probe: one request in flight, optionally paced to `rate` per second.
 pub async fn get_conn(
     addr: SocketAddr,
     transport: Transport,
