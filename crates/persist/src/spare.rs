@@ -45,8 +45,12 @@ use crate::segment::{SegmentId, SPARE_FILE_NAME, TMP_SUFFIX};
 
 /// Zero-fill write size.
 const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
-/// The spare is fdatasynced every this many bytes while it is filled (bounds dirty page cache).
-const ZERO_SYNC_EVERY_BYTES: u64 = 16 * 1024 * 1024;
+/// The spare is fdatasynced every this many bytes while it is filled. It bounds the dirty page
+/// cache, and it bounds what a commit waits for: a device that runs requests in order (a VM's
+/// virtio disk) makes the log's next flush wait behind every zero written before it, so one
+/// 16 MiB burst added 5–15 ms to the acks of that moment (ack p99.9 at TCP 8×256: 15–31 ms with
+/// 16 MiB, 12–17 ms with 1 MiB; docs/BENCHMARKS.md, session 10).
+const ZERO_SYNC_EVERY_BYTES: u64 = 1024 * 1024;
 
 /// Obsolete segments kept for reuse as spares, at most. With the server's defaults a snapshot
 /// is due every 256 MiB of log, four 64 MiB segments, so four cover the rotations until the
