@@ -16,6 +16,29 @@ pub fn page_like_the_server() {
     }
 }
 
+/// Claims the machine for one side-by-side benchmark (`loadgen`, `incident`): an advisory lock
+/// on `weir-bench.lock` in the temp directory, held until the returned file is dropped (or the
+/// process exits). Two benchmarks sharing the cores measure each other; the second refuses to
+/// start instead.
+pub fn claim_the_machine() -> Result<std::fs::File, String> {
+    let path = std::env::temp_dir().join("weir-bench.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another benchmark holds {} (loadgen or incident is running): two at once would \
+             measure each other",
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
+    }
+}
+
 /// The `AgentStep` event node both benchmark tables are fed by.
 fn agent_step_event() -> Json {
     json!({"kind":"event","name":"AgentStep","schema":{"fields":{

@@ -160,6 +160,13 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    let _machine = match bench::claim_the_machine() {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("incident: {e}");
+            std::process::exit(2);
+        }
+    };
     let kinds = match Kind::parse_list(&args.server) {
         Ok(k) if k.contains(&Kind::WeirRelaxed) => {
             eprintln!("incident: only durable servers here (weir, beava)");

@@ -171,6 +171,13 @@ fn main() {
         summarize(&args.summarize);
         return;
     }
+    let _machine = match bench::claim_the_machine() {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
     let plan = match (|| -> Result<Plan, String> {
         Ok(Plan {
             workload: Workload::parse(&args.workload)?,
