@@ -475,8 +475,10 @@ fn applying_runs_on_lanes_matches_applying_one_push_at_a_time() {
     let mut parallel_runs = 0;
     for _ in 0..60 {
         now += next(900) as i64;
-        let run_len = match next(3) {
+        // Short runs (inside the prefetch prologue's reach), HTTP-sized ones, parallel ones.
+        let run_len = match next(4) {
             0 => next(8) as usize,
+            1 => 8 + next(120) as usize,
             _ => engine::APPLY_PARALLEL_MIN + next(400) as usize,
         };
         parallel_runs += usize::from(run_len >= engine::APPLY_PARALLEL_MIN);
