@@ -10,6 +10,19 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weir");
 
+/// Defaults, no data directory, every listener on a free port.
+const MEMORY_ONLY_ON_FREE_PORTS: &[&str] = &[
+    "--config",
+    "/dev/null",
+    "--http-addr",
+    "127.0.0.1:0",
+    "--tcp-addr",
+    "127.0.0.1:0",
+    "--admin-addr",
+    "127.0.0.1:0",
+    "--memory-only",
+];
+
 struct Spawned {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -170,17 +183,7 @@ fn embed_mode_contract() {
 #[test]
 fn cli_flags_override_the_environment() {
     let mut server = spawn(
-        &[
-            "--config",
-            "/dev/null",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--tcp-addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--memory-only",
-        ],
+        MEMORY_ONLY_ON_FREE_PORTS,
         &[("BEAVA_LISTEN_ADDR", "256.0.0.1:1")],
     );
     let http = server.bound("server.http_bound", Duration::from_secs(5));
@@ -247,27 +250,19 @@ fn thp_enabled(pid: u32) -> Option<bool> {
 #[cfg(target_os = "linux")]
 #[test]
 fn transparent_huge_pages_are_off_unless_asked_for() {
-    let args = [
-        "--config",
-        "/dev/null",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--tcp-addr",
-        "127.0.0.1:0",
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--memory-only",
-    ];
     let Some(ours) = thp_enabled(std::process::id()) else {
         eprintln!("skipped: this kernel does not report THP_enabled");
         return;
     };
-    let mut server = spawn(&args, &[]);
+    let mut server = spawn(MEMORY_ONLY_ON_FREE_PORTS, &[]);
     server.bound("server.http_bound", Duration::from_secs(5));
     assert_eq!(thp_enabled(server.child.id()), Some(false));
     assert!(server.terminate().success());
 
-    let mut server = spawn(&args, &[("WEIR_TRANSPARENT_HUGE_PAGES", "1")]);
+    let mut server = spawn(
+        MEMORY_ONLY_ON_FREE_PORTS,
+        &[("WEIR_TRANSPARENT_HUGE_PAGES", "1")],
+    );
     server.bound("server.http_bound", Duration::from_secs(5));
     assert_eq!(
         thp_enabled(server.child.id()),
@@ -285,20 +280,7 @@ fn transparent_huge_pages_are_off_unless_asked_for() {
 fn sigterm_right_after_the_bound_lines_is_a_graceful_exit() {
     use std::os::unix::process::ExitStatusExt;
     for _ in 0..20 {
-        let mut server = spawn(
-            &[
-                "--config",
-                "/dev/null",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--tcp-addr",
-                "127.0.0.1:0",
-                "--admin-addr",
-                "127.0.0.1:0",
-                "--memory-only",
-            ],
-            &[],
-        );
+        let mut server = spawn(MEMORY_ONLY_ON_FREE_PORTS, &[]);
         server.bound("server.tcp_bound", Duration::from_secs(5));
         let pid = rustix::process::Pid::from_raw(server.child.id() as i32).expect("a pid");
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
