@@ -168,8 +168,8 @@ fn main() {
         }
     };
     let kinds = match Kind::parse_list(&args.server) {
-        Ok(k) if k.contains(&Kind::WeirRelaxed) => {
-            eprintln!("incident: only durable servers here (weir, beava)");
+        Ok(k) if k.contains(&Kind::WeirRelaxed) || k.contains(&Kind::WeirCandidate) => {
+            eprintln!("incident: only weir and beava here (durable acks)");
             std::process::exit(2);
         }
         Ok(k) => k,
@@ -214,6 +214,7 @@ fn main() {
     let bins = Bins {
         weir: &args.weir_bin,
         beava: &args.beava_bin,
+        candidate: None,
     };
     let cfg = RunCfg {
         transport,

@@ -35,13 +35,18 @@ use workload::{Dist, KeyGen, Workload};
     about = "Side-by-side load generator for weir and beava 0.0.6 (README SessionReflexes table, or the 53-feature SessionWide table)"
 )]
 struct Args {
-    /// Servers, comma-separated: weir (durable acks), weir-relaxed, beava; `both` = weir,beava;
+    /// Servers, comma-separated: weir (durable acks), weir-relaxed, weir-candidate (the
+    /// `--candidate-bin` build, durable acks), beava; `both` = weir,beava;
     /// `all` = weir,weir-relaxed,beava.
     #[arg(long, default_value = "both")]
     server: String,
     /// weir binary (build it with `cargo build --release -p weir`).
     #[arg(long, default_value = "target/release/weir")]
     weir_bin: PathBuf,
+    /// A second weir build to compare with `--weir-bin` in the same run (`--server
+    /// weir,weir-candidate`): runs interleave, and the summary gives candidate / weir run by run.
+    #[arg(long)]
+    candidate_bin: Option<PathBuf>,
     /// beava 0.0.6 server binary.
     #[arg(long, default_value = "/work/.venv-oracle/bin/beava")]
     beava_bin: PathBuf,
@@ -181,7 +186,13 @@ fn main() {
     let plan = match (|| -> Result<Plan, String> {
         Ok(Plan {
             workload: Workload::parse(&args.workload)?,
-            kinds: Kind::parse_list(&args.server)?,
+            kinds: {
+                let kinds = Kind::parse_list(&args.server)?;
+                if kinds.contains(&Kind::WeirCandidate) && args.candidate_bin.is_none() {
+                    return Err("--server weir-candidate needs --candidate-bin".into());
+                }
+                kinds
+            },
             transports: parse_transports(&args.transport)?,
             dist: Dist::parse(&args.dist)?,
             get_transport: match args.get_transport.as_str() {
@@ -207,6 +218,7 @@ fn main() {
     let bins = Bins {
         weir: &args.weir_bin,
         beava: &args.beava_bin,
+        candidate: args.candidate_bin.as_deref(),
     };
     let cdf = match plan.dist {
         Dist::Zipf(s) => Some(workload::zipf_cdf(args.keys, s)),
@@ -494,11 +506,7 @@ fn summarize(paths: &[PathBuf]) {
             cfgs.push(r.cfg);
         }
     }
-    kinds.sort_by_key(|k| match k {
-        Kind::Weir => 0,
-        Kind::WeirRelaxed => 1,
-        Kind::Beava => 2,
-    });
+    kinds.sort_by_key(|k| k.rank());
     let runs = rows
         .iter()
         .filter(|r| r.kind == kinds[0] && r.cfg == cfgs[0])

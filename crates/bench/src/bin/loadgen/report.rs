@@ -305,7 +305,76 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
             );
         }
     }
+    out.push_str(&run_by_run(rows, cfgs));
     out
+}
+
+/// The pairs compared run by run: (numerator, denominator).
+const PAIRS: [(Kind, Kind); 3] = [
+    (Kind::Weir, Kind::Beava),
+    (Kind::WeirRelaxed, Kind::Beava),
+    (Kind::WeirCandidate, Kind::Weir),
+];
+
+/// Ratios of runs with the same repetition index (run back to back, so in the same phase of a
+/// noisy machine), and their medians: steadier than the ratio of two medians.
+fn run_by_run(rows: &[Row], cfgs: &[TransportCfg]) -> String {
+    let mut lines = Vec::new();
+    for cfg in cfgs {
+        for (a, b) in PAIRS {
+            let runs_of = |kind: Kind, rep: usize| {
+                rows.iter()
+                    .filter(move |r| r.cfg == *cfg && r.kind == kind && r.rep == rep)
+            };
+            // The k-th run numbered `rep` of one server goes with the k-th of the other: runs
+            // pooled from several files (`--summarize`) pair within their own invocation.
+            let pairs: Vec<(&Row, &Row)> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.cfg == *cfg && r.kind == a)
+                .filter_map(|(i, ra)| {
+                    let k = rows[..i]
+                        .iter()
+                        .filter(|r| r.cfg == *cfg && r.kind == a && r.rep == ra.rep)
+                        .count();
+                    Some((ra, runs_of(b, ra.rep).nth(k)?))
+                })
+                .collect();
+            if pairs.is_empty() {
+                continue;
+            }
+            let column = |f: fn(&Row) -> f64| {
+                let mut ratios: Vec<f64> = pairs.iter().map(|(ra, rb)| f(ra) / f(rb)).collect();
+                let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+                ratios.sort_by(f64::total_cmp);
+                let mid = ratios.len() / 2;
+                let median = if ratios.len() % 2 == 1 {
+                    ratios[mid]
+                } else {
+                    (ratios[mid - 1] + ratios[mid]) / 2.0
+                };
+                format!("**{median:.2}×** ({})", listed.join(", "))
+            };
+            lines.push(format!(
+                "| {} / {} | {} | {} | {} | {} |",
+                a.label(),
+                b.label(),
+                cfg.label(),
+                column(|r| r.pushes_per_s),
+                column(|r| r.cpu_per_m),
+                column(|r| r.ack_p99),
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n### Run by run (median of the per-run ratios; each run's ratio)\n\n\
+         | pair | transport | pushes/s | server CPU per event | ack p99 |\n\
+         |---|---|---|---|---|\n{}\n",
+        lines.join("\n")
+    )
 }
 
 pub fn append_json(path: &Path, row: &Row, args: &str) {
@@ -377,6 +446,7 @@ fn row_from_json(line: &str) -> Option<Row> {
     let kind = match v["server"].as_str()? {
         "weir durable" => Kind::Weir,
         "weir relaxed" => Kind::WeirRelaxed,
+        "weir candidate" => Kind::WeirCandidate,
         "beava 0.0.6" => Kind::Beava,
         _ => return None,
     };
@@ -425,4 +495,56 @@ fn row_from_json(line: &str) -> Option<Row> {
         errors: v["errors"].as_u64().unwrap_or(0),
         first_error: v["first_error"].as_str().map(str::to_string),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(server: &str, run: u64, pushes: f64, cpu: f64) -> Row {
+        let line = serde_json::json!({
+            "server": server, "transport": "HTTP/1.1 JSON", "conns": 32, "depth": 8, "run": run,
+            "secs": 10.0, "acked": 1000, "pushes_per_s": pushes,
+            "server_cpu_s_per_m_events": cpu, "ack_p99_us": 1000.0,
+        });
+        row_from_json(&line.to_string()).expect("a loadgen row")
+    }
+
+    #[test]
+    fn run_by_run_pairs_runs_of_the_same_invocation() {
+        // Two invocations pooled: each run's ratio uses the other server's run with its number.
+        let rows = vec![
+            row("weir durable", 1, 200.0, 4.0),
+            row("weir candidate", 1, 220.0, 3.0),
+            row("beava 0.0.6", 1, 100.0, 10.0),
+            row("weir durable", 2, 300.0, 5.0),
+            row("weir candidate", 2, 330.0, 4.0),
+            row("beava 0.0.6", 2, 100.0, 12.0),
+            row("weir durable", 1, 100.0, 8.0),
+            row("weir candidate", 1, 90.0, 8.0),
+            row("beava 0.0.6", 1, 50.0, 16.0),
+        ];
+        let cfgs = [rows[0].cfg];
+        let table = run_by_run(&rows, &cfgs);
+        let line = |pair: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(pair))
+                .unwrap_or_else(|| panic!("no {pair} line in {table}"))
+                .to_string()
+        };
+        let weir = line("| weir durable / beava 0.0.6 |");
+        assert!(weir.contains("**2.00×** (2.00, 3.00, 2.00)"), "{weir}");
+        assert!(weir.contains("**0.42×** (0.40, 0.42, 0.50)"), "{weir}");
+        let candidate = line("| weir candidate / weir durable |");
+        assert!(
+            candidate.contains("**1.10×** (1.10, 1.10, 0.90)"),
+            "{candidate}"
+        );
+        assert!(
+            candidate.contains("**0.80×** (0.75, 0.80, 1.00)"),
+            "{candidate}"
+        );
+        assert!(!table.contains("weir relaxed"), "{table}");
+    }
 }

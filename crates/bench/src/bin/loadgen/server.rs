@@ -14,6 +14,8 @@ pub enum Kind {
     Weir,
     /// weir `--ack-mode relaxed`.
     WeirRelaxed,
+    /// A second weir build (`--candidate-bin`), durable acks: A/B of two builds in one run.
+    WeirCandidate,
     /// beava 0.0.6 (acks before its WAL is fsynced).
     Beava,
 }
@@ -25,12 +27,13 @@ impl Kind {
             let add: &[Kind] = match part {
                 "weir" | "weir-durable" => &[Kind::Weir],
                 "weir-relaxed" | "relaxed" => &[Kind::WeirRelaxed],
+                "weir-candidate" | "candidate" => &[Kind::WeirCandidate],
                 "beava" => &[Kind::Beava],
                 "both" => &[Kind::Weir, Kind::Beava],
                 "all" => &[Kind::Weir, Kind::WeirRelaxed, Kind::Beava],
                 _ => {
                     return Err(format!(
-                        "unknown server {part:?} (weir, weir-relaxed, beava, both, all)"
+                        "unknown server {part:?} (weir, weir-relaxed, weir-candidate, beava, both, all)"
                     ))
                 }
             };
@@ -50,12 +53,23 @@ impl Kind {
         match self {
             Kind::Weir => "weir durable",
             Kind::WeirRelaxed => "weir relaxed",
+            Kind::WeirCandidate => "weir candidate",
             Kind::Beava => "beava 0.0.6",
         }
     }
 
+    /// Order in tables: weir first, beava last.
+    pub fn rank(self) -> u8 {
+        match self {
+            Kind::Weir => 0,
+            Kind::WeirCandidate => 1,
+            Kind::WeirRelaxed => 2,
+            Kind::Beava => 3,
+        }
+    }
+
     pub fn is_weir(self) -> bool {
-        matches!(self, Kind::Weir | Kind::WeirRelaxed)
+        matches!(self, Kind::Weir | Kind::WeirRelaxed | Kind::WeirCandidate)
     }
 }
 
@@ -102,6 +116,8 @@ pub fn client_runtime(threads: usize) -> tokio::runtime::Runtime {
 pub struct Bins<'a> {
     pub weir: &'a Path,
     pub beava: &'a Path,
+    /// The second weir build of an A/B (`Kind::WeirCandidate`).
+    pub candidate: Option<&'a Path>,
 }
 
 impl Server {
@@ -143,6 +159,12 @@ impl Server {
 
         let mut cmd = match kind {
             Kind::Weir | Kind::WeirRelaxed => Command::new(launch.bins.weir),
+            Kind::WeirCandidate => Command::new(
+                launch
+                    .bins
+                    .candidate
+                    .ok_or("weir-candidate needs --candidate-bin")?,
+            ),
             Kind::Beava => Command::new(launch.bins.beava),
         };
         // A clean environment for the server: no inherited BEAVA_* / WEIR_* overrides.
@@ -168,7 +190,7 @@ impl Server {
                 beava_admin = Some(port);
                 cmd.env("BEAVA_ADMIN_ADDR", port.to_string());
             }
-            Kind::Weir => {
+            Kind::Weir | Kind::WeirCandidate => {
                 cmd.args(["--admin-addr", "127.0.0.1:0", "--ack-mode", "durable"]);
             }
             Kind::WeirRelaxed => {
