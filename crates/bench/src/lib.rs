@@ -8,8 +8,18 @@ use serde::de::DeserializeSeed;
 use serde_json::{json, Value as Json};
 
 /// Pages the heap as the server does: transparent huge pages off for this process (decision
-/// 0030), so the in-process measurements see the server's TLB and page-fault costs.
+/// 0030), so the in-process measurements see the server's TLB and page-fault costs; left as
+/// they are with `WEIR_TRANSPARENT_HUGE_PAGES=1` (the server's opt-out, to measure both ways).
 pub fn page_like_the_server() {
+    let opted_out = std::env::var("WEIR_TRANSPARENT_HUGE_PAGES").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    });
+    if opted_out {
+        return;
+    }
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
         eprintln!("could not turn transparent huge pages off: {e}");
