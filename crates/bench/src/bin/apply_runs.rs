@@ -6,7 +6,12 @@
 //! from `/proc/self/stat`) per event over every pass after the first two (which fill the
 //! windows and the map), and the median pass's wall time.
 //!
-//! `cargo run -p bench --release --bin apply_runs -- [entities] [passes] [run] [pushes_per_s]`
+//! With `idle_us`, the thread sleeps (or, with `spin`, busy-waits) that long after each run, as
+//! the server's writer waits out each inline commit's fdatasync between runs; "apply alone" then
+//! shows what the apply costs when it starts on a core that went idle.
+//!
+//! `cargo run -p bench --release --bin apply_runs -- [entities] [passes] [run] [pushes_per_s]
+//! [idle_us] [sleep|spin]`
 
 use engine::ValidatedPush;
 
@@ -35,6 +40,15 @@ fn main() {
     let passes = next(12);
     let run = next(700) as usize;
     let pushes_per_s = next(600_000);
+    let idle = std::time::Duration::from_micros(next(0));
+    let spin = match args.next().as_deref() {
+        None | Some("sleep") => false,
+        Some("spin") => true,
+        Some(other) => {
+            eprintln!("apply_runs: idle is `sleep` or `spin`, not {other:?}");
+            std::process::exit(2);
+        }
+    };
 
     let mut engine = bench::readme_engine();
     // One pass: every entity once, in a fixed pseudo-random order (splitmix64).
@@ -52,6 +66,7 @@ fn main() {
     println!("entities {entities}, runs of {run}, {pushes_per_s} pushes/s");
     let (mut wall_total, mut cpu_total, mut n_total) = (0.0, 0.0, 0.0);
     let mut walls = Vec::new();
+    let mut apply_wall_total = 0.0;
     for pass in 0..passes {
         let pushes: Vec<ValidatedPush> = order
             .iter()
@@ -64,8 +79,20 @@ fn main() {
         let (wall, cpu) = (std::time::Instant::now(), cpu_seconds());
         for (i, chunk) in pushes.chunks(run).enumerate() {
             let refs: Vec<&ValidatedPush> = chunk.iter().collect();
+            let started = std::time::Instant::now();
             let panics = engine.apply_many(&refs, now_ms);
+            if pass >= 2 {
+                apply_wall_total += started.elapsed().as_secs_f64();
+            }
             assert!(panics.is_empty());
+            if spin {
+                let idle_from = std::time::Instant::now();
+                while idle_from.elapsed() < idle {
+                    std::hint::spin_loop();
+                }
+            } else if !idle.is_zero() {
+                std::thread::sleep(idle);
+            }
             now_ms = 1_700_000_000_000
                 + ((pass * entities) as usize + (i + 1) * run) as i64 / events_per_ms as i64;
         }
@@ -84,5 +111,9 @@ fn main() {
         wall_total * 1e9 / n_total,
         walls.get(walls.len() / 2).copied().unwrap_or(0.0),
         cpu_total * 1e9 / n_total
+    );
+    println!(
+        "apply alone: {:.0} ns/event wall",
+        apply_wall_total * 1e9 / n_total
     );
 }
