@@ -270,6 +270,7 @@ fn main() {
                 match run_one(&rt, &args, &plan, &bins, &root, &tag, kind, *cfg, &cdf, rep) {
                     Ok(row) => {
                         eprintln!("{}", row.markdown());
+                        eprintln!("  {} {}", row.kind.label(), row.threads_line());
                         if let Some(path) = &args.json {
                             report::append_json(path, &row, &args_summary(&args));
                         }
@@ -396,6 +397,7 @@ fn run_one(
 
         tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
         let cpu0 = server.cpu_seconds();
+        let threads0 = server.thread_cpu_seconds();
         let cs0 = server.context_switches();
         let me0 = server::proc_cpu_seconds("/proc/self/stat").unwrap_or(f64::NAN);
         let m0 = server.metrics();
@@ -429,6 +431,7 @@ fn run_one(
             }
         }
         let cpu1 = server.cpu_seconds();
+        let threads1 = server.thread_cpu_seconds();
         let cs1 = server.context_switches();
         let me1 = server::proc_cpu_seconds("/proc/self/stat").unwrap_or(f64::NAN);
         let m1 = server.metrics();
@@ -464,6 +467,7 @@ fn run_one(
             get_lat,
             get_misses,
             server_cpu: cpu1 - cpu0,
+            thread_cpu: report::thread_deltas(&threads0, &threads1),
             client_cpu: me1 - me0,
             idle_cores,
             context_switches: cs1.saturating_sub(cs0),

@@ -32,6 +32,8 @@ pub struct RowInput {
     pub get_lat: Vec<u64>,
     pub get_misses: u64,
     pub server_cpu: f64,
+    /// Server CPU seconds over the window by thread name (see [`thread_deltas`]).
+    pub thread_cpu: Vec<(String, f64)>,
     pub client_cpu: f64,
     pub idle_cores: f64,
     pub context_switches: u64,
@@ -59,6 +61,8 @@ pub struct Row {
     pub ack_p999: f64,
     /// Server CPU seconds per million acked events (= µs of CPU per event).
     pub cpu_per_m: f64,
+    /// The same by thread name, largest first.
+    pub threads_per_m: Vec<(String, f64)>,
     pub server_cores: f64,
     pub client_cores: f64,
     /// Server CPU while idle (before the load), cores.
@@ -113,6 +117,11 @@ impl Row {
             ack_p99: percentile_us(&i.push_lat, 0.99),
             ack_p999: percentile_us(&i.push_lat, 0.999),
             cpu_per_m: i.server_cpu / acked * 1e6,
+            threads_per_m: i
+                .thread_cpu
+                .iter()
+                .map(|(name, cpu)| (name.clone(), cpu / acked * 1e6))
+                .collect(),
             server_cores: i.server_cpu / i.secs,
             client_cores: i.client_cpu / i.secs,
             idle_cores: i.idle_cores,
@@ -129,6 +138,25 @@ impl Row {
             errors: i.errors,
             first_error: i.first_error,
         }
+    }
+
+    /// `server CPU by thread, µs per event: weir-writer 2.71, weir-io 2.20, …` (threads under
+    /// 0.005 µs left out).
+    pub fn threads_line(&self) -> String {
+        let listed: Vec<String> = self
+            .threads_per_m
+            .iter()
+            .filter(|(_, us)| *us >= 0.005)
+            .map(|(name, us)| format!("{name} {us:.2}"))
+            .collect();
+        format!(
+            "server CPU by thread, µs per event: {}",
+            if listed.is_empty() {
+                "—".to_string()
+            } else {
+                listed.join(", ")
+            }
+        )
     }
 
     pub fn markdown(&self) -> String {
@@ -192,6 +220,34 @@ fn median_opt(v: Vec<Option<f64>>) -> Option<f64> {
     (!v.is_empty()).then(|| median(v))
 }
 
+/// Per thread name, the median over the runs (a run without that thread counts 0), largest
+/// first.
+fn median_threads(runs: &[&Row]) -> Vec<(String, f64)> {
+    let mut names: Vec<&String> = Vec::new();
+    for (name, _) in runs.iter().flat_map(|r| r.threads_per_m.iter()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut out: Vec<(String, f64)> = names
+        .into_iter()
+        .map(|name| {
+            let per_run = runs
+                .iter()
+                .map(|r| {
+                    r.threads_per_m
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(0.0, |(_, us)| *us)
+                })
+                .collect();
+            (name.clone(), median(per_run))
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
 /// The median of every figure over the runs of one (server, transport) configuration.
 fn median_row(runs: &[&Row]) -> Row {
     let m = |f: &dyn Fn(&Row) -> f64| median(runs.iter().map(|r| f(r)).collect());
@@ -210,6 +266,7 @@ fn median_row(runs: &[&Row]) -> Row {
         ack_p99: m(&|r| r.ack_p99),
         ack_p999: m(&|r| r.ack_p999),
         cpu_per_m: m(&|r| r.cpu_per_m),
+        threads_per_m: median_threads(runs),
         server_cores: m(&|r| r.server_cores),
         client_cores: m(&|r| r.client_cores),
         idle_cores: m(&|r| r.idle_cores),
@@ -251,6 +308,18 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
             let m = median_row(&runs);
             let _ = writeln!(out, "{}", m.markdown());
             medians.push(m);
+        }
+    }
+    let _ = writeln!(out);
+    for m in &medians {
+        if !m.threads_per_m.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} over {}: {}",
+                m.kind.label(),
+                m.cfg.label(),
+                m.threads_line()
+            );
         }
     }
     for m in medians.iter().filter(|m| m.kind.is_weir()) {
@@ -307,6 +376,23 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
     }
     out.push_str(&run_by_run(rows, cfgs));
     out
+}
+
+/// CPU seconds by thread name between two readings, largest first. A thread that started in
+/// between counts from zero; one that ended is left out (its time is in neither reading).
+pub fn thread_deltas(before: &[(String, f64)], after: &[(String, f64)]) -> Vec<(String, f64)> {
+    let mut deltas: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, end)| {
+            let start = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0.0, |(_, s)| *s);
+            (name.clone(), (end - start).max(0.0))
+        })
+        .collect();
+    deltas.sort_by(|a, b| b.1.total_cmp(&a.1));
+    deltas
 }
 
 /// The pairs compared run by run: (numerator, denominator).
@@ -392,6 +478,11 @@ pub fn append_json(path: &Path, row: &Row, args: &str) {
         "ack_p99_us": row.ack_p99,
         "ack_p999_us": row.ack_p999,
         "server_cpu_s_per_m_events": row.cpu_per_m,
+        "server_cpu_s_per_m_events_by_thread": row
+            .threads_per_m
+            .iter()
+            .map(|(name, us)| (name.clone(), serde_json::json!(us)))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "server_cores": row.server_cores,
         "client_cores": row.client_cores,
         "server_idle_cores": row.idle_cores,
@@ -479,6 +570,14 @@ fn row_from_json(line: &str) -> Option<Row> {
         ack_p99: f("ack_p99_us").unwrap_or(f64::NAN),
         ack_p999: f("ack_p999_us").unwrap_or(f64::NAN),
         cpu_per_m: f("server_cpu_s_per_m_events")?,
+        threads_per_m: v["server_cpu_s_per_m_events_by_thread"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(name, us)| Some((name.clone(), us.as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         server_cores: f("server_cores").unwrap_or(f64::NAN),
         client_cores: f("client_cores").unwrap_or(f64::NAN),
         idle_cores: f("server_idle_cores").unwrap_or(f64::NAN),
@@ -508,6 +607,49 @@ mod tests {
             "server_cpu_s_per_m_events": cpu, "ack_p99_us": 1000.0,
         });
         row_from_json(&line.to_string()).expect("a loadgen row")
+    }
+
+    #[test]
+    fn thread_cpu_is_per_name_over_the_window_largest_first() {
+        let name = |n: &str| n.to_string();
+        let before = [
+            (name("weir-io"), 10.0),
+            (name("weir-writer"), 5.0),
+            (name("gone"), 1.0),
+        ];
+        let after = [
+            (name("weir-io"), 11.0),
+            (name("weir-writer"), 7.5),
+            (name("new"), 0.25),
+        ];
+        assert_eq!(
+            thread_deltas(&before, &after),
+            vec![
+                (name("weir-writer"), 2.5),
+                (name("weir-io"), 1.0),
+                (name("new"), 0.25)
+            ]
+        );
+        let mut a = row("weir durable", 1, 100.0, 4.0);
+        a.threads_per_m = vec![(name("weir-writer"), 2.0), (name("weir-io"), 2.0)];
+        let mut b = row("weir durable", 2, 100.0, 6.0);
+        b.threads_per_m = vec![(name("weir-io"), 3.0), (name("weir-writer"), 3.0)];
+        let mut c = row("weir durable", 3, 100.0, 5.0);
+        c.threads_per_m = vec![(name("weir-io"), 1.0), (name("weir-snapshot"), 0.5)];
+        let m = median_row(&[&a, &b, &c]);
+        assert_eq!(
+            m.threads_per_m,
+            // Ties stay in the order the names were first seen.
+            vec![
+                (name("weir-writer"), 2.0),
+                (name("weir-io"), 2.0),
+                (name("weir-snapshot"), 0.0)
+            ]
+        );
+        assert_eq!(
+            m.threads_line(),
+            "server CPU by thread, µs per event: weir-writer 2.00, weir-io 2.00"
+        );
     }
 
     #[test]

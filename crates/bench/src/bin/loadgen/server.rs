@@ -297,6 +297,29 @@ impl Server {
         proc_cpu_seconds(&format!("/proc/{}/stat", self.pid)).unwrap_or(f64::NAN)
     }
 
+    /// utime + stime in seconds of every live thread of the server, summed by thread name
+    /// (`comm`: weir's threads are named for their role; beava's tokio workers share one name).
+    pub fn thread_cpu_seconds(&self) -> Vec<(String, f64)> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Vec::new();
+        };
+        let mut by_name: Vec<(String, f64)> = Vec::new();
+        for task in tasks.flatten() {
+            let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) else {
+                continue;
+            };
+            let Some(cpu) = proc_cpu_seconds(&task.path().join("stat").to_string_lossy()) else {
+                continue;
+            };
+            let name = comm.trim().to_string();
+            match by_name.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, total)) => *total += cpu,
+                None => by_name.push((name, cpu)),
+            }
+        }
+        by_name
+    }
+
     /// Voluntary + involuntary context switches of every live thread of the server.
     pub fn context_switches(&self) -> u64 {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
