@@ -469,6 +469,8 @@ fn run_one(
             server_cpu: cpu1 - cpu0,
             thread_cpu: report::thread_deltas(&threads0, &threads1),
             client_cpu: me1 - me0,
+            machine_cores: std::thread::available_parallelism()
+                .map_or(f64::NAN, |n| n.get() as f64),
             idle_cores,
             context_switches: cs1.saturating_sub(cs0),
             rss_base,

@@ -35,6 +35,8 @@ pub struct RowInput {
     /// Server CPU seconds over the window by thread name (see [`thread_deltas`]).
     pub thread_cpu: Vec<(String, f64)>,
     pub client_cpu: f64,
+    /// CPUs the machine offers this process (`available_parallelism`).
+    pub machine_cores: f64,
     pub idle_cores: f64,
     pub context_switches: u64,
     pub rss_base: u64,
@@ -65,6 +67,8 @@ pub struct Row {
     pub threads_per_m: Vec<(String, f64)>,
     pub server_cores: f64,
     pub client_cores: f64,
+    /// CPUs of the machine the run had (rows saved before session 12 do not say).
+    pub machine_cores: Option<f64>,
     /// Server CPU while idle (before the load), cores.
     pub idle_cores: f64,
     /// Server thread context switches per acked event.
@@ -124,6 +128,7 @@ impl Row {
                 .collect(),
             server_cores: i.server_cpu / i.secs,
             client_cores: i.client_cpu / i.secs,
+            machine_cores: Some(i.machine_cores),
             idle_cores: i.idle_cores,
             cs_per_event: i.context_switches as f64 / acked,
             rss_mb: i.rss_end as f64 / (1024.0 * 1024.0),
@@ -269,6 +274,7 @@ fn median_row(runs: &[&Row]) -> Row {
         threads_per_m: median_threads(runs),
         server_cores: m(&|r| r.server_cores),
         client_cores: m(&|r| r.client_cores),
+        machine_cores: mo(&|r| r.machine_cores),
         idle_cores: m(&|r| r.idle_cores),
         cs_per_event: m(&|r| r.cs_per_event),
         rss_mb: m(&|r| r.rss_mb),
@@ -334,6 +340,9 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
             );
         }
     }
+    for note in medians.iter().filter_map(headroom_note) {
+        let _ = write!(out, "\n{note}\n");
+    }
 
     let beava: Vec<&Row> = medians.iter().filter(|m| m.kind == Kind::Beava).collect();
     let weirs: Vec<&Row> = medians.iter().filter(|m| m.kind.is_weir()).collect();
@@ -376,6 +385,29 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
     }
     out.push_str(&run_by_run(rows, cfgs));
     out
+}
+
+/// Cores the server and the client left idle for a run to count as bound by something else
+/// than CPU.
+const HEADROOM_CORES_MIN: f64 = 0.25;
+
+/// A note when a (median) run left the machine idle: neither the server nor the client had
+/// the CPU to go faster, so the run measured the requests in flight against the loop's latency
+/// (for weir with durable acks: the group commit's fdatasync), not the server (decision 0032).
+fn headroom_note(row: &Row) -> Option<String> {
+    let machine = row.machine_cores?;
+    let idle = machine - row.server_cores - row.client_cores;
+    (idle >= HEADROOM_CORES_MIN).then(|| {
+        format!(
+            "{} over {}: {idle:.2} of {machine:.0} cores idle (server {:.2}, client {:.2}): bound by \
+             the requests in flight and the loop's latency, not by CPU; more in flight per \
+             connection measures the server",
+            row.kind.label(),
+            row.cfg.label(),
+            row.server_cores,
+            row.client_cores,
+        )
+    })
 }
 
 /// CPU seconds by thread name between two readings, largest first. A thread that started in
@@ -485,6 +517,7 @@ pub fn append_json(path: &Path, row: &Row, args: &str) {
             .collect::<serde_json::Map<String, serde_json::Value>>(),
         "server_cores": row.server_cores,
         "client_cores": row.client_cores,
+        "machine_cores": row.machine_cores,
         "server_idle_cores": row.idle_cores,
         "context_switches_per_event": row.cs_per_event,
         "rss_mb": row.rss_mb,
@@ -580,6 +613,7 @@ fn row_from_json(line: &str) -> Option<Row> {
             .unwrap_or_default(),
         server_cores: f("server_cores").unwrap_or(f64::NAN),
         client_cores: f("client_cores").unwrap_or(f64::NAN),
+        machine_cores: f("machine_cores"),
         idle_cores: f("server_idle_cores").unwrap_or(f64::NAN),
         cs_per_event: f("context_switches_per_event").unwrap_or(f64::NAN),
         rss_mb: f("rss_mb").unwrap_or(f64::NAN),
@@ -650,6 +684,33 @@ mod tests {
             m.threads_line(),
             "server CPU by thread, µs per event: weir-writer 2.00, weir-io 2.00"
         );
+    }
+
+    #[test]
+    fn headroom_is_noted_only_when_the_machine_was_left_idle() {
+        let with_cores = |server: f64, client: f64, machine: Option<f64>| {
+            let mut r = row("weir durable", 1, 100.0, 4.0);
+            (r.server_cores, r.client_cores, r.machine_cores) = (server, client, machine);
+            r
+        };
+        let note = headroom_note(&with_cores(1.2, 0.4, Some(2.0))).expect("0.4 cores idle");
+        assert!(
+            note.starts_with("weir durable over HTTP/1.1 JSON 32×8: 0.40 of 2 cores idle"),
+            "{note}"
+        );
+        assert!(note.contains("(server 1.20, client 0.40)"), "{note}");
+        assert_eq!(headroom_note(&with_cores(1.6, 0.3, Some(2.0))), None);
+        // Rows saved before the machine's cores were recorded.
+        assert_eq!(headroom_note(&with_cores(0.5, 0.1, None)), None);
+        let saved = row("weir durable", 1, 100.0, 4.0);
+        assert_eq!(saved.machine_cores, None);
+        let summary = summary(
+            &[with_cores(1.2, 0.4, Some(2.0))],
+            &[Kind::Weir],
+            &[saved.cfg],
+            1,
+        );
+        assert!(summary.contains("0.40 of 2 cores idle"), "{summary}");
     }
 
     #[test]
