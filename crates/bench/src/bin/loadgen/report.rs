@@ -391,23 +391,34 @@ pub fn summary(rows: &[Row], kinds: &[Kind], cfgs: &[TransportCfg], repeat: usiz
 /// than CPU.
 const HEADROOM_CORES_MIN: f64 = 0.25;
 
-/// A note when a (median) run left the machine idle: neither the server nor the client had
-/// the CPU to go faster, so the run measured the requests in flight against the loop's latency
-/// (for weir with durable acks: the group commit's fdatasync), not the server (decision 0032).
+/// A note when a (median) run left the machine idle: it was not bound by the machine's CPU
+/// but by one busy thread (the busiest is named, in cores) or by the requests in flight against
+/// the loop's latency (for weir with durable acks: the group commit's fdatasync) — in which
+/// case more in flight per connection measures the server (decision 0032).
 fn headroom_note(row: &Row) -> Option<String> {
     let machine = row.machine_cores?;
     let idle = machine - row.server_cores - row.client_cores;
-    (idle >= HEADROOM_CORES_MIN).then(|| {
-        format!(
-            "{} over {}: {idle:.2} of {machine:.0} cores idle (server {:.2}, client {:.2}): bound by \
-             the requests in flight and the loop's latency, not by CPU; more in flight per \
-             connection measures the server",
-            row.kind.label(),
-            row.cfg.label(),
-            row.server_cores,
-            row.client_cores,
-        )
-    })
+    if idle.is_nan() || idle < HEADROOM_CORES_MIN {
+        return None;
+    }
+    let busiest = row
+        .threads_per_m
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(String::new(), |(name, us)| {
+            format!(
+                "; busiest thread {name} at {:.2} core",
+                us * row.pushes_per_s / 1e6
+            )
+        });
+    Some(format!(
+        "{} over {}: {idle:.2} of {machine:.0} cores idle (server {:.2}, client {:.2}{busiest}): \
+         bound by one thread or by the requests in flight, not by the machine's CPU",
+        row.kind.label(),
+        row.cfg.label(),
+        row.server_cores,
+        row.client_cores,
+    ))
 }
 
 /// CPU seconds by thread name between two readings, largest first. A thread that started in
@@ -699,6 +710,14 @@ mod tests {
             "{note}"
         );
         assert!(note.contains("(server 1.20, client 0.40)"), "{note}");
+        let mut threads = with_cores(1.2, 0.4, Some(2.0));
+        // 100 pushes/s: 9 000 µs per push is 0.9 core.
+        threads.threads_per_m = vec![("weir-io".into(), 3_000.0), ("weir-writer".into(), 9_000.0)];
+        let note = headroom_note(&threads).expect("0.4 cores idle");
+        assert!(
+            note.contains("(server 1.20, client 0.40; busiest thread weir-writer at 0.90 core)"),
+            "{note}"
+        );
         assert_eq!(headroom_note(&with_cores(1.6, 0.3, Some(2.0))), None);
         // Rows saved before the machine's cores were recorded.
         assert_eq!(headroom_note(&with_cores(0.5, 0.1, None)), None);
